@@ -1,0 +1,40 @@
+//! `lyra-bench` suites: each measures Lyra and its baselines side by side in one run (DESIGN §10).
+#![forbid(unsafe_code)]
+
+pub mod pin;
+pub mod report;
+
+use report::Report;
+
+/// Options every suite receives.
+#[derive(Debug, Clone, Copy)]
+pub struct Opts {
+    /// Fewer iterations, for CI.
+    pub quick: bool,
+}
+
+impl Opts {
+    /// `full` normally, `quick` under `--quick`.
+    pub fn pick(&self, full: u64, quick: u64) -> u64 {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+}
+
+/// A suite: a name and a function producing one report per implementation measured.
+pub struct Suite {
+    /// The name given on the command line.
+    pub name: &'static str,
+    /// What it measures, for `--help`.
+    pub about: &'static str,
+    /// Runs the suite.
+    pub run: fn(&Opts) -> anyhow::Result<Vec<Report>>,
+}
+
+/// Every suite, in the order `all` runs them.
+pub fn suites() -> Vec<Suite> {
+    vec![]
+}

@@ -1,0 +1,2 @@
+//! The Lyra engine: books, strategies, the pinned thread runtime and its configuration.
+#![forbid(unsafe_code)]

@@ -1,0 +1,4 @@
+//! `lyra-engine`: the engine daemon.
+#![forbid(unsafe_code)]
+
+fn main() {}

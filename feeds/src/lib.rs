@@ -1,0 +1,3 @@
+//! Venue market-data clients: subscribe, parse, sequence, checksum and resync, emitting
+//! fixed-layout `shm::msg::MdEvent`s.
+#![forbid(unsafe_code)]

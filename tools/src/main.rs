@@ -1,0 +1,4 @@
+//! `lyra`: the ops command line.
+#![forbid(unsafe_code)]
+
+fn main() {}
