@@ -1,0 +1,338 @@
+//! One side of an L2 book: an array-indexed window around the touch plus a sorted fallback for
+//! far levels (DESIGN §5).
+//!
+//! The side works in *key* space where a smaller key is a better price: asks use `key = px`,
+//! bids use `key = -px`, so one implementation serves both sides. A level lives in exactly one
+//! place: in the window when its key is on the tick grid and within
+//! `[base, base + slots * tick)`, otherwise in `far` (kept sorted, best key LAST so the far best
+//! is `far.last()` and inserting near the touch moves few elements). The best key is tracked
+//! explicitly (`win_best` plus `far.last()`), so best bid/ask is O(1). When the touch leaves the
+//! window, or drifts into its last quarter, the window is recentred so the touch sits a quarter
+//! of the way in; recentring is O(slots + far) and rare.
+//!
+//! Tick: prices are placed by `(key - base) / tick`. The tick may be given (instrument config)
+//! or unknown (0): then every level lives in `far` until [`Ladder::set_tick`] installs one
+//! (the book derives it as the gcd of the snapshot prices). A price off the grid is still exact:
+//! it simply lives in `far`.
+
+/// One side of a book in key space (smaller key = better). Quantities are mantissas; 0 = empty.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    /// Quantity per window slot; 0 marks an empty slot.
+    slots: Vec<i64>,
+    /// Key of slot 0 (a multiple of `tick`).
+    base: i64,
+    /// Key units per slot; 0 = unknown (window unused).
+    tick: i64,
+    /// Slot of the best window level, or `slots.len()` when the window is empty.
+    win_best: usize,
+    /// Levels in the window.
+    win_len: usize,
+    /// Levels outside the window, sorted by key DESCENDING (best last).
+    far: Vec<(i64, i64)>,
+}
+
+impl Ladder {
+    /// A side with `slots` window slots (> 0) and room for `far_cap` far levels reserved.
+    ///
+    /// # Panics
+    /// If `slots` is 0 (a shape error at start-up, never at run time).
+    pub fn new(slots: usize, far_cap: usize, tick: i64) -> Self {
+        assert!(slots > 0, "a ladder needs at least one slot");
+        Self {
+            slots: vec![0; slots],
+            base: 0,
+            tick: tick.max(0),
+            win_best: slots,
+            win_len: 0,
+            far: Vec::with_capacity(far_cap),
+        }
+    }
+
+    /// Key units per window slot (0 = unknown, window unused).
+    pub fn tick(&self) -> i64 {
+        self.tick
+    }
+
+    /// Number of levels on this side.
+    pub fn len(&self) -> usize {
+        self.win_len + self.far.len()
+    }
+
+    /// Whether the side has no level.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every level (capacity is kept).
+    pub fn clear(&mut self) {
+        if self.win_len > 0 {
+            self.slots.iter_mut().for_each(|q| *q = 0);
+        }
+        self.win_len = 0;
+        self.win_best = self.slots.len();
+        self.far.clear();
+    }
+
+    /// Window slot of `key`, if it is on the grid and inside the window.
+    #[inline]
+    fn slot_of(&self, key: i64) -> Option<usize> {
+        if self.tick == 0 {
+            return None;
+        }
+        let off = key.checked_sub(self.base)?;
+        if off < 0 {
+            return None;
+        }
+        let idx = off / self.tick;
+        if idx * self.tick != off || idx as u64 >= self.slots.len() as u64 {
+            return None;
+        }
+        Some(idx as usize)
+    }
+
+    /// The best (smallest) key and its quantity.
+    #[inline]
+    pub fn best(&self) -> Option<(i64, i64)> {
+        let win = (self.win_best < self.slots.len()).then(|| {
+            (
+                self.base + self.win_best as i64 * self.tick,
+                self.slots[self.win_best],
+            )
+        });
+        match (win, self.far.last().copied()) {
+            (Some(w), Some(f)) => Some(if f.0 < w.0 { f } else { w }),
+            (w, f) => w.or(f),
+        }
+    }
+
+    /// Quantity at `key` (0 if absent).
+    pub fn get(&self, key: i64) -> i64 {
+        match self.slot_of(key) {
+            Some(i) => self.slots[i],
+            None => self.far_pos(key).map_or(0, |p| self.far[p].1),
+        }
+    }
+
+    /// Index of `key` in `far`, if present.
+    fn far_pos(&self, key: i64) -> Option<usize> {
+        // `far` is sorted descending: compare reversed.
+        self.far.binary_search_by(|probe| key.cmp(&probe.0)).ok()
+    }
+
+    /// Sets the level at `key` to `qty` (> 0), or deletes it when `qty` is 0.
+    #[inline]
+    pub fn set(&mut self, key: i64, qty: i64) {
+        match self.slot_of(key) {
+            Some(i) => self.set_slot(i, qty),
+            None => self.set_far(key, qty),
+        }
+        self.maybe_recentre();
+    }
+
+    #[inline]
+    fn set_slot(&mut self, i: usize, qty: i64) {
+        let old = self.slots[i];
+        self.slots[i] = qty;
+        if qty != 0 {
+            if old == 0 {
+                self.win_len += 1;
+                if i < self.win_best {
+                    self.win_best = i;
+                }
+            }
+        } else if old != 0 {
+            self.win_len -= 1;
+            if i == self.win_best {
+                self.win_best = self.next_from(i + 1);
+            }
+        }
+    }
+
+    /// The first occupied slot at or after `from` (or `slots.len()`).
+    #[inline]
+    fn next_from(&self, from: usize) -> usize {
+        if self.win_len == 0 {
+            return self.slots.len();
+        }
+        let mut i = from;
+        while i < self.slots.len() && self.slots[i] == 0 {
+            i += 1;
+        }
+        i
+    }
+
+    fn set_far(&mut self, key: i64, qty: i64) {
+        match self.far.binary_search_by(|probe| key.cmp(&probe.0)) {
+            Ok(p) if qty == 0 => {
+                self.far.remove(p);
+            }
+            Ok(p) => self.far[p].1 = qty,
+            Err(_) if qty == 0 => {}
+            Err(p) => self.far.insert(p, (key, qty)),
+        }
+    }
+
+    /// Recentres when the touch left the window or sits in its last quarter.
+    #[inline]
+    fn maybe_recentre(&mut self) {
+        if self.tick == 0 {
+            return;
+        }
+        let n = self.slots.len();
+        let far_better = match (self.far.last(), self.win_best < n) {
+            (Some(&(fk, _)), true) => fk < self.base + self.win_best as i64 * self.tick,
+            (Some(_), false) => true,
+            (None, _) => false,
+        };
+        // A better far level that is off the grid cannot be helped by recentring; only recentre
+        // when it would land in the window.
+        let drifted = self.win_best < n && self.win_best >= n - n / 4 && n >= 4;
+        if far_better {
+            let (fk, _) = self.far[self.far.len() - 1];
+            if fk % self.tick == 0 {
+                self.recentre(fk);
+            }
+        } else if drifted {
+            let k = self.base + self.win_best as i64 * self.tick;
+            self.recentre(k);
+        }
+    }
+
+    /// Moves the window so `touch` (a grid key) sits a quarter of the way in, and redistributes
+    /// levels between window and far. No allocation: `far` has reserved room (it may grow past
+    /// it only if the side holds more levels than configured).
+    fn recentre(&mut self, touch: i64) {
+        let n = self.slots.len();
+        // Move every window level to far, then sort far once (unstable sort does not allocate).
+        if self.win_len > 0 {
+            for i in self.win_best..n {
+                let q = self.slots[i];
+                if q != 0 {
+                    self.far.push((self.base + i as i64 * self.tick, q));
+                    self.slots[i] = 0;
+                }
+            }
+            self.far.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        }
+        self.win_len = 0;
+        self.win_best = n;
+        let room = (n / 4) as i64;
+        self.base = touch.saturating_sub(room.saturating_mul(self.tick));
+        // Keep base on the grid so on-grid keys map to whole slots.
+        self.base = self.base.saturating_sub(self.base.rem_euclid(self.tick));
+        let (base, tick) = (self.base, self.tick);
+        let slots = &mut self.slots;
+        let mut win_len = 0;
+        let mut win_best = n;
+        self.far.retain(|&(k, q)| {
+            let off = k.checked_sub(base).unwrap_or(-1);
+            if off >= 0 && off % tick == 0 && ((off / tick) as u64) < n as u64 {
+                let i = (off / tick) as usize;
+                slots[i] = q;
+                win_len += 1;
+                win_best = win_best.min(i);
+                false
+            } else {
+                true
+            }
+        });
+        self.win_len = win_len;
+        self.win_best = win_best;
+    }
+
+    /// Installs a tick (> 0) and re-places every level; a no-op for `tick <= 0` or an equal tick.
+    pub fn set_tick(&mut self, tick: i64) {
+        if tick <= 0 || tick == self.tick {
+            return;
+        }
+        let touch = self.best().map(|(k, _)| k);
+        // Flush the window with the old geometry into far before switching the tick.
+        if self.win_len > 0 {
+            let old_tick = self.tick;
+            for i in self.win_best..self.slots.len() {
+                let q = self.slots[i];
+                if q != 0 {
+                    self.far.push((self.base + i as i64 * old_tick, q));
+                    self.slots[i] = 0;
+                }
+            }
+            self.far.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.win_len = 0;
+            self.win_best = self.slots.len();
+        }
+        self.tick = tick;
+        if let Some(t) = touch {
+            self.recentre(t - t.rem_euclid(tick));
+        }
+    }
+
+    /// The gcd of every key on this side folded into `g` (0 = none yet).
+    pub fn gcd_keys(&self, mut g: i64) -> i64 {
+        for (k, _) in self.iter() {
+            g = gcd(g, k);
+            if g == 1 {
+                break;
+            }
+        }
+        g
+    }
+
+    /// Levels best-first as `(key, qty)`: the merge of the window and `far`.
+    pub fn iter(&self) -> LadderIter<'_> {
+        LadderIter {
+            ladder: self,
+            slot: self.win_best,
+            far_end: self.far.len(),
+        }
+    }
+}
+
+/// Greatest common divisor of |a| and |b| (gcd(0, b) = |b|).
+pub fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(i64::MAX)
+}
+
+/// Best-first iterator over one side's levels in key space.
+#[derive(Debug, Clone)]
+pub struct LadderIter<'a> {
+    ladder: &'a Ladder,
+    /// Next window slot to look at.
+    slot: usize,
+    /// `far[..far_end]` is not yet yielded; its best is `far[far_end - 1]`.
+    far_end: usize,
+}
+
+impl Iterator for LadderIter<'_> {
+    type Item = (i64, i64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(i64, i64)> {
+        let l = self.ladder;
+        let n = l.slots.len();
+        while self.slot < n && l.slots[self.slot] == 0 {
+            self.slot += 1;
+        }
+        let win = (self.slot < n).then(|| (l.base + self.slot as i64 * l.tick, l.slots[self.slot]));
+        let far = self.far_end.checked_sub(1).map(|i| l.far[i]);
+        match (win, far) {
+            (Some(w), Some(f)) if f.0 < w.0 => {
+                self.far_end -= 1;
+                Some(f)
+            }
+            (Some(w), _) => {
+                self.slot += 1;
+                Some(w)
+            }
+            (None, Some(f)) => {
+                self.far_end -= 1;
+                Some(f)
+            }
+            (None, None) => None,
+        }
+    }
+}
