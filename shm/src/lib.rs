@@ -9,3 +9,4 @@
 pub mod clock;
 pub mod decimal;
 pub mod msg;
+pub mod ring;
