@@ -7,6 +7,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod clock;
+pub mod control;
 pub mod decimal;
 pub mod msg;
 pub mod ring;
