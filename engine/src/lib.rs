@@ -1,7 +1,9 @@
 //! The Lyra engine: books, strategies, the pinned thread runtime and its configuration.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod runtime;
-
 pub mod book;
+pub mod config;
+pub mod daemon;
+pub mod monitor;
+pub mod runtime;
+pub mod stages;

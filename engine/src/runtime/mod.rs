@@ -2,4 +2,6 @@
 //! thread polling its stages with a wait strategy and publishing a heartbeat.
 
 pub mod plan;
+pub mod stage;
+pub mod thread;
 pub mod wait;

@@ -1,0 +1,112 @@
+//! Start-up and shutdown of the engine daemon: config -> segment -> plan -> threads -> wait for a
+//! signal -> stop cleanly.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use lyra_shm::{
+    clock::{Clock, LiveClock},
+    control::{ControlSegment, Counter, CreateOpts, LockStatus},
+    msg::OrderIntent,
+};
+
+use crate::{
+    config::Config,
+    monitor::Monitor,
+    runtime::{
+        plan::{plan, StageKind},
+        stage::Stage,
+        thread::{install_panic_halt, Runtime},
+    },
+    stages::{order_gate::OrderGate, slot_source::SlotSource},
+};
+
+/// Runs the engine until SIGTERM/SIGINT (or `stop` is set), then stops cleanly.
+///
+/// # Errors
+/// Start-up failures (segment, pinning, threads), each naming what failed.
+pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<()> {
+    // Read the core list once, before any thread pins itself (DESIGN §4).
+    let cores = core_affinity::get_core_ids();
+    let plan = plan(&cfg.threads, cores.as_deref()).context("planning threads")?;
+
+    let seg = Arc::new(
+        ControlSegment::create(&cfg.paths.segment, &CreateOpts::default())
+            .with_context(|| format!("creating control segment {}", cfg.paths.segment.display()))?,
+    );
+    if let LockStatus::Failed { errno } = seg.lock_status() {
+        tracing::warn!(
+            errno,
+            "control segment not mlocked (RLIMIT_MEMLOCK?): the first halt may take a page fault"
+        );
+    }
+    install_panic_halt(seg.clone());
+    let clock: Arc<dyn Clock> = Arc::new(LiveClock);
+
+    // Build the stages and hand each to the thread the layout puts it on.
+    let (tx, rx) = lyra_shm::ring::channel::<OrderIntent>(cfg.order_stage.ring_capacity);
+    let mut slot_source: Option<Box<dyn Stage>> = Some(Box::new(SlotSource::new(
+        tx,
+        cfg.order_stage.send_slots_per_s,
+        seg.clone(),
+    )));
+    let mut gate: Option<Box<dyn Stage>> = Some(Box::new(OrderGate::new(rx, seg.clone())));
+    let mut threads = Vec::new();
+    let mut stage_lists = Vec::new();
+    for tp in &plan {
+        let mut list: Vec<Box<dyn Stage>> = Vec::new();
+        for kind in &tp.stages {
+            match kind {
+                StageKind::Strategy => list.extend(slot_source.take()),
+                StageKind::Order => list.extend(gate.take()),
+                // Feeds and books join here when venues are configured (issue 3/6).
+                StageKind::Feed | StageKind::Book => {}
+            }
+        }
+        if list.is_empty() {
+            tracing::info!(thread = %tp.name, "no stages configured for this thread; not started");
+            continue;
+        }
+        threads.push(tp.clone());
+        stage_lists.push(list);
+    }
+    let mut rt = Runtime::spawn(
+        &threads,
+        stage_lists,
+        cfg.threads.wait,
+        seg.clone(),
+        clock.clone(),
+    )
+    .context("starting hot threads")?;
+    let mut monitor =
+        Monitor::start(seg.clone(), clock, cfg.threads.stuck_ms).context("starting monitor")?;
+    for t in &threads {
+        tracing::info!(thread = %t.name, core = ?t.core.map(|c| c.id), "hot thread running");
+    }
+    tracing::info!(segment = %cfg.paths.segment.display(), layout = ?cfg.threads.layout, wait = ?cfg.threads.wait, "engine running");
+
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(20));
+        if !rt.all_alive() {
+            // A hot thread ended on its own: the panic hook has tripped the halt already.
+            tracing::error!("a hot thread died; halting and stopping");
+            break;
+        }
+    }
+    tracing::info!("stopping: no new orders, draining");
+    rt.stop();
+    monitor.stop();
+    tracing::info!(
+        attempted = seg.get(Counter::SendsAttempted),
+        sent = seg.get(Counter::SendsDone),
+        refused_halted = seg.get(Counter::SendsRefusedHalted),
+        "engine stopped"
+    );
+    Ok(())
+}
