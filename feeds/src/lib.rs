@@ -1,4 +1,5 @@
 //! Venue market-data clients: subscribe, parse, sequence, checksum and resync, emitting
 //! fixed-layout `shm::msg::MdEvent`s.
 #![forbid(unsafe_code)]
+pub mod rest;
 pub mod ws;
