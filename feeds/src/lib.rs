@@ -3,3 +3,6 @@
 #![forbid(unsafe_code)]
 pub mod rest;
 pub mod ws;
+pub mod binance;
+pub mod instrument;
+pub mod sink;
