@@ -213,7 +213,7 @@ impl Ladder {
                     self.slots[i] = 0;
                 }
             }
-            self.far.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.far.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         }
         self.win_len = 0;
         self.win_best = n;
@@ -257,7 +257,7 @@ impl Ladder {
                     self.slots[i] = 0;
                 }
             }
-            self.far.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.far.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
             self.win_len = 0;
             self.win_best = self.slots.len();
         }

@@ -212,7 +212,7 @@ impl BinanceMd {
     }
 
     /// A frame could not be decoded. If it named an instrument (`inst`) only that book breaks;
-    /// otherwise any depth update may have been lost, so every synced book breaks
+    /// otherwise any depth update may have been lost, so every book breaks
     /// (`BookInvalid(Malformed)` + resync).
     pub fn on_malformed(
         &mut self,
@@ -220,9 +220,21 @@ impl BinanceMd {
         recv_ts: u64,
         sink: &mut impl MdSink,
     ) {
+        self.invalidate(inst, InvalidReason::Malformed, recv_ts, sink);
+    }
+
+    /// Breaks the book of `inst` (or every book when `None`) for `reason`, e.g. `Disconnected`
+    /// when the connection drops: `BookInvalid` is emitted and a new snapshot is needed.
+    pub fn invalidate(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        reason: InvalidReason,
+        recv_ts: u64,
+        sink: &mut impl MdSink,
+    ) {
         for s in self.syncs.iter_mut().flatten() {
             if inst.is_none_or(|i| i == s.instrument()) {
-                s.invalidate(InvalidReason::Malformed, recv_ts, sink);
+                s.invalidate(reason, recv_ts, sink);
             }
         }
     }
