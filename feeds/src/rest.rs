@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam::channel::{self, Receiver, Sender};
 use ureq::{
     tls::{Certificate, RootCerts, TlsConfig, TlsProvider},
     Agent,
@@ -330,18 +330,12 @@ impl RestFetcher {
 
     /// A finished response, if one is ready (non-blocking; for the feed thread).
     pub fn try_recv(&self) -> Option<RestResponse> {
-        match self.responses.try_recv() {
-            Ok(r) => Some(r),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.responses.try_recv().ok()
     }
 
     /// Waits up to `timeout` for a response (for side threads, start-up and tests).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<RestResponse> {
-        match self.responses.recv_timeout(timeout) {
-            Ok(r) => Some(r),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.responses.recv_timeout(timeout).ok()
     }
 }
 

@@ -12,13 +12,19 @@ pub struct BackoffConfig {
     pub jitter: f64,
     /// A connection that stays subscribed this long resets the attempt count, ms.
     pub healthy_reset_ms: u64,
-    /// Seed of the jitter generator (any value; 0 is remapped).
+    /// Seed of the jitter generator (any value).
     pub seed: u64,
 }
 
 impl Default for BackoffConfig {
     fn default() -> Self {
-        Self { base_ms: 250, cap_ms: 30_000, jitter: 0.25, healthy_reset_ms: 60_000, seed: 0x9E37_79B9_7F4A_7C15 }
+        Self {
+            base_ms: 250,
+            cap_ms: 30_000,
+            jitter: 0.25,
+            healthy_reset_ms: 60_000,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
     }
 }
 
@@ -36,9 +42,26 @@ impl Backoff {
     /// # Panics
     /// If `jitter` is outside `[0, 1]` or `base_ms` is 0 or above `cap_ms` (a configuration bug).
     pub fn new(cfg: BackoffConfig) -> Self {
-        assert!((0.0..=1.0).contains(&cfg.jitter), "backoff jitter must be in [0, 1]");
-        assert!(cfg.base_ms > 0 && cfg.base_ms <= cfg.cap_ms, "backoff needs 0 < base <= cap");
-        Self { cfg, attempt: 0, rng: cfg.seed | 1 }
+        assert!(
+            (0.0..=1.0).contains(&cfg.jitter),
+            "backoff jitter must be in [0, 1]"
+        );
+        assert!(
+            cfg.base_ms > 0 && cfg.base_ms <= cfg.cap_ms,
+            "backoff needs 0 < base <= cap"
+        );
+        // splitmix64 of the seed: distinct seeds give distinct streams, and the state is never 0
+        // (xorshift's fixed point).
+        let mut z = cfg.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let rng = if z == 0 { 0x2545_F491_4F6C_DD1D } else { z };
+        Self {
+            cfg,
+            attempt: 0,
+            rng,
+        }
     }
 
     /// The settings.
@@ -88,7 +111,13 @@ mod tests {
     use super::*;
 
     fn cfg(jitter: f64, seed: u64) -> BackoffConfig {
-        BackoffConfig { base_ms: 100, cap_ms: 3_000, jitter, healthy_reset_ms: 1_000, seed }
+        BackoffConfig {
+            base_ms: 100,
+            cap_ms: 3_000,
+            jitter,
+            healthy_reset_ms: 1_000,
+            seed,
+        }
     }
 
     #[test]
@@ -96,7 +125,11 @@ mod tests {
         let b = Backoff::new(cfg(0.0, 1));
         let c: Vec<u64> = (0..8).map(|a| b.ceiling_ms(a)).collect();
         assert_eq!(c, [100, 200, 400, 800, 1600, 3000, 3000, 3000]);
-        assert_eq!(b.ceiling_ms(200), 3000, "huge attempt numbers saturate, never overflow");
+        assert_eq!(
+            b.ceiling_ms(200),
+            3000,
+            "huge attempt numbers saturate, never overflow"
+        );
     }
 
     #[test]
@@ -115,7 +148,10 @@ mod tests {
             for attempt in 0..10 {
                 let ceiling = b.ceiling_ms(attempt);
                 let d = b.next_delay_ms();
-                assert!(d <= ceiling && d as f64 >= ceiling as f64 * 0.6 - 1.0, "seed {seed}: {d} vs {ceiling}");
+                assert!(
+                    d <= ceiling && d as f64 >= ceiling as f64 * 0.6 - 1.0,
+                    "seed {seed}: {d} vs {ceiling}"
+                );
                 if ceiling < 3_000 {
                     assert!(d > prev, "seed {seed}: delays must grow before the cap");
                 }
@@ -134,7 +170,10 @@ mod tests {
         assert_ne!(run(42), run(43));
         let mut b = Backoff::new(cfg(1.0, 5));
         let capped: Vec<u64> = (0..64).map(|_| b.next_delay_ms()).skip(8).collect();
-        assert!(capped.iter().any(|&d| d != capped[0]), "full jitter spreads delays at the cap");
+        assert!(
+            capped.iter().any(|&d| d != capped[0]),
+            "full jitter spreads delays at the cap"
+        );
     }
 
     #[test]

@@ -230,10 +230,22 @@ type Mid = MidHandshake<ClientHandshake<MaybeTls>>;
 
 enum State {
     Idle,
-    Backoff { until_ns: Nanos },
-    Connecting { sock: TcpStream, deadline_ns: Nanos },
-    Handshaking { mid: Box<Mid>, deadline_ns: Nanos },
-    Open { ws: Box<WebSocket<MaybeTls>>, acks_left: usize, ack_deadline_ns: Nanos },
+    Backoff {
+        until_ns: Nanos,
+    },
+    Connecting {
+        sock: TcpStream,
+        deadline_ns: Nanos,
+    },
+    Handshaking {
+        mid: Box<Mid>,
+        deadline_ns: Nanos,
+    },
+    Open {
+        ws: Box<WebSocket<MaybeTls>>,
+        acks_left: usize,
+        ack_deadline_ns: Nanos,
+    },
 }
 
 /// One venue WebSocket connection: non-blocking, self-healing, driven by the caller's `mio::Poll`.
@@ -276,10 +288,18 @@ impl<P: WsProtocol> WsClient<P> {
         let url = WsUrl::parse(protocol.url()).map_err(|source| WsError::Url { venue, source })?;
         let tls = match (url.tls, tls) {
             (false, _) => None,
-            (true, None) => return Err(WsError::NoTls { venue, url: url.full.clone() }),
+            (true, None) => {
+                return Err(WsError::NoTls {
+                    venue,
+                    url: url.full.clone(),
+                })
+            }
             (true, Some(config)) => {
-                let name = ServerName::try_from(url.host.clone())
-                    .map_err(|_| WsError::ServerName { venue, host: url.host.clone() })?;
+                let name =
+                    ServerName::try_from(url.host.clone()).map_err(|_| WsError::ServerName {
+                        venue,
+                        host: url.host.clone(),
+                    })?;
                 Some((config, name))
             }
         };
@@ -374,7 +394,10 @@ impl<P: WsProtocol> WsClient<P> {
         match ws.send(Message::text(text)) {
             Ok(()) => Ok(()),
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(WsError::Send { venue, reason: e.to_string() }),
+            Err(e) => Err(WsError::Send {
+                venue,
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -383,8 +406,14 @@ impl<P: WsProtocol> WsClient<P> {
         match &self.state {
             State::Idle => None,
             State::Backoff { until_ns } => Some(*until_ns),
-            State::Connecting { deadline_ns, .. } | State::Handshaking { deadline_ns, .. } => Some(*deadline_ns),
-            State::Open { acks_left, ack_deadline_ns, .. } => {
+            State::Connecting { deadline_ns, .. } | State::Handshaking { deadline_ns, .. } => {
+                Some(*deadline_ns)
+            }
+            State::Open {
+                acks_left,
+                ack_deadline_ns,
+                ..
+            } => {
                 let mut d = self.keepalive.deadline_ns();
                 let mut fold = |x: Option<Nanos>| {
                     if let Some(x) = x {
@@ -396,7 +425,10 @@ impl<P: WsProtocol> WsClient<P> {
                 } else {
                     fold(self.watchdog.deadline_ns());
                 }
-                fold(self.cfg.max_age_ms.map(|a| self.connected_ns.saturating_add(a.saturating_mul(1_000_000))));
+                fold(self.cfg.max_age_ms.map(|a| {
+                    self.connected_ns
+                        .saturating_add(a.saturating_mul(1_000_000))
+                }));
                 d
             }
         }
@@ -404,7 +436,12 @@ impl<P: WsProtocol> WsClient<P> {
 
     /// Handles readiness of this client's socket (spurious wake-ups are fine): finishes the connect
     /// and handshakes, drains every readable frame, answers pings and flushes pending writes.
-    pub fn on_ready(&mut self, registry: &Registry, event: &Event, on: &mut impl FnMut(WsEvent<'_>)) {
+    pub fn on_ready(
+        &mut self,
+        registry: &Registry,
+        event: &Event,
+        on: &mut impl FnMut(WsEvent<'_>),
+    ) {
         if event.token() != self.token {
             return;
         }
@@ -427,12 +464,18 @@ impl<P: WsProtocol> WsClient<P> {
                     self.fail(registry, DisconnectReason::ConnectTimeout, on);
                 }
             }
-            State::Open { ws, acks_left, ack_deadline_ns } => {
+            State::Open {
+                ws,
+                acks_left,
+                ack_deadline_ns,
+            } => {
                 if *acks_left > 0 && now >= *ack_deadline_ns {
                     return self.fail(registry, DisconnectReason::SubscribeTimeout, on);
                 }
                 if *acks_left == 0 && self.watchdog.is_stale(now) {
-                    on(WsEvent::Stale { silent_ms: self.watchdog.silent_ms(now) });
+                    on(WsEvent::Stale {
+                        silent_ms: self.watchdog.silent_ms(now),
+                    });
                     return self.fail(registry, DisconnectReason::Stale, on);
                 }
                 if let Some(age_ms) = self.cfg.max_age_ms {
@@ -442,10 +485,15 @@ impl<P: WsProtocol> WsClient<P> {
                 }
                 match self.keepalive.poll(now) {
                     KeepAliveAction::Idle => {}
-                    KeepAliveAction::TimedOut => return self.fail(registry, DisconnectReason::KeepAliveTimeout, on),
+                    KeepAliveAction::TimedOut => {
+                        self.fail(registry, DisconnectReason::KeepAliveTimeout, on);
+                    }
                     KeepAliveAction::SendPing => {
                         let wall_ms = self.clock.wall_ns() / 1_000_000;
-                        let msg = if self.protocol.keepalive_frame(wall_ms, &mut self.keepalive_text) {
+                        let msg = if self
+                            .protocol
+                            .keepalive_frame(wall_ms, &mut self.keepalive_text)
+                        {
                             Message::text(self.keepalive_text.as_str())
                         } else {
                             Message::Ping(Bytes::new())
@@ -471,7 +519,9 @@ impl<P: WsProtocol> WsClient<P> {
             }
             // Latency over throughput: market data frames must not wait for Nagle.
             let _ = sock.set_nodelay(true);
-            let State::Connecting { sock, deadline_ns } = std::mem::replace(&mut self.state, State::Idle) else {
+            let State::Connecting { sock, deadline_ns } =
+                std::mem::replace(&mut self.state, State::Idle)
+            else {
                 unreachable!("matched above")
             };
             let stream = match &self.tls {
@@ -490,7 +540,9 @@ impl<P: WsProtocol> WsClient<P> {
             let result = client_with_config(self.url.full.as_str(), stream, Some(ws_config));
             self.after_handshake_step(registry, result, deadline_ns, on);
         } else if let State::Handshaking { .. } = &self.state {
-            let State::Handshaking { mid, deadline_ns } = std::mem::replace(&mut self.state, State::Idle) else {
+            let State::Handshaking { mid, deadline_ns } =
+                std::mem::replace(&mut self.state, State::Idle)
+            else {
                 unreachable!("matched above")
             };
             let result = mid.handshake();
@@ -503,13 +555,24 @@ impl<P: WsProtocol> WsClient<P> {
     fn after_handshake_step(
         &mut self,
         registry: &Registry,
-        result: Result<(WebSocket<MaybeTls>, tungstenite::handshake::client::Response), HandshakeError<ClientHandshake<MaybeTls>>>,
+        result: Result<
+            (
+                WebSocket<MaybeTls>,
+                tungstenite::handshake::client::Response,
+            ),
+            HandshakeError<ClientHandshake<MaybeTls>>,
+        >,
         deadline_ns: Nanos,
         on: &mut impl FnMut(WsEvent<'_>),
     ) {
         match result {
             Ok((ws, _response)) => self.opened(registry, Box::new(ws), on),
-            Err(HandshakeError::Interrupted(mid)) => self.state = State::Handshaking { mid: Box::new(mid), deadline_ns },
+            Err(HandshakeError::Interrupted(mid)) => {
+                self.state = State::Handshaking {
+                    mid: Box::new(mid),
+                    deadline_ns,
+                }
+            }
             Err(HandshakeError::Failure(e)) => {
                 tracing::warn!(venue = self.protocol.venue(), host = %self.url.host, error = %e, "WebSocket handshake failed");
                 // The socket was moved into the failed handshake and is closed with it.
@@ -520,7 +583,12 @@ impl<P: WsProtocol> WsClient<P> {
 
     /// Handshake done: send the subscriptions, arm the timers, and read what already arrived
     /// (with edge-triggered readiness nothing would wake us for bytes read during the handshake).
-    fn opened(&mut self, registry: &Registry, mut ws: Box<WebSocket<MaybeTls>>, on: &mut impl FnMut(WsEvent<'_>)) {
+    fn opened(
+        &mut self,
+        registry: &Registry,
+        mut ws: Box<WebSocket<MaybeTls>>,
+        on: &mut impl FnMut(WsEvent<'_>),
+    ) {
         let now = self.clock.mono_ns();
         self.stats.connects += 1;
         self.connected_ns = now;
@@ -528,14 +596,27 @@ impl<P: WsProtocol> WsClient<P> {
         self.keepalive.reset(now);
         self.held.clear();
         self.requests.clear();
-        let acks = self.protocol.subscribe_frames(self.clock.wall_ns() / 1_000_000, &mut self.requests);
-        let sent = self.requests.drain(..).try_for_each(|req| write_only(&mut ws, Message::text(req)));
+        let acks = self
+            .protocol
+            .subscribe_frames(self.clock.wall_ns() / 1_000_000, &mut self.requests);
+        let sent = self
+            .requests
+            .drain(..)
+            .try_for_each(|req| write_only(&mut ws, Message::text(req)));
         if let Err(reason) = sent.and_then(|()| flush(&mut ws)) {
-            self.state = State::Open { ws, acks_left: acks, ack_deadline_ns: now };
+            self.state = State::Open {
+                ws,
+                acks_left: acks,
+                ack_deadline_ns: now,
+            };
             return self.fail(registry, reason, on);
         }
         let ack_deadline_ns = now.saturating_add(self.cfg.ack_timeout_ms.saturating_mul(1_000_000));
-        self.state = State::Open { ws, acks_left: acks, ack_deadline_ns };
+        self.state = State::Open {
+            ws,
+            acks_left: acks,
+            ack_deadline_ns,
+        };
         on(WsEvent::Connected);
         if acks == 0 {
             self.subscribed(now, on);
@@ -557,7 +638,9 @@ impl<P: WsProtocol> WsClient<P> {
     /// Reads until the socket would block, then flushes queued pongs and writes.
     fn pump(&mut self, registry: &Registry, on: &mut impl FnMut(WsEvent<'_>)) {
         loop {
-            let State::Open { ws, acks_left, .. } = &mut self.state else { return };
+            let State::Open { ws, acks_left, .. } = &mut self.state else {
+                return;
+            };
             let msg = match ws.read() {
                 Ok(m) => m,
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -599,7 +682,9 @@ impl<P: WsProtocol> WsClient<P> {
                 }
                 FrameKind::Data => match self.protocol.pre_ack_data() {
                     PreAckData::Drop => self.stats.dropped_pre_ack += 1,
-                    PreAckData::Buffer { max_frames } if self.held.len() < max_frames => self.held.push(payload.to_vec()),
+                    PreAckData::Buffer { max_frames } if self.held.len() < max_frames => {
+                        self.held.push(payload.to_vec())
+                    }
                     PreAckData::Buffer { .. } => self.stats.dropped_pre_ack += 1,
                     PreAckData::Deliver => {
                         self.stats.data_frames += 1;
@@ -638,7 +723,10 @@ impl<P: WsProtocol> WsClient<P> {
         Self::teardown(state, registry);
         // Blocking DNS for host names (an IP literal resolves without a lookup). Acceptable at
         // (re)connect on the feed thread; a resolver thread can feed addresses in later if needed.
-        let addr: Option<SocketAddr> = (self.url.host.as_str(), self.url.port).to_socket_addrs().ok().and_then(|mut a| a.next());
+        let addr: Option<SocketAddr> = (self.url.host.as_str(), self.url.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next());
         let Some(addr) = addr else {
             tracing::warn!(venue = self.protocol.venue(), host = %self.url.host, "cannot resolve");
             return self.fail(registry, DisconnectReason::Resolve, on);
@@ -647,17 +735,29 @@ impl<P: WsProtocol> WsClient<P> {
             Ok(s) => s,
             Err(e) => return self.fail(registry, DisconnectReason::Connect(e.kind()), on),
         };
-        if let Err(e) = registry.register(&mut sock, self.token, Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = registry.register(
+            &mut sock,
+            self.token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
             return self.fail(registry, DisconnectReason::Io(e.kind()), on);
         }
-        let deadline_ns = self.clock.mono_ns().saturating_add(self.cfg.connect_timeout_ms.saturating_mul(1_000_000));
+        let deadline_ns = self
+            .clock
+            .mono_ns()
+            .saturating_add(self.cfg.connect_timeout_ms.saturating_mul(1_000_000));
         self.state = State::Connecting { sock, deadline_ns };
         // The connect may already be complete (loopback); readiness will tell us otherwise.
         self.drive(registry, on);
     }
 
     /// Ends the current connection, reports it, and schedules the next attempt.
-    fn fail(&mut self, registry: &Registry, reason: DisconnectReason, on: &mut impl FnMut(WsEvent<'_>)) {
+    fn fail(
+        &mut self,
+        registry: &Registry,
+        reason: DisconnectReason,
+        on: &mut impl FnMut(WsEvent<'_>),
+    ) {
         let state = std::mem::replace(&mut self.state, State::Idle);
         let was_connected = matches!(state, State::Open { .. });
         Self::teardown(state, registry);
@@ -667,19 +767,26 @@ impl<P: WsProtocol> WsClient<P> {
             self.stats.disconnects += 1;
         }
         if let Some(since) = self.subscribed_ns.take() {
-            if now.saturating_sub(since) >= self.cfg.backoff.healthy_reset_ms.saturating_mul(1_000_000) {
+            if now.saturating_sub(since)
+                >= self.cfg.backoff.healthy_reset_ms.saturating_mul(1_000_000)
+            {
                 self.backoff.reset();
             }
         }
         on(WsEvent::Disconnected(reason));
         // A planned recycle is not a failure: reconnect at once and keep the schedule as it is.
-        let (attempt, delay_ms) = if matches!(reason, DisconnectReason::MaxAge | DisconnectReason::Requested) {
+        let (attempt, delay_ms) = if matches!(
+            reason,
+            DisconnectReason::MaxAge | DisconnectReason::Requested
+        ) {
             (self.backoff.attempt(), 0)
         } else {
             let d = self.backoff.next_delay_ms();
             (self.backoff.attempt(), d)
         };
-        self.state = State::Backoff { until_ns: now.saturating_add(delay_ms.saturating_mul(1_000_000)) };
+        self.state = State::Backoff {
+            until_ns: now.saturating_add(delay_ms.saturating_mul(1_000_000)),
+        };
         on(WsEvent::Reconnecting { attempt, delay_ms });
     }
 
@@ -738,13 +845,15 @@ fn write_and_flush(ws: &mut WebSocket<MaybeTls>, msg: Message) -> Result<(), Dis
 fn read_error_reason(e: &tungstenite::Error) -> DisconnectReason {
     use tungstenite::Error as E;
     match e {
-        E::Capacity(CapacityError::MessageTooLong { .. }) | E::Capacity(_) => DisconnectReason::Oversized,
+        E::Capacity(CapacityError::MessageTooLong { .. }) | E::Capacity(_) => {
+            DisconnectReason::Oversized
+        }
         E::ConnectionClosed | E::AlreadyClosed => DisconnectReason::ClosedByPeer { code: 1005 },
         E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => DisconnectReason::Reset,
         E::Io(io) => match io.kind() {
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
-                DisconnectReason::Reset
-            }
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => DisconnectReason::Reset,
             k => DisconnectReason::Io(k),
         },
         _ => DisconnectReason::Protocol,

@@ -14,7 +14,10 @@ pub struct KeepAliveConfig {
 
 impl Default for KeepAliveConfig {
     fn default() -> Self {
-        Self { idle_ms: Some(15_000), reply_timeout_ms: 10_000 }
+        Self {
+            idle_ms: Some(15_000),
+            reply_timeout_ms: 10_000,
+        }
     }
 }
 
@@ -40,7 +43,11 @@ pub struct KeepAlive {
 impl KeepAlive {
     /// A timer that considers `now_ns` the last reception.
     pub fn new(cfg: KeepAliveConfig, now_ns: Nanos) -> Self {
-        Self { cfg, last_rx_ns: now_ns, ping_sent_ns: None }
+        Self {
+            cfg,
+            last_rx_ns: now_ns,
+            ping_sent_ns: None,
+        }
     }
 
     /// Restarts the timer for a fresh connection.
@@ -64,9 +71,13 @@ impl KeepAlive {
     /// What to do at `now_ns`.
     pub fn poll(&self, now_ns: Nanos) -> KeepAliveAction {
         match (self.ping_sent_ns, self.cfg.idle_ms) {
-            (Some(sent), _) if now_ns.saturating_sub(sent) >= ms(self.cfg.reply_timeout_ms) => KeepAliveAction::TimedOut,
+            (Some(sent), _) if now_ns.saturating_sub(sent) >= ms(self.cfg.reply_timeout_ms) => {
+                KeepAliveAction::TimedOut
+            }
             (Some(_), _) | (None, None) => KeepAliveAction::Idle,
-            (None, Some(idle)) if now_ns.saturating_sub(self.last_rx_ns) >= ms(idle) => KeepAliveAction::SendPing,
+            (None, Some(idle)) if now_ns.saturating_sub(self.last_rx_ns) >= ms(idle) => {
+                KeepAliveAction::SendPing
+            }
             (None, Some(_)) => KeepAliveAction::Idle,
         }
     }
@@ -91,7 +102,13 @@ mod tests {
 
     #[test]
     fn pings_when_idle_and_times_out_without_reply() {
-        let mut k = KeepAlive::new(KeepAliveConfig { idle_ms: Some(10), reply_timeout_ms: 5 }, 0);
+        let mut k = KeepAlive::new(
+            KeepAliveConfig {
+                idle_ms: Some(10),
+                reply_timeout_ms: 5,
+            },
+            0,
+        );
         assert_eq!(k.poll(9_000_000), KeepAliveAction::Idle);
         assert_eq!(k.deadline_ns(), Some(10_000_000));
         assert_eq!(k.poll(10_000_000), KeepAliveAction::SendPing);
@@ -99,13 +116,23 @@ mod tests {
         assert_eq!(k.poll(14_000_000), KeepAliveAction::Idle);
         assert_eq!(k.poll(15_000_000), KeepAliveAction::TimedOut);
         k.on_rx(15_000_000);
-        assert_eq!(k.poll(16_000_000), KeepAliveAction::Idle, "any frame answers the ping");
+        assert_eq!(
+            k.poll(16_000_000),
+            KeepAliveAction::Idle,
+            "any frame answers the ping"
+        );
         assert_eq!(k.deadline_ns(), Some(25_000_000));
     }
 
     #[test]
     fn disabled_never_pings() {
-        let k = KeepAlive::new(KeepAliveConfig { idle_ms: None, reply_timeout_ms: 5 }, 0);
+        let k = KeepAlive::new(
+            KeepAliveConfig {
+                idle_ms: None,
+                reply_timeout_ms: 5,
+            },
+            0,
+        );
         assert_eq!(k.poll(u64::MAX), KeepAliveAction::Idle);
         assert_eq!(k.deadline_ns(), None);
     }

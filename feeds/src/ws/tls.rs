@@ -56,9 +56,15 @@ impl TlsRoots {
     pub fn ca_ders(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         match self {
             TlsRoots::WebPki => Ok(Vec::new()),
-            TlsRoots::Der(ders) => Ok(ders.iter().map(|d| CertificateDer::from(d.clone())).collect()),
+            TlsRoots::Der(ders) => Ok(ders
+                .iter()
+                .map(|d| CertificateDer::from(d.clone()))
+                .collect()),
             TlsRoots::PemFile(path) => {
-                let bad = |reason: String| TlsError::CaFile { path: path.clone(), reason };
+                let bad = |reason: String| TlsError::CaFile {
+                    path: path.clone(),
+                    reason,
+                };
                 let certs = CertificateDer::pem_file_iter(path)
                     .map_err(|e| bad(e.to_string()))?
                     .collect::<Result<Vec<_>, _>>()
@@ -77,7 +83,9 @@ impl TlsRoots {
     /// As [`TlsRoots::ca_ders`], plus [`TlsError::BadCa`] for a certificate rustls cannot use.
     pub fn root_store(&self) -> Result<RootCertStore, TlsError> {
         if let TlsRoots::WebPki = self {
-            return Ok(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() });
+            return Ok(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            });
         }
         let mut store = RootCertStore::empty();
         for der in self.ca_ders()? {
@@ -127,7 +135,11 @@ impl MaybeTls {
     }
 
     /// Wraps a connected socket in TLS for `server_name` (SNI and certificate name).
-    pub fn tls(sock: TcpStream, config: Arc<ClientConfig>, server_name: ServerName<'static>) -> Result<Self, rustls::Error> {
+    pub fn tls(
+        sock: TcpStream,
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
         let conn = ClientConnection::new(config, server_name)?;
         Ok(MaybeTls::Tls(Box::new(TlsStream { conn, sock })))
     }

@@ -31,7 +31,10 @@ impl WsUrl {
     /// # Errors
     /// [`UrlError`] for another scheme, an empty host, a bad port or user-info in the URL.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let bad = |reason| UrlError { url: url.to_string(), reason };
+        let bad = |reason| UrlError {
+            url: url.to_string(),
+            reason,
+        };
         let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
             (true, r)
         } else if let Some(r) = url.strip_prefix("ws://") {
@@ -67,7 +70,13 @@ impl WsUrl {
             p if p.starts_with('?') => format!("/{p}"),
             p => p.to_string(),
         };
-        Ok(WsUrl { tls, host: host.to_string(), port, path, full: url.to_string() })
+        Ok(WsUrl {
+            tls,
+            host: host.to_string(),
+            port,
+            path,
+            full: url.to_string(),
+        })
     }
 }
 
@@ -79,18 +88,30 @@ mod tests {
     fn parses_venue_urls() {
         let u = WsUrl::parse("wss://stream.binance.com:9443/stream?streams=btcusdt@depth").unwrap();
         assert!(u.tls);
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("stream.binance.com", 9443, "/stream?streams=btcusdt@depth"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("stream.binance.com", 9443, "/stream?streams=btcusdt@depth")
+        );
         let u = WsUrl::parse("wss://ws.okx.com/ws/v5/public").unwrap();
         assert_eq!((u.port, u.path.as_str()), (443, "/ws/v5/public"));
         let u = WsUrl::parse("ws://127.0.0.1:8080").unwrap();
         assert_eq!((u.tls, u.port, u.path.as_str()), (false, 8080, "/"));
         let u = WsUrl::parse("ws://[::1]:9?x=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 9, "/?x=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("::1", 9, "/?x=1")
+        );
     }
 
     #[test]
     fn refuses_bad_urls() {
-        for bad in ["http://x/", "wss://", "wss://h:99999/", "wss://u:p@h/", "wss://[::1/"] {
+        for bad in [
+            "http://x/",
+            "wss://",
+            "wss://h:99999/",
+            "wss://u:p@h/",
+            "wss://[::1/",
+        ] {
             assert!(WsUrl::parse(bad).is_err(), "{bad}");
         }
     }

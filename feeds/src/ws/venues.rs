@@ -28,13 +28,27 @@ impl BinanceWs {
     /// Streams such as `btcusdt@depth@100ms` on `base` (e.g. `wss://stream.binance.com:9443`),
     /// subscribed by request so that an ack confirms them.
     pub fn new(base: &str, streams: Vec<String>) -> Self {
-        Self { url: format!("{}/stream", base.trim_end_matches('/')), streams, via_url: false, next_id: 1 }
+        Self {
+            url: format!("{}/stream", base.trim_end_matches('/')),
+            streams,
+            via_url: false,
+            next_id: 1,
+        }
     }
 
     /// The same streams named in the URL instead (no subscribe request, hence no ack to wait for).
     pub fn via_url(base: &str, streams: Vec<String>) -> Self {
-        let url = format!("{}/stream?streams={}", base.trim_end_matches('/'), streams.join("/"));
-        Self { url, streams, via_url: true, next_id: 1 }
+        let url = format!(
+            "{}/stream?streams={}",
+            base.trim_end_matches('/'),
+            streams.join("/")
+        );
+        Self {
+            url,
+            streams,
+            via_url: true,
+            next_id: 1,
+        }
     }
 }
 
@@ -51,7 +65,10 @@ impl WsProtocol for BinanceWs {
         }
         let id = self.next_id;
         self.next_id += 1;
-        out.push(format!(r#"{{"method":"SUBSCRIBE","params":[{}],"id":{id}}}"#, json_str_list(&self.streams)));
+        out.push(format!(
+            r#"{{"method":"SUBSCRIBE","params":[{}],"id":{id}}}"#,
+            json_str_list(&self.streams)
+        ));
         1
     }
     fn classify(&self, f: &[u8]) -> FrameKind {
@@ -84,7 +101,11 @@ pub struct OkxWs {
 impl OkxWs {
     /// `channel` for every instrument in `inst_ids` on `url` (e.g. `wss://ws.okx.com:8443/ws/v5/public`).
     pub fn new(url: &str, channel: &str, inst_ids: Vec<String>) -> Self {
-        Self { url: url.to_string(), channel: channel.to_string(), inst_ids }
+        Self {
+            url: url.to_string(),
+            channel: channel.to_string(),
+            inst_ids,
+        }
     }
 }
 
@@ -99,9 +120,15 @@ impl WsProtocol for OkxWs {
         if self.inst_ids.is_empty() {
             return 0;
         }
-        let args: Vec<String> =
-            self.inst_ids.iter().map(|i| format!(r#"{{"channel":"{}","instId":"{i}"}}"#, self.channel)).collect();
-        out.push(format!(r#"{{"op":"subscribe","args":[{}]}}"#, args.join(",")));
+        let args: Vec<String> = self
+            .inst_ids
+            .iter()
+            .map(|i| format!(r#"{{"channel":"{}","instId":"{i}"}}"#, self.channel))
+            .collect();
+        out.push(format!(
+            r#"{{"op":"subscribe","args":[{}]}}"#,
+            args.join(",")
+        ));
         self.inst_ids.len()
     }
     fn classify(&self, f: &[u8]) -> FrameKind {
@@ -145,7 +172,12 @@ pub struct KrakenWs {
 impl KrakenWs {
     /// The `book` channel at `depth` (10, 25, 100, 500 or 1000) for `symbols` such as `BTC/USD`.
     pub fn new(url: &str, symbols: Vec<String>, depth: u32) -> Self {
-        Self { url: url.to_string(), symbols, depth, req_id: 1 }
+        Self {
+            url: url.to_string(),
+            symbols,
+            depth,
+            req_id: 1,
+        }
     }
 }
 
@@ -212,7 +244,11 @@ pub struct GateWs {
 impl GateWs {
     /// Updates every `interval` (`"20ms"` or `"100ms"`) for `pairs` such as `BTC_USDT`.
     pub fn new(url: &str, pairs: Vec<String>, interval: &str) -> Self {
-        Self { url: url.to_string(), pairs, interval: interval.to_string() }
+        Self {
+            url: url.to_string(),
+            pairs,
+            interval: interval.to_string(),
+        }
     }
 }
 
@@ -252,7 +288,10 @@ impl WsProtocol for GateWs {
     }
     fn keepalive_frame(&mut self, wall_ms: u64, out: &mut String) -> bool {
         out.clear();
-        out.push_str(&format!(r#"{{"time":{},"channel":"spot.ping"}}"#, wall_ms / 1000));
+        out.push_str(&format!(
+            r#"{{"time":{},"channel":"spot.ping"}}"#,
+            wall_ms / 1000
+        ));
         true
     }
 }
@@ -263,14 +302,26 @@ mod tests {
 
     #[test]
     fn binance_subscribe_and_classify() {
-        let mut b = BinanceWs::new("wss://stream.binance.com:9443/", vec!["btcusdt@depth@100ms".into(), "btcusdt@bookTicker".into()]);
+        let mut b = BinanceWs::new(
+            "wss://stream.binance.com:9443/",
+            vec!["btcusdt@depth@100ms".into(), "btcusdt@bookTicker".into()],
+        );
         assert_eq!(b.url(), "wss://stream.binance.com:9443/stream");
         let mut out = Vec::new();
         assert_eq!(b.subscribe_frames(0, &mut out), 1);
-        assert_eq!(out[0], r#"{"method":"SUBSCRIBE","params":["btcusdt@depth@100ms","btcusdt@bookTicker"],"id":1}"#);
+        assert_eq!(
+            out[0],
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@depth@100ms","btcusdt@bookTicker"],"id":1}"#
+        );
         assert_eq!(b.classify(br#"{"result":null,"id":1}"#), FrameKind::Ack);
-        assert_eq!(b.classify(br#"{"stream":"btcusdt@depth","data":{"e":"depthUpdate"}}"#), FrameKind::Data);
-        assert_eq!(b.classify(br#"{"error":{"code":2,"msg":"Invalid request"},"id":1}"#), FrameKind::Error);
+        assert_eq!(
+            b.classify(br#"{"stream":"btcusdt@depth","data":{"e":"depthUpdate"}}"#),
+            FrameKind::Data
+        );
+        assert_eq!(
+            b.classify(br#"{"error":{"code":2,"msg":"Invalid request"},"id":1}"#),
+            FrameKind::Error
+        );
         let mut u = BinanceWs::via_url("wss://h:1", vec!["a@depth".into(), "b@depth".into()]);
         assert_eq!(u.url(), "wss://h:1/stream?streams=a@depth/b@depth");
         assert_eq!(u.subscribe_frames(0, &mut Vec::new()), 0);
@@ -278,7 +329,11 @@ mod tests {
 
     #[test]
     fn okx_subscribe_ack_error_pong() {
-        let mut o = OkxWs::new("wss://ws.okx.com:8443/ws/v5/public", "books", vec!["BTC-USDT".into(), "ETH-USDT".into()]);
+        let mut o = OkxWs::new(
+            "wss://ws.okx.com:8443/ws/v5/public",
+            "books",
+            vec!["BTC-USDT".into(), "ETH-USDT".into()],
+        );
         let mut out = Vec::new();
         assert_eq!(o.subscribe_frames(0, &mut out), 2);
         assert_eq!(
@@ -286,10 +341,23 @@ mod tests {
             r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"books","instId":"ETH-USDT"}]}"#
         );
         assert_eq!(o.classify(br#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}"#), FrameKind::Ack);
-        assert_eq!(o.classify(br#"{"event":"error","code":"60012","msg":"Invalid request","connId":"a4d3ae55"}"#), FrameKind::Error);
-        assert_eq!(o.classify(br#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[]}"#), FrameKind::Data);
+        assert_eq!(
+            o.classify(
+                br#"{"event":"error","code":"60012","msg":"Invalid request","connId":"a4d3ae55"}"#
+            ),
+            FrameKind::Error
+        );
+        assert_eq!(
+            o.classify(
+                br#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[]}"#
+            ),
+            FrameKind::Data
+        );
         assert_eq!(o.classify(b"pong"), FrameKind::KeepAliveReply);
-        assert_eq!(o.classify(br#"{"event":"channel-conn-count","channel":"books","connCount":"2"}"#), FrameKind::Control);
+        assert_eq!(
+            o.classify(br#"{"event":"channel-conn-count","channel":"books","connCount":"2"}"#),
+            FrameKind::Control
+        );
         let mut s = String::new();
         assert!(o.keepalive_frame(0, &mut s));
         assert_eq!(s, "ping");
@@ -306,15 +374,33 @@ mod tests {
         );
         let ack = br#"{"method":"subscribe","req_id":1,"result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true,"time_in":"2023-09-25T09:04:31.742599Z","time_out":"2023-09-25T09:04:31.742648Z"}"#;
         assert_eq!(k.classify(ack), FrameKind::Ack);
-        assert_eq!(k.classify(br#"{"error":"Currency pair not supported","method":"subscribe","success":false}"#), FrameKind::Error);
-        assert_eq!(k.classify(br#"{"channel":"book","type":"snapshot","data":[]}"#), FrameKind::Data);
-        assert_eq!(k.classify(br#"{"method":"pong","req_id":2,"time_in":"x","time_out":"y"}"#), FrameKind::KeepAliveReply);
-        assert_eq!(k.classify(br#"{"channel":"heartbeat"}"#), FrameKind::Control);
+        assert_eq!(
+            k.classify(
+                br#"{"error":"Currency pair not supported","method":"subscribe","success":false}"#
+            ),
+            FrameKind::Error
+        );
+        assert_eq!(
+            k.classify(br#"{"channel":"book","type":"snapshot","data":[]}"#),
+            FrameKind::Data
+        );
+        assert_eq!(
+            k.classify(br#"{"method":"pong","req_id":2,"time_in":"x","time_out":"y"}"#),
+            FrameKind::KeepAliveReply
+        );
+        assert_eq!(
+            k.classify(br#"{"channel":"heartbeat"}"#),
+            FrameKind::Control
+        );
     }
 
     #[test]
     fn gate_subscribe_ack_error_pong() {
-        let mut g = GateWs::new("wss://api.gateio.ws/ws/v4/", vec!["BTC_USDT".into()], "100ms");
+        let mut g = GateWs::new(
+            "wss://api.gateio.ws/ws/v4/",
+            vec!["BTC_USDT".into()],
+            "100ms",
+        );
         let mut out = Vec::new();
         assert_eq!(g.subscribe_frames(1_606_292_218_000, &mut out), 1);
         assert_eq!(

@@ -13,7 +13,10 @@ pub struct Watchdog {
 impl Watchdog {
     /// A watchdog firing after `stale_after_ms` of silence (`None`: disabled).
     pub fn new(stale_after_ms: Option<u64>, now_ns: Nanos) -> Self {
-        Self { stale_after_ns: stale_after_ms.map(|v| v.saturating_mul(1_000_000)), last_data_ns: now_ns }
+        Self {
+            stale_after_ns: stale_after_ms.map(|v| v.saturating_mul(1_000_000)),
+            last_data_ns: now_ns,
+        }
     }
 
     /// Starts (or restarts) the silence clock, e.g. on `Subscribed`.
@@ -35,12 +38,14 @@ impl Watchdog {
     /// `true` once the silence reached the limit.
     #[inline]
     pub fn is_stale(&self, now_ns: Nanos) -> bool {
-        self.stale_after_ns.is_some_and(|limit| now_ns.saturating_sub(self.last_data_ns) >= limit)
+        self.stale_after_ns
+            .is_some_and(|limit| now_ns.saturating_sub(self.last_data_ns) >= limit)
     }
 
     /// When the watchdog fires if no data arrives, if enabled.
     pub fn deadline_ns(&self) -> Option<Nanos> {
-        self.stale_after_ns.map(|limit| self.last_data_ns.saturating_add(limit))
+        self.stale_after_ns
+            .map(|limit| self.last_data_ns.saturating_add(limit))
     }
 }
 
