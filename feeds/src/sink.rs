@@ -35,3 +35,32 @@ impl MdSink for CountingSink {
         true
     }
 }
+
+impl MdSink for lyra_shm::ring::Producer<MdEvent> {
+    /// A full ring refuses the event (the adapter invalidates the book and resyncs).
+    #[inline]
+    fn push(&mut self, ev: MdEvent) -> bool {
+        lyra_shm::ring::Producer::push(self, ev).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sink_refuses_when_full() {
+        let (mut p, mut c) = lyra_shm::ring::channel::<MdEvent>(2);
+        let ev = MdEvent::default();
+        let cap = p.capacity();
+        for _ in 0..cap {
+            assert!(MdSink::push(&mut p, ev));
+        }
+        assert!(
+            !MdSink::push(&mut p, ev),
+            "a full ring is a value, not a panic"
+        );
+        assert!(c.pop().is_some());
+        assert!(MdSink::push(&mut p, ev));
+    }
+}
