@@ -3,6 +3,7 @@
 
 pub mod pin;
 pub mod report;
+pub mod ring;
 
 use report::Report;
 
@@ -36,5 +37,9 @@ pub struct Suite {
 
 /// Every suite, in the order `all` runs them.
 pub fn suites() -> Vec<Suite> {
-    vec![]
+    vec![Suite {
+        name: "ring",
+        about: "SPSC ring one-way latency and throughput vs rtrb, ArrayQueue, atomic floor",
+        run: ring::run,
+    }]
 }
