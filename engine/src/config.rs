@@ -58,7 +58,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
-    /// Run id: part of every client order id, so it must be unique per run of one account.
+    /// Run id: part of every client order id, so it must be unique per run of one account
+    /// (1-8 letters or digits).
     pub run_id: String,
 }
 
@@ -224,15 +225,12 @@ impl Config {
             reason,
         };
         let id = &self.engine.run_id;
-        // Client order ids embed the run id; every venue accepts [A-Za-z0-9-_], Binance up to 36
-        // chars in total, so keep the run id short and plain.
-        if id.is_empty()
-            || id.len() > 16
-            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        // Every client order id embeds the run id, and the ids must be valid on every venue
+        // (oms::clordid says why that means 1-8 letters or digits).
+        if lyra_oms::clordid::validate_run_id(id).is_err() {
             return Err(bad(
                 "engine.run_id",
-                format!("{id:?} must be 1-16 chars of [A-Za-z0-9-]"),
+                format!("{id:?} must be 1-8 ASCII letters or digits"),
             ));
         }
         if self.paths.segment.as_os_str().is_empty() {

@@ -10,5 +10,6 @@ pub mod alloc_count;
 pub mod clock;
 pub mod control;
 pub mod decimal;
+pub mod mapfile;
 pub mod msg;
 pub mod ring;

@@ -36,7 +36,7 @@ impl Engine {
         std::fs::write(
             &cfg,
             format!(
-                "[engine]\nrun_id = \"halt-test\"\n[paths]\nsegment = \"{}\"\naudit = \"{}\"\n\
+                "[engine]\nrun_id = \"halttest\"\n[paths]\nsegment = \"{}\"\naudit = \"{}\"\n\
                  [threads]\nlayout = \"{layout}\"\nwait = \"park\"\npin = false\n\
                  [order_stage]\nsend_slots_per_s = 20000\n",
                 seg.path.display(),
