@@ -29,7 +29,7 @@ const HASH_FIELD: &str = ",\"hash\":\"";
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// An I/O call failed.
-    #[error("audit log {path}: {op}: {source}")]
+    #[error("audit log {path}: {op} failed")]
     Io {
         /// The log.
         path: PathBuf,

@@ -31,7 +31,7 @@ pub const MAX_OPERATOR_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The file could not be read or written.
-    #[error("key file {path}: {op}: {source}")]
+    #[error("key file {path}: {op} failed")]
     Io {
         /// The file.
         path: PathBuf,

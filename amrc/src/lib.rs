@@ -113,7 +113,7 @@ pub enum AmrcError {
         reason: String,
     },
     /// The transition happened but its audit record could not be written.
-    #[error("transition done (epoch {epoch}) but not audited: {source}")]
+    #[error("transition done (epoch {epoch}) but not audited")]
     Audit {
         /// Epoch after the transition.
         epoch: u32,

@@ -66,7 +66,7 @@ pub enum ControlError {
         path: PathBuf,
     },
     /// An I/O call failed.
-    #[error("control segment {path}: {op} failed: {source}")]
+    #[error("control segment {path}: {op} failed")]
     Io {
         /// The segment path.
         path: PathBuf,

@@ -292,11 +292,14 @@ fn seqlock_readers_never_see_torn_records() {
             k
         })
     };
-    let mut seen = 0u64;
+    let (mut seen, mut read_ok) = (0u64, 0u64);
     while !writer.is_finished() {
-        let g = r.read_grant(0).expect("grant readable");
-        let k = g.max_orders;
-        assert_eq!(g, grant(k), "torn grant");
+        // `None` means the writer held the lock for the whole read budget (preempted on a busy
+        // machine): allowed; a torn value never is.
+        if let Some(g) = r.read_grant(0) {
+            assert_eq!(g, grant(g.max_orders), "torn grant");
+            read_ok += 1;
+        }
         if let Some(rec) = r.last_transition() {
             let k = rec.wall_ns;
             assert_eq!(rec.operator.as_str(), format!("op{k}"), "torn record");
@@ -313,7 +316,7 @@ fn seqlock_readers_never_see_torn_records() {
     }
     stop.store(true, Ordering::Relaxed);
     let k = writer.join().unwrap();
-    assert!(k > 1 && seen > 0);
+    assert!(k > 1 && seen > 0 && read_ok > 0);
 }
 
 #[test]

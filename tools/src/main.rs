@@ -1,4 +1,72 @@
 //! `lyra`: the ops command line.
+//!
+//! A thin dispatcher: each command group lives in `cmd/<group>.rs` and returns a [`exit::Fail`]
+//! that maps to the documented exit code:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | ok |
+//! | 1 | refused (resume refused, key file not private, nothing to approve) |
+//! | 2 | usage (bad arguments; clap's own exit code) |
+//! | 3 | the control segment cannot be opened (the message names the path and the cause) |
+//! | 4 | I/O or other failure |
 #![forbid(unsafe_code)]
 
-fn main() {}
+mod cmd;
+mod exit;
+mod replay;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, shown at the end of `lyra --help`.
+const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  refused (e.g. resume refused, key file not private)\n  2  usage error\n  3  control segment cannot be opened (message names the path and cause)\n  4  I/O or other failure";
+
+/// Lyra ops command line.
+#[derive(Debug, Parser)]
+#[command(name = "lyra", version, about = "Lyra ops: halt, resume, approve, status", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every `lyra` command.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Trip the halt (global, or one venue with --venue): no new orders from now on.
+    Halt(cmd::halt::HaltArgs),
+    /// Clear the halt with approvals from two distinct operators for the current epoch.
+    Resume(cmd::halt::ResumeArgs),
+    /// Sign an approval to resume the current halt (one operator's half of a resume).
+    Approve(cmd::approve::ApproveArgs),
+    /// Generate an operator's HMAC key file (0600), optionally adding it to the operators file.
+    Keygen(cmd::approve::KeygenArgs),
+    /// Show the halt state, heartbeats, grants and counters.
+    Status(cmd::status::StatusArgs),
+    /// Manage the control segment itself (normally the engine creates it).
+    #[command(subcommand)]
+    Segment(cmd::segment::SegmentCommand),
+    /// Replay recorded market data through the real parsers, depth sync and books (no network).
+    Replay(replay::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Halt(a) => cmd::halt::halt(&a),
+        Command::Resume(a) => cmd::halt::resume(&a),
+        Command::Approve(a) => cmd::approve::approve(&a),
+        Command::Keygen(a) => cmd::approve::keygen(&a),
+        Command::Status(a) => cmd::status::status(&a),
+        Command::Segment(c) => cmd::segment::run(&c),
+        Command::Replay(a) => replay::run(&a).map_err(exit::Fail::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => {
+            eprintln!("lyra: {:#}", fail.error());
+            ExitCode::from(fail.code())
+        }
+    }
+}

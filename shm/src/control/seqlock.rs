@@ -9,28 +9,38 @@
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-/// Attempts a reader makes before reporting the record as unreadable.
-const READ_ATTEMPTS: u32 = 10_000;
-/// Attempts a writer makes to take the lock before giving up.
-const WRITE_ATTEMPTS: u32 = 100_000;
+use crate::clock::mono_now_ns;
+
+/// How long a reader retries before reporting the record as unreadable. Long enough to ride out
+/// a writer preempted mid-write on a busy machine, short enough that a writer that died inside
+/// the lock cannot hang a reader.
+const READ_BUDGET_NS: u64 = 20_000_000;
+/// How long a writer waits for another writer before giving up.
+const WRITE_BUDGET_NS: u64 = 200_000_000;
 
 /// Another writer held the seqlock for the whole bounded wait (or died inside it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeqlockBusy;
 
-/// Backs off politely: spin hints first, then yield the core.
+/// Backs off politely (spin hints first, then yield the core); false once `budget_ns` has passed
+/// since `*start` (read lazily, so the uncontended path never reads the clock).
 #[inline]
-fn backoff(attempt: u32) {
+fn backoff(attempt: u32, start: &mut u64, budget_ns: u64) -> bool {
     if attempt < 64 {
         std::hint::spin_loop();
-    } else {
-        std::thread::yield_now();
+        return true;
     }
+    let now = mono_now_ns();
+    if *start == 0 {
+        *start = now;
+    }
+    std::thread::yield_now();
+    now.saturating_sub(*start) < budget_ns
 }
 
 /// Runs `write` inside the seqlock `seq`.
 pub(crate) fn write<R>(seq: &AtomicU64, write: impl FnOnce() -> R) -> Result<R, SeqlockBusy> {
-    let mut attempt = 0;
+    let (mut attempt, mut since) = (0u32, 0u64);
     let start = loop {
         let s = seq.load(Ordering::Relaxed);
         if s & 1 == 0
@@ -40,11 +50,10 @@ pub(crate) fn write<R>(seq: &AtomicU64, write: impl FnOnce() -> R) -> Result<R, 
         {
             break s;
         }
-        attempt += 1;
-        if attempt >= WRITE_ATTEMPTS {
+        attempt = attempt.saturating_add(1);
+        if !backoff(attempt, &mut since, WRITE_BUDGET_NS) {
             return Err(SeqlockBusy);
         }
-        backoff(attempt);
     };
     // The odd sequence must be visible before any payload store.
     fence(Ordering::Release);
@@ -55,7 +64,8 @@ pub(crate) fn write<R>(seq: &AtomicU64, write: impl FnOnce() -> R) -> Result<R, 
 
 /// Copies a consistent payload with `read`, retrying while a writer is inside.
 pub(crate) fn read<T>(seq: &AtomicU64, mut read: impl FnMut() -> T) -> Result<T, SeqlockBusy> {
-    for attempt in 0..READ_ATTEMPTS {
+    let (mut attempt, mut since) = (0u32, 0u64);
+    loop {
         let s1 = seq.load(Ordering::Acquire);
         if s1 & 1 == 0 {
             let v = read();
@@ -65,9 +75,11 @@ pub(crate) fn read<T>(seq: &AtomicU64, mut read: impl FnMut() -> T) -> Result<T,
                 return Ok(v);
             }
         }
-        backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        if !backoff(attempt, &mut since, READ_BUDGET_NS) {
+            return Err(SeqlockBusy);
+        }
     }
-    Err(SeqlockBusy)
 }
 
 /// Stores `src` into `words` as little-endian bytes, NUL-padded.

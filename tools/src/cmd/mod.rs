@@ -1,0 +1,7 @@
+//! One module per command group.
+
+pub mod approve;
+pub mod common;
+pub mod halt;
+pub mod segment;
+pub mod status;
