@@ -13,7 +13,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context, Result};
@@ -67,7 +67,10 @@ struct Report {
     halts: u64,
     resumes: u64,
     halted_at_end: bool,
-    trip_to_first_refusal_us: Option<f64>,
+    /// From the scripted trip to the order gate's first refused slot; slots come every
+    /// 1/rate s, so this is bounded below by the slot period, not by halt propagation
+    /// (`lyra-bench halt` measures that).
+    first_refused_slot_after_trip_us: Option<f64>,
     audit_records: u64,
     audit_chain_ok: bool,
     run_dir: String,
@@ -106,39 +109,73 @@ fn run(args: &DemoArgs) -> Result<()> {
     let seg = wait_for_segment(&args.segment, &engine)?;
     let amrc = Amrc::new(seg.clone(), AuditLog::new(&audit_path));
 
-    say(args, &format!("lyra demo: engine running, layout compact, wait park, segment {}", args.segment.display()));
-    say(args, &format!("  halt it from another terminal:  lyra halt --reason \"my test\" --segment {}", args.segment.display()));
-    say(args, &format!("  run files (config, audit, demo operator keys): {}", run_dir.display()));
+    say(
+        args,
+        &format!(
+            "lyra demo: engine running, layout compact, wait park, segment {}",
+            args.segment.display()
+        ),
+    );
+    say(
+        args,
+        &format!(
+            "  halt it from another terminal:  lyra halt --reason \"my test\" --segment {}",
+            args.segment.display()
+        ),
+    );
+    say(
+        args,
+        &format!(
+            "  run files (config, audit, demo operator keys): {}",
+            run_dir.display()
+        ),
+    );
 
-    let started = Instant::now();
+    let t0 = mono_now_ns();
+    let since = |t: u64| Duration::from_nanos(mono_now_ns().saturating_sub(t));
     let total = Duration::from_secs(args.duration.max(3));
     let trip_at = total.mul_f64(0.4);
     let resume_at = total.mul_f64(0.7);
     let (mut tripped, mut resumed) = (false, false);
-    let mut trip_ns = 0u64;
     let mut first_refusal_us = None;
     let mut done_at_trip_seen = None;
     let mut done_while_halted = 0;
-    let mut last_print = Instant::now() - Duration::from_secs(1);
-    while started.elapsed() < total {
+    let mut last_print = 0u64;
+    let mut threads = 0;
+    while since(t0) < total {
         std::thread::sleep(Duration::from_millis(2));
         if engine.is_finished() {
             break;
         }
-        let elapsed = started.elapsed();
+        let elapsed = since(t0);
+        threads = threads.max(
+            seg.heartbeats()
+                .filter(|h| h.pid == std::process::id())
+                .count(),
+        );
         if !args.no_script && !tripped && elapsed >= trip_at {
             tripped = true;
             let refused = seg.get(Counter::SendsRefusedHalted);
-            trip_ns = mono_now_ns();
-            let note = Note { source: Source::Operator, operator: "demo-ops", text: "demo: scripted halt", wall_ns: wall_now_ns() };
+            let trip_ns = mono_now_ns();
+            let note = Note {
+                source: Source::Operator,
+                operator: "demo-ops",
+                text: "demo: scripted halt",
+                wall_ns: wall_now_ns(),
+            };
             amrc.trip_with(HaltReason::Operator, &note)?;
             // Watch for the first refused slot: the gate has seen the flag.
-            while seg.get(Counter::SendsRefusedHalted) == refused && mono_now_ns() - trip_ns < 2_000_000_000 {
+            while seg.get(Counter::SendsRefusedHalted) == refused
+                && mono_now_ns() - trip_ns < 2_000_000_000
+            {
                 std::hint::spin_loop();
             }
             first_refusal_us = Some((mono_now_ns() - trip_ns) as f64 / 1e3);
             done_at_trip_seen = Some(seg.get(Counter::SendsDone));
-            say(args, "  >> operator demo-ops: HALT (scripted). New sends must stop now.");
+            say(
+                args,
+                "  >> operator demo-ops: HALT (scripted). New sends must stop now.",
+            );
         }
         if let Some(done) = done_at_trip_seen {
             if seg.is_halted() {
@@ -149,10 +186,13 @@ fn run(args: &DemoArgs) -> Result<()> {
             resumed = true;
             resume_with_two_operators(&amrc, &run_dir)?;
             done_at_trip_seen = None;
-            say(args, "  >> operators alice and bob approved: RESUME. Sends flow again.");
+            say(
+                args,
+                "  >> operators alice and bob approved: RESUME. Sends flow again.",
+            );
         }
-        if last_print.elapsed() >= Duration::from_secs(1) {
-            last_print = Instant::now();
+        if since(last_print) >= Duration::from_secs(1) {
+            last_print = mono_now_ns();
             say(args, &summary_line(&seg, elapsed));
         }
     }
@@ -164,10 +204,10 @@ fn run(args: &DemoArgs) -> Result<()> {
     }
     let audit_records = verify_chain(&audit_path).unwrap_or(0);
     let report = Report {
-        duration_s: started.elapsed().as_secs_f64(),
+        duration_s: since(t0).as_secs_f64(),
         layout: "compact".into(),
         wait: "park".into(),
-        threads: seg.heartbeats().count(),
+        threads,
         sends_attempted: seg.get(Counter::SendsAttempted),
         sends_done: seg.get(Counter::SendsDone),
         sends_refused_halted: seg.get(Counter::SendsRefusedHalted),
@@ -175,7 +215,7 @@ fn run(args: &DemoArgs) -> Result<()> {
         halts: seg.get(Counter::HaltTrips),
         resumes: seg.get(Counter::Resumes),
         halted_at_end: seg.is_halted(),
-        trip_to_first_refusal_us: first_refusal_us,
+        first_refused_slot_after_trip_us: first_refusal_us,
         audit_records,
         audit_chain_ok: verify_chain(&audit_path).is_ok(),
         run_dir: run_dir.display().to_string(),
@@ -198,10 +238,16 @@ fn say(args: &DemoArgs, line: &str) {
     }
 }
 
-fn wait_for_segment(path: &std::path::Path, engine: &std::thread::JoinHandle<Result<()>>) -> Result<Arc<ControlSegment>> {
+fn wait_for_segment(
+    path: &std::path::Path,
+    engine: &std::thread::JoinHandle<Result<()>>,
+) -> Result<Arc<ControlSegment>> {
     for _ in 0..500 {
         if engine.is_finished() {
-            anyhow::bail!("the engine stopped during start-up (is another engine using {}?)", path.display());
+            anyhow::bail!(
+                "the engine stopped during start-up (is another engine using {}?)",
+                path.display()
+            );
         }
         if let Ok(s) = ControlSegment::open(path) {
             if s.creator_pid() == std::process::id() && s.heartbeats().count() > 0 {
@@ -210,21 +256,43 @@ fn wait_for_segment(path: &std::path::Path, engine: &std::thread::JoinHandle<Res
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    anyhow::bail!("the engine did not come up within 5 s on {}", path.display())
+    anyhow::bail!(
+        "the engine did not come up within 5 s on {}",
+        path.display()
+    )
 }
 
 fn summary_line(seg: &ControlSegment, elapsed: Duration) -> String {
     let hs = seg.halt_state();
-    let state = if hs.is_halted() {
-        let who = seg.last_transition().map(|t| t.source.name().to_owned()).unwrap_or_default();
-        format!("HALTED ({} by {who}, epoch {})", hs.reason().name(), hs.epoch())
+    let state = if hs.halted() {
+        let who = seg
+            .last_transition()
+            .map(|t| {
+                if t.operator.is_empty() {
+                    t.source.name().to_owned()
+                } else {
+                    t.operator.as_str().to_owned()
+                }
+            })
+            .unwrap_or_default();
+        format!(
+            "HALTED ({} by {who}, epoch {})",
+            hs.reason().name(),
+            hs.epoch()
+        )
     } else {
         format!("running (epoch {})", hs.epoch())
     };
     let now = mono_now_ns();
     let beats: Vec<String> = seg
         .heartbeats()
-        .map(|h| format!("{} {}ms", h.name.as_str(), now.saturating_sub(h.last_beat_ns) / 1_000_000))
+        .map(|h| {
+            format!(
+                "{} {}ms",
+                h.name.as_str(),
+                now.saturating_sub(h.last_beat_ns) / 1_000_000
+            )
+        })
         .collect();
     format!(
         "  t={:>5.1}s  {:<40} sent {:>7}  refused(halted) {:>7}  threads [{}]",

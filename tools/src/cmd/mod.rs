@@ -2,6 +2,7 @@
 
 pub mod approve;
 pub mod common;
+pub mod demo;
 pub mod halt;
 pub mod segment;
 pub mod status;
