@@ -543,3 +543,45 @@ fn wss_without_tls_config_is_refused() {
         .expect("error");
     assert!(err.to_string().contains("binance"), "{err}");
 }
+
+#[test]
+fn a_healthy_period_resets_the_backoff() {
+    let ca = TestCa::new();
+    let server = WsServer::start(Some(&ca), |i| Behaviour {
+        drop_after_handshake: i < 2,
+        reply: binance_ack,
+        data: if i == 2 {
+            |n| if n < 40 { depth_frame(n) } else { None }
+        } else {
+            depth_frame
+        },
+        drop_when_data_ends: i == 2,
+        ..Behaviour::default()
+    });
+    let cfg = WsConfig {
+        backoff: BackoffConfig {
+            healthy_reset_ms: 30,
+            ..quick_config().backoff
+        },
+        ..quick_config()
+    };
+    let mut clients = [binance_client(&ca, &server, cfg, 14)];
+    let mut poll = Poll::new().expect("poll");
+    let seen = run_until(&mut poll, &mut clients, LIMIT, |s| {
+        count(&s[0], |e| *e == Seen::Subscribed) >= 2
+    });
+    let attempts: Vec<u32> = seen[0]
+        .iter()
+        .filter_map(|e| match e {
+            Seen::Reconnecting { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [1, 2, 1],
+        "two quick failures, then a healthy connection: {:?}",
+        seen[0]
+    );
+    assert!(data_count(&seen[0]) >= 40);
+}

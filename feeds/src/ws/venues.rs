@@ -1,7 +1,28 @@
 //! [`WsProtocol`] hooks for the venues' public market-data WebSockets (PROTOCOLS.md a–e).
 //! Only transport concerns live here (URL, subscribe, ack, keep-alive); parsing is the adapters'.
 
-use super::protocol::{find_in, FrameKind, PreAckData, WsProtocol};
+use super::{
+    conn::WsConfig,
+    keepalive::KeepAliveConfig,
+    protocol::{find_in, FrameKind, PreAckData, WsProtocol},
+};
+
+/// Binance closes every connection at 24 h; recycle ten minutes before.
+pub const BINANCE_MAX_AGE_MS: u64 = 24 * 3_600_000 - 600_000;
+
+/// Transport settings suited to each venue's keep-alive and quiet-book behaviour (starting points;
+/// the engine config may override them).
+fn venue_config(idle_ms: u64, stale_after_ms: u64, max_age_ms: Option<u64>) -> WsConfig {
+    WsConfig {
+        keepalive: KeepAliveConfig {
+            idle_ms: Some(idle_ms),
+            reply_timeout_ms: 10_000,
+        },
+        stale_after_ms: Some(stale_after_ms),
+        max_age_ms,
+        ..WsConfig::default()
+    }
+}
 
 /// How far into a frame the classifiers look for their keys.
 const HEAD: usize = 160;
@@ -34,6 +55,12 @@ impl BinanceWs {
             via_url: false,
             next_id: 1,
         }
+    }
+
+    /// Binance pings every 20 s (our pongs keep the link); a WebSocket ping of ours after 30 s of
+    /// silence detects a dead link; recycle before the 24 h limit.
+    pub fn transport_config() -> WsConfig {
+        venue_config(30_000, 30_000, Some(BINANCE_MAX_AGE_MS))
     }
 
     /// The same streams named in the URL instead (no subscribe request, hence no ack to wait for).
@@ -107,6 +134,12 @@ impl OkxWs {
             inst_ids,
         }
     }
+
+    /// OKX drops links silent for 30 s: `ping` after 20 s. Quiet incremental books send an empty
+    /// update only every ~60 s, so staleness waits 75 s.
+    pub fn transport_config() -> WsConfig {
+        venue_config(20_000, 75_000, None)
+    }
 }
 
 impl WsProtocol for OkxWs {
@@ -179,6 +212,12 @@ impl KrakenWs {
             req_id: 1,
         }
     }
+
+    /// Kraken sends a heartbeat every second while subscribed (it proves the link, not the data);
+    /// quiet books may not change for a while, so staleness waits 60 s.
+    pub fn transport_config() -> WsConfig {
+        venue_config(20_000, 60_000, None)
+    }
 }
 
 impl WsProtocol for KrakenWs {
@@ -249,6 +288,11 @@ impl GateWs {
             pairs,
             interval: interval.to_string(),
         }
+    }
+
+    /// `spot.ping` after 20 s of silence; staleness after 60 s.
+    pub fn transport_config() -> WsConfig {
+        venue_config(20_000, 60_000, None)
     }
 }
 
@@ -417,5 +461,26 @@ mod tests {
         let mut s = String::new();
         assert!(g.keepalive_frame(1_545_404_023_000, &mut s));
         assert_eq!(s, r#"{"time":1545404023,"channel":"spot.ping"}"#);
+    }
+
+    #[test]
+    fn transport_configs_respect_venue_limits() {
+        let b = BinanceWs::transport_config();
+        assert!(
+            b.max_age_ms.is_some_and(|a| a < 24 * 3_600_000),
+            "recycle before Binance's 24 h cut"
+        );
+        let o = OkxWs::transport_config();
+        assert!(
+            o.keepalive.idle_ms.is_some_and(|i| i < 30_000),
+            "OKX drops links idle for 30 s"
+        );
+        assert!(
+            o.stale_after_ms.is_some_and(|s| s > 60_000),
+            "quiet OKX books beat every ~60 s"
+        );
+        for c in [KrakenWs::transport_config(), GateWs::transport_config()] {
+            assert!(c.keepalive.idle_ms.is_some() && c.stale_after_ms.is_some());
+        }
     }
 }

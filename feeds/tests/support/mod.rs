@@ -92,6 +92,10 @@ pub struct Behaviour {
     pub ping_every: Option<Duration>,
     /// After the reply, send one data frame of this many bytes.
     pub oversized: Option<usize>,
+    /// After this many data frames, hold the rest until this text arrives.
+    pub hold_data: Option<(usize, &'static str)>,
+    /// Drop the connection (no Close frame) once `data` returns `None`.
+    pub drop_when_data_ends: bool,
 }
 
 impl Default for Behaviour {
@@ -105,6 +109,8 @@ impl Default for Behaviour {
             data_every: Duration::from_millis(2),
             ping_every: None,
             oversized: None,
+            hold_data: None,
+            drop_when_data_ends: false,
         }
     }
 }
@@ -238,12 +244,14 @@ fn serve<S: Read + Write>(
     let mut replied = false;
     let mut sent = 0usize;
     let mut oversized_done = false;
+    let mut released = false;
     let mut next_data = now_ns();
     let mut next_ping = b.ping_every.map(|p| now_ns() + p.as_nanos() as u64);
     while !stop.load(Ordering::Acquire) {
         match ws.read() {
             Ok(Message::Text(t)) => {
                 log.lock().expect("log").texts.push((index, t.to_string()));
+                released |= b.hold_data.is_some_and(|(_, go)| t.as_str() == go);
                 for r in (b.reply)(t.as_str()) {
                     replied = true;
                     if ws.send(Message::text(r)).is_err() {
@@ -261,14 +269,22 @@ fn serve<S: Read + Write>(
             Err(_) => return,
         }
         let may_send = replied || !b.data_after_reply;
-        if may_send && now_ns() >= next_data {
-            if let Some(frame) = (b.data)(sent) {
-                if ws.send(Message::text(frame)).is_err() {
-                    return;
-                }
-                sent += 1;
-                log.lock().expect("log").data_sent += 1;
+        // With `data_every` zero, a burst goes out in one turn (up to the hold point).
+        let mut burst = 0;
+        while may_send && now_ns() >= next_data && burst < 10_000 {
+            let held = b.hold_data.is_some_and(|(n, _)| sent >= n && !released);
+            let next = (!held).then(|| (b.data)(sent)).flatten();
+            if next.is_none() && !held && b.drop_when_data_ends {
+                let _ = ws.flush();
+                return;
             }
+            let Some(frame) = next else { break };
+            if ws.send(Message::text(frame)).is_err() {
+                return;
+            }
+            sent += 1;
+            burst += 1;
+            log.lock().expect("log").data_sent += 1;
             next_data = now_ns() + b.data_every.as_nanos() as u64;
         }
         if let (Some(n), false, true) = (b.oversized, oversized_done, may_send) {
