@@ -131,9 +131,21 @@ impl GateMd {
 
     /// A frame could not be decoded: break `inst`'s book, or every book when `None`.
     pub fn on_malformed(&mut self, inst: Option<InstrumentIdx>, recv_ts: u64, sink: &mut impl MdSink) {
+        self.invalidate(inst, InvalidReason::Malformed, recv_ts, sink);
+    }
+
+    /// Breaks `inst`'s book (every book when `None`) for `reason` (disconnect, malformed
+    /// frame...): `BookInvalid(reason)` and a new snapshot is needed.
+    pub fn invalidate(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        reason: InvalidReason,
+        recv_ts: u64,
+        sink: &mut impl MdSink,
+    ) {
         for b in self.books.iter_mut().flatten() {
             if inst.is_none_or(|i| i == b.instrument()) {
-                b.invalidate(InvalidReason::Malformed, recv_ts, sink);
+                b.invalidate(reason, recv_ts, sink);
             }
         }
     }
