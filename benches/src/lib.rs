@@ -1,6 +1,7 @@
 //! `lyra-bench` suites: each measures Lyra and its baselines side by side in one run (DESIGN §10).
 #![forbid(unsafe_code)]
 
+pub mod halt;
 pub mod pin;
 pub mod report;
 pub mod ring;
@@ -41,5 +42,10 @@ pub fn suites() -> Vec<Suite> {
         name: "ring",
         about: "SPSC ring one-way latency and throughput vs rtrb, ArrayQueue, atomic floor",
         run: ring::run,
+    },
+    Suite {
+        name: "halt",
+        about: "trip -> observed in another process: shm poll, shm futex park, pipe baseline, lyra CLI",
+        run: halt::run,
     }]
 }

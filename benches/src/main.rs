@@ -15,6 +15,12 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
+    // The `halt` suite re-executes this binary as its observer process
+    // (`lyra-bench __halt-observer <segment> <core> <mode>`); that child never parses suites.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = lyra_benches::halt::observer_entry(&args) {
+        return code;
+    }
     let mut which: Option<String> = None;
     let mut opts = Opts { quick: false };
     let mut json = false;

@@ -97,6 +97,11 @@ impl ControlSegment {
         }
     }
 
+    /// Threads currently inside [`ControlSegment::wait_for_change`] (monitoring, benches).
+    pub fn sleepers(&self) -> u32 {
+        self.layout().halt.sleepers.load(Ordering::SeqCst)
+    }
+
     /// Bumps the wake sequence and wakes every sleeper (skipping the syscall when none sleep).
     /// Transitions call it; the engine may call it to wake its parked threads (e.g. shutdown).
     pub fn notify_all(&self) {
