@@ -15,6 +15,7 @@
 mod cmd;
 mod exit;
 mod replay;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,8 @@ enum Command {
     Segment(cmd::segment::SegmentCommand),
     /// Replay recorded market data through the real parsers, depth sync and books (no network).
     Replay(replay::ReplayArgs),
+    /// Run the loopback venue simulator (Binance Spot dialect over TLS, matching, faults, oracle).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Status(a) => cmd::status::status(&a),
         Command::Segment(c) => cmd::segment::run(&c),
         Command::Replay(a) => replay::run(&a).map_err(exit::Fail::from),
+        Command::Sim(a) => sim::run(&a).map_err(exit::Fail::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,301 @@
+//! Simulator configuration (TOML): seed, instruments, venues with their market profile, test
+//! accounts. Every field has a default so `lyra sim` runs with no file at all.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use lyra_shm::decimal::parse_mantissa;
+use serde::Deserialize;
+
+/// Every price and quantity inside the simulator is an `i64` mantissa at this scale (Binance
+/// prints 8 decimals everywhere, so one scale serves all instruments).
+pub const SCALE: u8 = 8;
+/// 10^SCALE.
+pub const ONE: i64 = 100_000_000;
+
+/// The whole simulator configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Seed of every random choice (market, dislocations, random faults).
+    pub seed: u64,
+    /// Generator step, ms; 0 = no generator thread (tests call `SimHandle::step`).
+    pub step_ms: u64,
+    /// Steps per generator tick when running (throughput knob; each step is one depth event per
+    /// instrument and venue).
+    pub steps_per_tick: u32,
+    /// Origin of event times (`E`), ms since the epoch; `None` = wall clock at start. Fixing it
+    /// makes published frames byte-identical across runs.
+    pub epoch_ms: Option<u64>,
+    /// Nominal ms per step used for event times.
+    pub event_ms_per_step: u64,
+    /// Listen on 127.0.0.1 without TLS instead (debugging only).
+    pub plain_tcp: bool,
+    /// Where the CA PEM, credentials file and oracle go (default: a fresh temp directory).
+    pub state_dir: Option<PathBuf>,
+    /// Oracle JSONL file (default `<state_dir>/oracle.jsonl`).
+    pub oracle_path: Option<PathBuf>,
+    /// Log every published frame in the oracle (off for throughput runs).
+    pub oracle_frames: bool,
+    /// Canonical instruments quoted by every venue.
+    pub instruments: Vec<InstrumentCfg>,
+    /// Venues.
+    pub venues: Vec<VenueCfg>,
+    /// Test accounts (every venue knows every account; balances are per venue).
+    pub accounts: Vec<AccountCfg>,
+}
+
+/// One canonical instrument.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstrumentCfg {
+    /// Base asset (`BTC`).
+    pub base: String,
+    /// Quote asset (`USDT`).
+    pub quote: String,
+    /// Starting latent mid, decimal.
+    pub mid: String,
+    /// Price tick, decimal.
+    pub tick: String,
+    /// Quantity step, decimal.
+    pub step: String,
+    /// Minimum order quantity, decimal.
+    pub min_qty: String,
+    /// Minimum notional, decimal (quote).
+    pub min_notional: String,
+    /// Typical resting size of one generated level, decimal (base).
+    pub level_qty: String,
+    /// Random-walk volatility per step, basis points.
+    pub vol_bps: f64,
+}
+
+impl Default for InstrumentCfg {
+    fn default() -> Self {
+        Self {
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            mid: "60000".into(),
+            tick: "0.01".into(),
+            step: "0.00001".into(),
+            min_qty: "0.00001".into(),
+            min_notional: "5".into(),
+            level_qty: "0.5".into(),
+            vol_bps: 0.5,
+        }
+    }
+}
+
+/// The wire dialect a venue speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// Binance Spot (REST `/api/v3`, WS combined streams, WS API user data stream).
+    Binance,
+}
+
+/// One venue and its market profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VenueCfg {
+    /// Venue name (`binance`).
+    pub name: String,
+    /// Its dialect.
+    pub dialect: Dialect,
+    /// TCP port on 127.0.0.1 (0 = any free port).
+    pub port: u16,
+    /// Quoted spread around the venue's mid, basis points.
+    pub spread_bps: f64,
+    /// Generated levels per side.
+    pub levels: usize,
+    /// Maker fee, basis points.
+    pub maker_fee_bps: i64,
+    /// Taker fee, basis points.
+    pub taker_fee_bps: i64,
+    /// Publication latency: the venue quotes the latent mid of this many steps ago.
+    pub latency_steps: usize,
+    /// Probability per step and instrument that the venue's quote jumps off the latent mid.
+    pub jump_prob: f64,
+    /// Size of a jump, basis points (decays 10% per step).
+    pub jump_bps: f64,
+    /// Probability per step and instrument that the venue stops updating (lags).
+    pub lag_prob: f64,
+    /// Steps a lag lasts.
+    pub lag_steps: u32,
+    /// Probability per step and instrument of a public trade from other participants.
+    pub trade_prob: f64,
+    /// REQUEST_WEIGHT per minute (exchangeInfo rateLimits and enforcement).
+    pub weight_per_minute: u32,
+    /// ORDERS per 10 s per account.
+    pub orders_per_10s: u32,
+    /// ORDERS per day per account.
+    pub orders_per_day: u32,
+}
+
+impl Default for VenueCfg {
+    fn default() -> Self {
+        Self {
+            name: "binance".into(),
+            dialect: Dialect::Binance,
+            port: 0,
+            spread_bps: 1.0,
+            levels: 20,
+            maker_fee_bps: 10,
+            taker_fee_bps: 10,
+            latency_steps: 0,
+            jump_prob: 0.001,
+            jump_bps: 8.0,
+            lag_prob: 0.0005,
+            lag_steps: 20,
+            trade_prob: 0.05,
+            weight_per_minute: 6000,
+            orders_per_10s: 100,
+            orders_per_day: 200_000,
+        }
+    }
+}
+
+/// A test account; missing keys are generated at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountCfg {
+    /// API key (generated if absent).
+    pub api_key: Option<String>,
+    /// HMAC secret (generated if absent).
+    pub secret: Option<String>,
+    /// Starting balances: asset -> decimal amount.
+    pub balances: Vec<(String, String)>,
+}
+
+impl Default for AccountCfg {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            secret: None,
+            balances: vec![
+                ("USDT".into(), "100000".into()),
+                ("BTC".into(), "1".into()),
+                ("ETH".into(), "10".into()),
+                ("SOL".into(), "100".into()),
+            ],
+        }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let inst = |base: &str, mid: &str, step: &str, level: &str, vol: f64| InstrumentCfg {
+            base: base.into(),
+            mid: mid.into(),
+            step: step.into(),
+            min_qty: step.into(),
+            level_qty: level.into(),
+            vol_bps: vol,
+            ..InstrumentCfg::default()
+        };
+        Self {
+            seed: 1,
+            step_ms: 10,
+            steps_per_tick: 1,
+            epoch_ms: None,
+            event_ms_per_step: 10,
+            plain_tcp: false,
+            state_dir: None,
+            oracle_path: None,
+            oracle_frames: true,
+            instruments: vec![
+                inst("BTC", "60000", "0.00001", "0.5", 0.5),
+                inst("ETH", "3000", "0.0001", "5", 0.7),
+                inst("SOL", "150", "0.001", "50", 1.0),
+            ],
+            venues: vec![VenueCfg::default()],
+            accounts: vec![AccountCfg::default()],
+        }
+    }
+}
+
+/// One instrument with its decimals parsed (mantissas at [`SCALE`]).
+#[derive(Debug, Clone)]
+pub struct Instrument {
+    /// Base asset.
+    pub base: String,
+    /// Quote asset.
+    pub quote: String,
+    /// Binance-style symbol (`BTCUSDT`).
+    pub symbol: String,
+    /// Starting mid.
+    pub mid: i64,
+    /// Tick.
+    pub tick: i64,
+    /// Step.
+    pub step: i64,
+    /// Minimum quantity.
+    pub min_qty: i64,
+    /// Minimum notional.
+    pub min_notional: i64,
+    /// Typical level size.
+    pub level_qty: i64,
+    /// Volatility per step, bps.
+    pub vol_bps: f64,
+}
+
+/// Parses a positive decimal field at [`SCALE`], naming the field on error.
+pub fn dec(field: &str, text: &str) -> Result<i64> {
+    let v = parse_mantissa(text.as_bytes(), SCALE)
+        .map_err(|e| anyhow::anyhow!("{field} = {text:?}: {e:?}"))?;
+    if v <= 0 {
+        bail!("{field} = {text:?} must be positive");
+    }
+    Ok(v)
+}
+
+impl SimConfig {
+    /// Reads a TOML file.
+    ///
+    /// # Errors
+    /// Unreadable file or invalid TOML/fields.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parse {}", path.display()))
+    }
+
+    /// The instruments with parsed decimals.
+    ///
+    /// # Errors
+    /// A decimal field is malformed or not positive.
+    pub fn parsed_instruments(&self) -> Result<Vec<Instrument>> {
+        if self.instruments.is_empty() || self.venues.is_empty() {
+            bail!("the simulator needs at least one instrument and one venue");
+        }
+        self.instruments
+            .iter()
+            .map(|i| {
+                let ctx = |f: &str| format!("instrument {}/{} {f}", i.base, i.quote);
+                Ok(Instrument {
+                    base: i.base.clone(),
+                    quote: i.quote.clone(),
+                    symbol: format!("{}{}", i.base, i.quote),
+                    mid: dec(&ctx("mid"), &i.mid)?,
+                    tick: dec(&ctx("tick"), &i.tick)?,
+                    step: dec(&ctx("step"), &i.step)?,
+                    min_qty: dec(&ctx("min_qty"), &i.min_qty)?,
+                    min_notional: dec(&ctx("min_notional"), &i.min_notional)?,
+                    level_qty: dec(&ctx("level_qty"), &i.level_qty)?,
+                    vol_bps: i.vol_bps,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Formats a mantissa at [`SCALE`] with all 8 decimals, as Binance prints (`"61828.01000000"`).
+pub fn fmt8(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{:08}", a / ONE as u64, a % ONE as u64)
+}
+
+/// `a * b / ONE` without overflow (price × quantity = notional), rounded down.
+pub fn mul(a: i64, b: i64) -> i64 {
+    ((a as i128 * b as i128) / ONE as i128) as i64
+}

@@ -1,0 +1,330 @@
+//! One simulated venue at run time: its matching state and generator behind one lock, the
+//! subscribers its frames fan out to, and its rate-limit counters. Publishing happens under the
+//! lock, so every subscriber sees the venue's frames in update-id order.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use crossbeam::channel::{Sender, TrySendError};
+
+use super::{
+    binance,
+    config::VenueCfg,
+    faults::{FaultKind, Faults},
+    market::{Latent, VenueGen},
+    matching::{Effects, Matcher},
+    oracle::Oracle,
+};
+
+/// Market streams per instrument: depth, bookTicker, trade.
+pub const KINDS: usize = 3;
+/// Stream kind: diff depth.
+pub const DEPTH: usize = 0;
+/// Stream kind: best bid/offer.
+pub const BOOK_TICKER: usize = 1;
+/// Stream kind: trades.
+pub const TRADE: usize = 2;
+
+/// What a connection thread receives.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A market frame's `data` for (instrument, stream kind).
+    Market {
+        /// Instrument index.
+        inst: u16,
+        /// Stream kind.
+        kind: u8,
+        /// The event JSON (the connection wraps it for combined streams).
+        data: Arc<str>,
+    },
+    /// A complete user-stream frame.
+    User(Arc<str>),
+}
+
+/// A market-data subscriber: which (instrument, kind) it wants, and its queue.
+#[derive(Debug)]
+pub struct MarketSub {
+    /// `wants[inst * KINDS + kind]`.
+    pub wants: Arc<Vec<AtomicBool>>,
+    /// Its queue (bounded: a subscriber that falls behind is dropped, like a real venue does).
+    pub tx: Sender<Outbound>,
+}
+
+/// A user-data-stream subscriber.
+#[derive(Debug)]
+pub struct UserSub {
+    /// Account index.
+    pub account: usize,
+    /// Subscription id in the frames.
+    pub sub_id: u64,
+    /// Its queue.
+    pub tx: Sender<Outbound>,
+}
+
+/// Rate-limit state of one venue (one IP: loopback).
+#[derive(Debug, Default)]
+pub struct RateState {
+    /// Current minute (ms / 60000).
+    pub minute: u64,
+    /// Weight used in it.
+    pub weight: u32,
+    /// Requests refused with 429 since the last ban.
+    pub strikes: u32,
+    /// Ban end, ms since epoch.
+    pub ban_until_ms: u64,
+    /// Last ban length, s (bans escalate).
+    pub ban_secs: u64,
+    /// Per account: (10 s window, count, day, count).
+    pub orders: HashMap<usize, (u64, u32, u64, u32)>,
+}
+
+/// The lock-protected part of a venue.
+#[derive(Debug)]
+pub struct VenueState {
+    /// Books, accounts, orders.
+    pub m: Matcher,
+    /// The generator.
+    pub gen: VenueGen,
+    /// Update id per instrument (Binance `u`).
+    pub seq: Vec<u64>,
+    /// Last published top per instrument, to emit bookTicker only on change.
+    pub last_top: Vec<(i64, i64, i64, i64)>,
+    /// Market subscribers.
+    pub subs: Vec<MarketSub>,
+    /// User-stream subscribers.
+    pub users: Vec<UserSub>,
+    /// FNV-1a over every published market frame (determinism checks).
+    pub frames_hash: u64,
+    /// Tick multiplier (the filter-change fault).
+    pub tick_mult: i64,
+    /// Steps taken.
+    pub steps: u64,
+}
+
+/// One venue.
+#[derive(Debug)]
+pub struct Venue {
+    /// Index in the simulator.
+    pub idx: usize,
+    /// Configuration.
+    pub cfg: VenueCfg,
+    /// State.
+    pub state: Mutex<VenueState>,
+    /// Rate limits.
+    pub rate: Mutex<RateState>,
+}
+
+/// FNV-1a 64 step over `bytes`.
+pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+impl VenueState {
+    /// A venue state; update ids start at a Binance-like large number so clients see realistic
+    /// magnitudes.
+    pub fn new(m: Matcher, gen: VenueGen) -> Self {
+        let n = m.instruments.len();
+        Self {
+            m,
+            gen,
+            seq: (0..n).map(|i| 1_000_000 * (i as u64 + 1)).collect(),
+            last_top: vec![(0, 0, 0, 0); n],
+            subs: Vec::new(),
+            users: Vec::new(),
+            frames_hash: 0xCBF2_9CE4_8422_2325,
+            tick_mult: 1,
+            steps: 0,
+        }
+    }
+
+    /// One generator step of this venue, published.
+    pub fn step(
+        &mut self,
+        v: &Venue,
+        latent: &Latent,
+        now_ms: u64,
+        faults: &Faults,
+        oracle: &Oracle,
+    ) {
+        let mut fx = Effects::default();
+        self.gen.step(latent, &mut self.m, now_ms, &mut fx);
+        self.steps += 1;
+        self.publish(v, fx, now_ms, faults, oracle);
+    }
+
+    /// Sends a market frame to every subscriber that wants it; drops subscribers that fell behind.
+    fn fan_out(
+        &mut self,
+        inst: usize,
+        kind: usize,
+        data: String,
+        stream: &str,
+        seq: u64,
+        v: &Venue,
+        oracle: &Oracle,
+    ) {
+        self.frames_hash = fnv(self.frames_hash, data.as_bytes());
+        oracle.frame(
+            lyra_shm::clock::wall_now_ns(),
+            &v.cfg.name,
+            stream,
+            seq,
+            &data,
+        );
+        let data: Arc<str> = Arc::from(data);
+        let i = inst * KINDS + kind;
+        self.subs.retain(|s| {
+            if !s.wants[i].load(Ordering::Relaxed) {
+                // Dead subscribers that want nothing are dropped on their next wanted frame.
+                return true;
+            }
+            match s.tx.try_send(Outbound::Market {
+                inst: inst as u16,
+                kind: kind as u8,
+                data: data.clone(),
+            }) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            }
+        });
+    }
+
+    /// Turns effects into frames: depth updates and bookTickers per changed instrument, trades,
+    /// execution reports and account positions.
+    pub fn publish(
+        &mut self,
+        v: &Venue,
+        fx: Effects,
+        now_ms: u64,
+        faults: &Faults,
+        oracle: &Oracle,
+    ) {
+        let n = self.m.instruments.len();
+        let mut per_inst: Vec<(Vec<(i64, i64)>, Vec<(i64, i64)>)> =
+            vec![(Vec::new(), Vec::new()); n];
+        for &(inst, bid, px) in &fx.levels {
+            let q = self.m.level_qty(inst, bid, px);
+            if bid {
+                per_inst[inst].0.push((px, q));
+            } else {
+                per_inst[inst].1.push((px, q));
+            }
+        }
+        for (inst, (mut bids, asks)) in per_inst.into_iter().enumerate() {
+            if bids.is_empty() && asks.is_empty() {
+                continue;
+            }
+            if faults.take(v.idx, FaultKind::WsGap) {
+                self.seq[inst] += 10;
+                oracle.fault(
+                    lyra_shm::clock::wall_now_ns(),
+                    &v.cfg.name,
+                    "ws_gap",
+                    "update ids skip 10",
+                );
+            }
+            let (tb, ta) = self.m.top(inst);
+            if faults.take(v.idx, FaultKind::CrossedLevel) {
+                if let Some(a) = ta {
+                    bids.push((
+                        a + self.m.instruments[inst].tick,
+                        self.m.instruments[inst].step,
+                    ));
+                    oracle.fault(
+                        lyra_shm::clock::wall_now_ns(),
+                        &v.cfg.name,
+                        "crossed_level",
+                        "bid above best ask",
+                    );
+                }
+            }
+            bids.sort_by(|a, b| b.0.cmp(&a.0));
+            let first = self.seq[inst] + 1;
+            let last = self.seq[inst] + (bids.len() + asks.len()) as u64;
+            self.seq[inst] = last;
+            let sym = self.m.instruments[inst].symbol.clone();
+            let data = binance::ws::depth_update(&sym, now_ms, first, last, &bids, &asks);
+            self.fan_out(inst, DEPTH, data, "depthUpdate", last, v, oracle);
+            let top = match (tb, ta) {
+                (Some(b), Some(a)) => (
+                    b,
+                    self.m.level_qty(inst, true, b),
+                    a,
+                    self.m.level_qty(inst, false, a),
+                ),
+                _ => (0, 0, 0, 0),
+            };
+            if top != self.last_top[inst] && top.0 > 0 {
+                self.last_top[inst] = top;
+                let data = binance::ws::book_ticker(&sym, last, top);
+                self.fan_out(inst, BOOK_TICKER, data, "bookTicker", last, v, oracle);
+            }
+        }
+        for t in &fx.trades {
+            let sym = self.m.instruments[t.inst].symbol.clone();
+            let data = binance::ws::trade(&sym, now_ms, t);
+            self.fan_out(t.inst, TRADE, data, "trade", t.id, v, oracle);
+        }
+        if !fx.execs.is_empty() || !fx.touched.is_empty() {
+            self.publish_user(v, &fx, now_ms, faults, oracle);
+        }
+    }
+
+    fn publish_user(
+        &mut self,
+        v: &Venue,
+        fx: &Effects,
+        now_ms: u64,
+        faults: &Faults,
+        oracle: &Oracle,
+    ) {
+        let mut frames: Vec<(usize, String)> = Vec::new();
+        for e in &fx.execs {
+            let ev = binance::user_stream::execution_report(&self.m, e, now_ms);
+            let dup = e.fill.is_some() && faults.take(v.idx, FaultKind::DuplicateFill);
+            if dup {
+                oracle.fault(
+                    lyra_shm::clock::wall_now_ns(),
+                    &v.cfg.name,
+                    "duplicate_fill",
+                    &e.order.client_id,
+                );
+                frames.push((e.order.account, ev.clone()));
+            }
+            frames.push((e.order.account, ev));
+        }
+        let mut accounts: Vec<usize> = fx.touched.iter().map(|(a, _)| *a).collect();
+        accounts.dedup();
+        for a in accounts {
+            let assets: Vec<&str> = fx
+                .touched
+                .iter()
+                .filter(|(x, _)| *x == a)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            frames.push((
+                a,
+                binance::user_stream::account_position(&self.m, a, &assets, now_ms),
+            ));
+        }
+        for (account, ev) in frames {
+            self.users.retain(|u| {
+                if u.account != account {
+                    return true;
+                }
+                let framed: Arc<str> =
+                    Arc::from(format!(r#"{{"subscriptionId":{},"event":{ev}}}"#, u.sub_id));
+                u.tx.try_send(Outbound::User(framed)).is_ok()
+            });
+        }
+    }
+}
