@@ -48,6 +48,8 @@ use crate::{
 pub const OBSERVER_ARG: &str = "__halt-observer";
 /// Trials discarded before measuring (page faults, cache and branch warm-up).
 const WARMUP: u64 = 1_000;
+/// Gap before each trial with a sleeping observer, so it is really asleep when woken.
+const SLEEP_GAP_NS: u64 = 50_000;
 /// How long the parent waits for one observation before declaring the observer lost.
 const OBSERVE_TIMEOUT_NS: u64 = 2_000_000_000;
 
@@ -274,17 +276,19 @@ fn shm_trials(
     };
     reset(seg);
     for i in 0..WARMUP + trials {
-        if mode == Mode::Park {
-            // Trip only once the observer is parked (or about to): we measure the wake path.
+        if mode != Mode::Poll {
+            // Sleeping observers: trip only once the observer is asleep, so both rows measure
+            // a wake-up. Parked observers show in `sleepers`; a pipe reader cannot be seen, so
+            // both get the same settling gap after that.
             let start = mono_now_ns();
-            while seg.sleepers() == 0 {
+            while mode == Mode::Park && seg.sleepers() == 0 {
                 ensure!(
                     mono_now_ns() - start < OBSERVE_TIMEOUT_NS,
                     "observer never parked"
                 );
                 std::thread::yield_now();
             }
-            let until = mono_now_ns() + 20_000;
+            let until = mono_now_ns() + SLEEP_GAP_NS;
             while mono_now_ns() < until {
                 std::hint::spin_loop();
             }
