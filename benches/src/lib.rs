@@ -1,8 +1,11 @@
 //! `lyra-bench` suites: each measures Lyra and its baselines side by side in one run (DESIGN §10).
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod halt;
+pub mod parse;
 pub mod pin;
+pub mod replay;
 pub mod report;
 pub mod ring;
 
@@ -47,5 +50,20 @@ pub fn suites() -> Vec<Suite> {
         name: "halt",
         about: "trip -> observed in another process: shm poll, shm futex park, pipe baseline, lyra CLI",
         run: halt::run,
+    },
+    Suite {
+        name: "parse",
+        about: "Binance frames -> prices/quantities: simd-json + mantissas vs serde_json + rust_decimal",
+        run: parse::run,
+    },
+    Suite {
+        name: "book",
+        about: "parse + depth sync + book apply per depth message: L2Book vs BTreeMap<Decimal>",
+        run: book::run,
+    },
+    Suite {
+        name: "replay",
+        about: "whole-capture replay throughput (frames/s): Lyra pipeline vs serde_json + BTreeMap",
+        run: replay::run,
     }]
 }

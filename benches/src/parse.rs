@@ -1,0 +1,249 @@
+//! `parse`: decoding real Binance Spot frames (the BTCUSDT capture `btcusdt_20240808.gz`: depth
+//! diffs, bookTickers, trades and a REST snapshot, 41,249 frames) into prices and quantities.
+//!
+//! - `lyra`: `feeds::binance::BinanceParser` (simd-json tape, fields straight to i64 mantissas,
+//!   reused buffers);
+//! - `serde-decimal-btreemap`: the common Rust approach — `serde_json` into typed structs per
+//!   stream (chosen from the stream name), prices as `rust_decimal::Decimal`. (Its book half is in
+//!   `book`; the name is shared so the rows line up across suites.)
+//!
+//! One histogram sample per frame (the clock read is in every sample of both); passes over the
+//! file alternate between the implementations so machine noise lands on both. `per_s` is frames
+//! per second of wall time over the recorded passes.
+
+use std::{
+    hint::black_box,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+};
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use lyra_feeds::{
+    binance::{BinanceParser, Msg},
+    instrument::{InstrumentTable, Resolved},
+};
+use lyra_shm::{clock::mono_now_ns, msg::VenueId};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::{
+    report::{new_hist, Report},
+    Opts,
+};
+
+/// The capture every market-data suite reads, relative to the data dir.
+pub const CAPTURE: &str = "hftbacktest/spot/btcusdt_20240808.gz";
+
+/// The recorded data dir: `$LYRA_DATA_DIR`, `../shared/data` from the working directory, or
+/// beside the workspace this binary was built from.
+///
+/// # Errors
+/// When none of them holds the data.
+pub fn data_dir() -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    let candidates = std::env::var_os("LYRA_DATA_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            PathBuf::from("../shared/data"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+        ]);
+    for c in candidates {
+        if c.join("SOURCES.md").is_file() {
+            return Ok(c);
+        }
+        tried.push(c.display().to_string());
+    }
+    bail!(
+        "recorded market data not found (tried {}); set LYRA_DATA_DIR",
+        tried.join(", ")
+    )
+}
+
+/// The capture's frames as `(recv ns, frame)`, decompressed into memory.
+///
+/// # Errors
+/// Missing data dir or unreadable file.
+pub fn load_capture() -> Result<Vec<(u64, String)>> {
+    let path = data_dir()?.join(CAPTURE);
+    let f = std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
+    let mut out = Vec::new();
+    for line in BufReader::new(flate2::read::GzDecoder::new(f)).lines() {
+        let line = line.with_context(|| format!("read {}", path.display()))?;
+        let Some((ts, frame)) = line.split_once(' ') else {
+            bail!("bad line in {CAPTURE}")
+        };
+        out.push((ts.parse().context("receive time")?, frame.to_owned()));
+    }
+    Ok(out)
+}
+
+/// The Lyra side's instrument set-up for the capture: BTCUSDT at scales 8/8.
+pub fn lyra_table() -> (InstrumentTable, Resolved) {
+    let mut t = InstrumentTable::new();
+    let idx = t
+        .add("BTC-USDT", 8, 8, 1_000_000)
+        .expect("static instrument");
+    t.map_symbol(VenueId(0), "BTCUSDT", idx)
+        .expect("static symbol");
+    let r = t.resolved(idx).expect("just added");
+    (t, r)
+}
+
+/// The baseline's decoded frame.
+#[derive(Debug)]
+pub enum BaseMsg<'a> {
+    /// A depth diff.
+    Depth(BaseDepth<'a>),
+    /// A bookTicker.
+    Ticker(BaseTicker<'a>),
+    /// A trade.
+    Trade(BaseTrade<'a>),
+    /// A REST snapshot.
+    Snapshot(BaseSnapshot),
+    /// Anything else.
+    Other,
+}
+
+/// Baseline depth diff.
+#[allow(non_snake_case, missing_docs)]
+#[derive(Debug, Deserialize)]
+pub struct BaseDepth<'a> {
+    pub E: u64,
+    pub s: &'a str,
+    pub U: u64,
+    pub u: u64,
+    pub b: Vec<(Decimal, Decimal)>,
+    pub a: Vec<(Decimal, Decimal)>,
+}
+
+/// Baseline bookTicker.
+#[allow(non_snake_case, missing_docs)]
+#[derive(Debug, Deserialize)]
+pub struct BaseTicker<'a> {
+    pub u: u64,
+    pub s: &'a str,
+    pub b: Decimal,
+    pub B: Decimal,
+    pub a: Decimal,
+    pub A: Decimal,
+}
+
+/// Baseline trade.
+#[allow(non_snake_case, missing_docs)]
+#[derive(Debug, Deserialize)]
+pub struct BaseTrade<'a> {
+    pub s: &'a str,
+    pub t: u64,
+    pub p: Decimal,
+    pub q: Decimal,
+    pub T: u64,
+    pub m: bool,
+}
+
+/// Baseline REST snapshot.
+#[allow(non_snake_case, missing_docs)]
+#[derive(Debug, Deserialize)]
+pub struct BaseSnapshot {
+    pub lastUpdateId: u64,
+    pub bids: Vec<(Decimal, Decimal)>,
+    pub asks: Vec<(Decimal, Decimal)>,
+}
+
+#[derive(Deserialize)]
+struct Env<T> {
+    data: T,
+}
+
+/// The baseline parser: picks the struct from the stream name, then `serde_json::from_str`.
+///
+/// # Errors
+/// serde_json's error.
+pub fn base_parse(frame: &str) -> Result<BaseMsg<'_>, serde_json::Error> {
+    let head = &frame.as_bytes()[..frame.len().min(48)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    Ok(if has(b"\"lastUpdateId\"") {
+        BaseMsg::Snapshot(serde_json::from_str(frame)?)
+    } else if has(b"@depth") {
+        BaseMsg::Depth(serde_json::from_str::<Env<BaseDepth<'_>>>(frame)?.data)
+    } else if has(b"@bookTicker") {
+        BaseMsg::Ticker(serde_json::from_str::<Env<BaseTicker<'_>>>(frame)?.data)
+    } else if has(b"@trade") {
+        BaseMsg::Trade(serde_json::from_str::<Env<BaseTrade<'_>>>(frame)?.data)
+    } else {
+        BaseMsg::Other
+    })
+}
+
+/// Passes over the capture: recorded (after one warm-up pass per implementation).
+fn passes(opts: &Opts) -> u64 {
+    opts.pick(8, 2)
+}
+
+/// The suite's entry.
+///
+/// # Errors
+/// Missing data, or a frame either implementation cannot decode.
+pub fn run(opts: &Opts) -> Result<Vec<Report>> {
+    let frames = load_capture()?;
+    let (_t, btc) = lyra_table();
+    let mut parser = BinanceParser::new();
+    let mut resolve = |s: &[u8]| (s == b"BTCUSDT").then_some(btc);
+    let (mut h_lyra, mut h_base) = (new_hist(), new_hist());
+    let (mut ns_lyra, mut ns_base) = (0u64, 0u64);
+    let mut lyra_pass = |hist: Option<&mut Histogram<u64>>| -> Result<u64> {
+        let mut hist = hist;
+        let start = mono_now_ns();
+        for (_, f) in &frames {
+            let t0 = mono_now_ns();
+            let m = parser.parse(f.as_bytes(), &mut resolve, Some(btc));
+            let t1 = mono_now_ns();
+            match m {
+                Ok(Msg::Other) | Err(_) => bail!("lyra could not decode {f:.80}"),
+                Ok(m) => {
+                    black_box(m);
+                }
+            }
+            if let Some(h) = hist.as_deref_mut() {
+                h.saturating_record(t1 - t0);
+            }
+        }
+        Ok(mono_now_ns() - start)
+    };
+    let base_pass = |hist: Option<&mut Histogram<u64>>| -> Result<u64> {
+        let mut hist = hist;
+        let start = mono_now_ns();
+        for (_, f) in &frames {
+            let t0 = mono_now_ns();
+            let m = base_parse(f);
+            let t1 = mono_now_ns();
+            match m {
+                Ok(BaseMsg::Other) | Err(_) => bail!("baseline could not decode {f:.80}"),
+                Ok(m) => {
+                    black_box(m);
+                }
+            }
+            if let Some(h) = hist.as_deref_mut() {
+                h.saturating_record(t1 - t0);
+            }
+        }
+        Ok(mono_now_ns() - start)
+    };
+    lyra_pass(None)?;
+    base_pass(None)?;
+    for _ in 0..passes(opts) {
+        ns_lyra += lyra_pass(Some(&mut h_lyra))?;
+        ns_base += base_pass(Some(&mut h_base))?;
+    }
+    let per_s = |hist: &Histogram<u64>, ns: u64| hist.len() as f64 * 1e9 / ns.max(1) as f64;
+    Ok(vec![
+        Report::from_hist("parse", "lyra", &h_lyra, per_s(&h_lyra, ns_lyra)),
+        Report::from_hist(
+            "parse",
+            "serde-decimal-btreemap",
+            &h_base,
+            per_s(&h_base, ns_base),
+        ),
+    ])
+}
