@@ -8,6 +8,8 @@
 //! - [`keys`]: operator key files and the operators file (both 0600, owned by the caller).
 //! - [`approval`]: the signed approval an operator hands in.
 //! - [`audit`]: the SHA-256 chained JSONL audit log and its verifier.
+//! - [`install_panic_trip`]: a panic hook that trips the halt first.
+//! - [`HeartbeatWatch`] / [`Amrc::check_heartbeats`]: a silent hot thread trips the halt.
 //!
 //! Hot paths (risk, OMS, panic hooks) trip through `ControlSegment::trip` directly (no I/O); the
 //! AMRC handle is for callers that can afford the audit write (CLI, gate, AMRC monitor).
@@ -18,6 +20,8 @@ pub mod audit;
 mod halt;
 mod hex;
 pub mod keys;
+mod panic_trip;
+mod watchdog;
 
 use std::path::PathBuf;
 
@@ -26,6 +30,8 @@ pub use audit::{verify_chain, AuditError, AuditEvent, AuditLog};
 pub use halt::Amrc;
 pub use keys::{keygen, KeyError, OperatorKey, OperatorKeys};
 use lyra_shm::control::ControlError;
+pub use panic_trip::install_panic_trip;
+pub use watchdog::HeartbeatWatch;
 
 /// Approvals a resume needs, from that many distinct operators.
 pub const APPROVALS_NEEDED: usize = 2;

@@ -301,3 +301,44 @@ fn verify_reports_the_first_broken_record() {
         Err(AuditError::Broken { line: 1, .. })
     ));
 }
+
+#[test]
+fn a_silent_thread_trips_the_halt_once() {
+    use lyra_amrc::HeartbeatWatch;
+    let t = setup("watchdog");
+    let seg = t.amrc.segment();
+    let slot = seg.register_thread("feed-binance").unwrap();
+    let _quiet = seg.register_thread("never-beat").unwrap();
+    let watch = HeartbeatWatch {
+        max_age_ns: 5_000_000,
+    };
+    seg.beat(slot, 1_000_000);
+    assert!(t
+        .amrc
+        .check_heartbeats(&watch, 6_000_000, 7)
+        .unwrap()
+        .is_none());
+    let out = t
+        .amrc
+        .check_heartbeats(&watch, 6_000_001, 7)
+        .unwrap()
+        .expect("tripped");
+    assert!(out.state().halted());
+    assert_eq!(out.state().reason(), HaltReason::HeartbeatLost);
+    let rec = seg.last_transition().unwrap();
+    assert_eq!(rec.source, Source::AmrcMonitor);
+    assert!(
+        rec.text.as_str().starts_with("thread feed-binance"),
+        "{}",
+        rec.text
+    );
+    // Already halted: no re-trip flood.
+    assert!(t
+        .amrc
+        .check_heartbeats(&watch, 9_000_000, 8)
+        .unwrap()
+        .is_none());
+    let audit = std::fs::read_to_string(t.s.path("audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 1);
+    assert!(audit.contains("\"heartbeat_lost\""));
+}
