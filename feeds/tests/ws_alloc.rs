@@ -109,7 +109,7 @@ fn receive_path_allocations_per_frame() {
     );
     // rustls' buffered API copies each decrypted record into a fresh Vec (`into_vec` in
     // `take_received_plaintext`): one allocation per record, here one record per frame, plus a
-    // few buffer growths under a burst. Going below needs rustls' unbuffered API.
+    // few buffer growths under a burst. rustls 0.23's unbuffered API copies the same way.
     assert!(
         tls <= MEASURED as u64 * 11 / 10,
         "wss: {tls} allocations over {MEASURED} frames"

@@ -10,8 +10,10 @@
 //! reused scratch buffer and hands it out as `&mut [u8]` (simd-json parses in place); tungstenite
 //! 0.30 splits each payload out of its `BytesMut` read buffer, and since the message is dropped
 //! before the next read the buffer reclaims that storage. Over TLS, rustls' buffered API copies
-//! every decrypted record into a fresh `Vec` (one allocation per record, i.e. about one per frame);
-//! removing it needs rustls' `UnbufferedClientConnection`. Fragmented messages (assembled in a
+//! every decrypted record into a fresh `Vec` (one allocation per record, i.e. about one per frame).
+//! rustls 0.23's `UnbufferedClientConnection` does not avoid it: its `ReadTraffic::next_record`
+//! pops the same per-record `Vec`s (in-place decryption is a rustls TODO) — tried and measured, no
+//! change — so this stays until rustls decrypts in place. Fragmented messages (assembled in a
 //! `Vec`), pongs, keep-alives, subscribe requests, pre-ack buffering and reconnects also allocate;
 //! none of them is per data frame.
 
@@ -271,6 +273,8 @@ pub struct WsClient<P: WsProtocol> {
     connected_ns: Nanos,
     subscribed_ns: Option<Nanos>,
     stats: WsStats,
+    /// Connection attempts so far (picks the resolved address to try).
+    connect_seq: usize,
 }
 
 impl<P: WsProtocol> WsClient<P> {
@@ -317,6 +321,7 @@ impl<P: WsProtocol> WsClient<P> {
             connected_ns: now,
             subscribed_ns: None,
             stats: WsStats::default(),
+            connect_seq: 0,
             protocol,
             cfg,
             url,
@@ -725,10 +730,14 @@ impl<P: WsProtocol> WsClient<P> {
         Self::teardown(state, registry);
         // Blocking DNS for host names (an IP literal resolves without a lookup). Acceptable at
         // (re)connect on the feed thread; a resolver thread can feed addresses in later if needed.
-        let addr: Option<SocketAddr> = (self.url.host.as_str(), self.url.port)
+        // Successive attempts rotate through the resolved addresses, so one dead address of a
+        // multi-homed venue cannot pin every retry.
+        let addrs: Vec<SocketAddr> = (self.url.host.as_str(), self.url.port)
             .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next());
+            .map(|a| a.collect())
+            .unwrap_or_default();
+        let addr = (!addrs.is_empty()).then(|| addrs[self.connect_seq % addrs.len()]);
+        self.connect_seq = self.connect_seq.wrapping_add(1);
         let Some(addr) = addr else {
             tracing::warn!(venue = self.protocol.venue(), host = %self.url.host, "cannot resolve");
             return self.fail(registry, DisconnectReason::Resolve, on);
