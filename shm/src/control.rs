@@ -372,7 +372,13 @@ impl ControlSegment {
     /// As [`ControlSegment::open`].
     pub fn open_with(path: impl AsRef<Path>, mlock: bool) -> Result<Self, ControlError> {
         let path = path.as_ref();
-        let file = match OpenOptions::new().read(true).write(true).open(path) {
+        // O_NOFOLLOW: /dev/shm is world-writable; never follow a planted symlink.
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(ControlError::Missing {

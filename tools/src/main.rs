@@ -6,7 +6,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | ok |
-//! | 1 | refused (resume refused, key file not private, nothing to approve) |
+//! | 1 | refused (resume refused, key file not private, nothing to approve, audit chain broken) |
 //! | 2 | usage (bad arguments; clap's own exit code) |
 //! | 3 | the control segment cannot be opened (the message names the path and the cause) |
 //! | 4 | I/O or other failure |
@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Exit codes, shown at the end of `lyra --help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  refused (e.g. resume refused, key file not private)\n  2  usage error\n  3  control segment cannot be opened (message names the path and cause)\n  4  I/O or other failure";
+const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  refused (e.g. resume refused, key file not private, audit chain broken)\n  2  usage error\n  3  control segment cannot be opened (message names the path and cause)\n  4  I/O or other failure";
 
 /// Lyra ops command line.
 #[derive(Debug, Parser)]
@@ -48,6 +48,11 @@ enum Command {
     /// Manage the control segment itself (normally the engine creates it).
     #[command(subcommand)]
     Segment(cmd::segment::SegmentCommand),
+    /// Audit log tools (verify the hash chain).
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
+    /// Run the engine on loopback with a live summary and a scripted halt / two-operator resume.
+    Demo(cmd::demo::DemoArgs),
     /// Replay recorded market data through the real parsers, depth sync and books (no network).
     Replay(replay::ReplayArgs),
     /// Run the loopback venue simulator (Binance Spot dialect over TLS, matching, faults, oracle).
@@ -63,6 +68,8 @@ fn main() -> ExitCode {
         Command::Keygen(a) => cmd::approve::keygen(&a),
         Command::Status(a) => cmd::status::status(&a),
         Command::Segment(c) => cmd::segment::run(&c),
+        Command::Audit(c) => cmd::audit::run(&c),
+        Command::Demo(a) => cmd::demo::demo(&a),
         Command::Replay(a) => replay::run(&a).map_err(exit::Fail::from),
         Command::Sim(a) => sim::run(&a).map_err(exit::Fail::from),
     };

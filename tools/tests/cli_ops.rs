@@ -179,6 +179,13 @@ fn halt_shows_in_status_and_two_approvals_resume() {
     // The audit chain holds every transition and verifies.
     let n = lyra_amrc::verify_chain(&e.audit()).expect("audit chain verifies");
     assert!(n >= 5, "trip, venue trip, 2 approvals, resume: {n}");
+    let out = e.ok(&["audit", "verify"]);
+    assert!(out.contains(&format!("{n} records, chain intact")), "{out}");
+    // Tampering with a record is caught, naming its line.
+    let text = std::fs::read_to_string(e.audit()).unwrap();
+    std::fs::write(e.audit(), text.replacen("fat finger", "fat thumb", 1)).unwrap();
+    let o = e.lyra(&["audit", "verify"]);
+    assert_refused(&o, "record at line 1 is broken");
 }
 
 #[test]

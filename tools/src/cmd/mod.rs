@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod approve;
+pub mod audit;
 pub mod common;
 pub mod demo;
 pub mod halt;
