@@ -585,3 +585,86 @@ fn a_healthy_period_resets_the_backoff() {
     );
     assert!(data_count(&seen[0]) >= 40);
 }
+
+#[test]
+fn large_messages_spanning_many_records_arrive_intact() {
+    let ca = TestCa::new();
+    // A 600 KB snapshot-sized message (many TLS records, many partial reads), then small frames.
+    let server = WsServer::start(Some(&ca), |_| Behaviour {
+        reply: binance_ack,
+        data: |i| match i {
+            0 => Some(format!(
+                r#"{{"stream":"btcusdt@depth","data":{{"bids":[{}]}}}}"#,
+                vec![r#"["61828.01000000","0.12755000"]"#; 20_000].join(",")
+            )),
+            _ => depth_frame(i),
+        },
+        ..Behaviour::default()
+    });
+    let mut clients = [binance_client(&ca, &server, quick_config(), 15)];
+    let mut poll = Poll::new().expect("poll");
+    let seen = run_until(&mut poll, &mut clients, LIMIT, |s| data_count(&s[0]) >= 5);
+    let frames: Vec<&String> = seen[0]
+        .iter()
+        .filter_map(|e| match e {
+            Seen::Data(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(frames[0].len() > 600_000);
+    assert_eq!(frames[0].matches("61828.01000000").count(), 20_000);
+    assert!(frames[0].ends_with("]}}"));
+    assert!(
+        frames[1].contains(r#""u":1}"#),
+        "the frame after the big one is intact"
+    );
+}
+
+#[test]
+fn data_pushed_before_the_ack_is_held_and_delivered_after_subscribed() {
+    let ca = TestCa::new();
+    // The server pushes the snapshot ahead of the acks (OKX may do so with several args).
+    let server = WsServer::start(Some(&ca), |_| Behaviour {
+        reply: |t| {
+            if !t.contains(r#""op":"subscribe""#) {
+                return Vec::new();
+            }
+            vec![
+                r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[]}"#.into(),
+                r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"1"}"#.into(),
+                r#"{"arg":{"channel":"books","instId":"ETH-USDT"},"action":"snapshot","data":[]}"#.into(),
+                r#"{"event":"subscribe","arg":{"channel":"books","instId":"ETH-USDT"},"connId":"1"}"#.into(),
+                r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[]}"#.into(),
+            ]
+        },
+        ..Behaviour::default()
+    });
+    let tls = client_config(&TlsRoots::Der(ca.ders())).expect("tls");
+    let proto = OkxWs::new(
+        &format!("{}/ws/v5/public", server.url(true)),
+        "books",
+        vec!["BTC-USDT".into(), "ETH-USDT".into()],
+    );
+    let mut clients = [WsClient::new(
+        proto,
+        quick_config(),
+        Some(tls),
+        Arc::new(LiveClock),
+        Token(16),
+    )
+    .expect("client")];
+    let mut poll = Poll::new().expect("poll");
+    let seen = run_until(&mut poll, &mut clients, LIMIT, |s| data_count(&s[0]) >= 3);
+    let s = &seen[0];
+    assert_eq!(&s[..2], &[Seen::Connected, Seen::Subscribed]);
+    let order: Vec<bool> = s[2..5]
+        .iter()
+        .map(|e| matches!(e, Seen::Data(d) if d.contains("snapshot")))
+        .collect();
+    assert_eq!(
+        order,
+        [true, true, false],
+        "held snapshots first, in order, then live data: {s:?}"
+    );
+    assert_eq!(clients[0].stats().dropped_pre_ack, 0);
+}
