@@ -8,7 +8,9 @@ use std::{
 };
 
 use lyra_feeds::{
-    binance::{BinanceMd, DepthOutcome, FrameInfo, SnapshotOutcome, SyncConfig},
+    binance::{
+        BinanceMd, BinanceParser, DepthOutcome, FrameInfo, Msg, SnapshotOutcome, SyncConfig,
+    },
     instrument::InstrumentTable,
 };
 use lyra_shm::msg::{MdEvent, MdKind, VenueId};
@@ -130,4 +132,38 @@ fn bad_frames_are_errors_not_panics() {
         (MdKind::Bbo, 100, 200_000_000, 7)
     );
     assert_eq!((out[1].px.0, out[1].qty.0), (101, 300_000_000));
+}
+
+#[test]
+fn fast_path_and_simd_json_path_agree_on_every_real_frame() {
+    let Some(dir) = data_dir() else { return };
+    let venue = VenueId(0);
+    let mut table = InstrumentTable::new();
+    let btc = table.add("BTC-USDT", 8, 8, 0).unwrap();
+    table.map_symbol(venue, "BTCUSDT", btc).unwrap();
+    let snap = table.resolved(btc);
+    let (mut a, mut b) = (BinanceParser::new(), BinanceParser::new());
+    let mut n = 0;
+    for name in ["btcusdt_20240808.gz", "btcusdt_20240809.gz"] {
+        let file = std::fs::File::open(dir.join("hftbacktest/spot").join(name)).expect("open");
+        for line in BufReader::new(flate2::read::GzDecoder::new(file)).lines() {
+            let line = line.expect("read");
+            let frame = line.split_once(' ').expect("<ns> <frame>").1.as_bytes();
+            let fast = a.parse(frame, &mut |s| table.resolve(venue, s), snap);
+            let tape = b.parse_tape(frame, &mut |s| table.resolve(venue, s), snap);
+            assert_eq!(fast, tape, "{}", String::from_utf8_lossy(frame));
+            assert_eq!((a.bids(), a.asks()), (b.bids(), b.asks()));
+            n += 1;
+        }
+    }
+    assert!(n > 99_000);
+    // Non-canonical but valid JSON (spaces, other key order) still decodes, via simd-json.
+    let f = br#"{ "data" : {"s":"BTCUSDT","e":"depthUpdate","E":1,"U":5,"u":6,"a":[],"b":[["1.5","2"]]}, "stream":"x"}"#;
+    match a.parse(f, &mut |s| table.resolve(venue, s), None) {
+        Ok(Msg::Depth(h)) => assert_eq!(
+            (h.first_id, h.last_id, a.bids()),
+            (5, 6, &[(150_000_000, 200_000_000)][..])
+        ),
+        other => panic!("{other:?}"),
+    }
 }

@@ -3,6 +3,7 @@
 //! `MdEvent`s into an [`MdSink`]. The same `BinanceMd` serves the live client (frames from the
 //! WebSocket, snapshots from REST) and `lyra replay` (both from a recording).
 
+mod fast;
 pub mod parse;
 pub mod sync;
 

@@ -6,7 +6,14 @@
 //! bare REST depth snapshot (`lastUpdateId`,`bids`,`asks`). Anything else (subscription acks,
 //! klines) is [`Msg::Other`].
 //!
-//! How: the frame is copied into a reused, padded input buffer and parsed in place onto a reused
+//! Two paths. First a strict scanner for Binance's canonical layouts ([`super::fast`]): it
+//! accepts a frame only when the whole frame is exactly the documented layout, and is several
+//! times cheaper than any generic parse. Everything else (other key order, whitespace, escapes,
+//! `aggTrade`, new fields, errors) goes to the general simd-json path below, which is the one
+//! that validates and reports errors. Both give identical results on every frame of the real
+//! capture (`feeds/tests/binance_capture.rs`).
+//!
+//! simd-json path: the frame is copied into a reused, padded input buffer and parsed in place onto a reused
 //! simd-json [`Tape`] ([`simd_json::fill_tape_padded`] with reused [`Buffers`]); the tape is walked
 //! directly (no value tree, no serde) and every price/quantity string goes straight to an `i64`
 //! mantissa with [`parse_mantissa`]. No f64 anywhere, and no allocation per message once the
@@ -24,6 +31,7 @@ use lyra_shm::decimal::{parse_mantissa, DecimalError};
 use simd_json::{Buffers, Node, StaticNode, Tape};
 use thiserror::Error;
 
+use super::fast;
 use crate::instrument::Resolved;
 
 /// Input size the parser reserves at construction (a 5000-level REST snapshot is ~200 KB).
@@ -297,6 +305,29 @@ impl BinanceParser {
     /// # Errors
     /// [`ParseError`] for invalid JSON, missing fields, bad decimals, unknown symbols.
     pub fn parse(
+        &mut self,
+        frame: &[u8],
+        resolve: &mut dyn FnMut(&[u8]) -> Option<Resolved>,
+        snapshot_inst: Option<Resolved>,
+    ) -> Result<Msg, ParseError> {
+        if let Some(m) = fast::scan(
+            frame,
+            resolve,
+            snapshot_inst,
+            &mut self.bids,
+            &mut self.asks,
+        ) {
+            return Ok(m);
+        }
+        self.parse_tape(frame, resolve, snapshot_inst)
+    }
+
+    /// Parses one frame with simd-json only (no canonical-layout fast path): the general path,
+    /// public for the differential test and the benchmark.
+    ///
+    /// # Errors
+    /// As [`BinanceParser::parse`].
+    pub fn parse_tape(
         &mut self,
         frame: &[u8],
         resolve: &mut dyn FnMut(&[u8]) -> Option<Resolved>,
