@@ -76,7 +76,9 @@ pub fn okx_check_string(
     qty_scale: u8,
 ) -> String {
     let mut s = Vec::new();
-    okx_feed(bids, asks, px_scale, qty_scale, &mut |b| s.extend_from_slice(b));
+    okx_feed(bids, asks, px_scale, qty_scale, &mut |b| {
+        s.extend_from_slice(b)
+    });
     String::from_utf8(s).unwrap_or_default()
 }
 
@@ -153,7 +155,9 @@ pub fn kraken_check_string(
     prec: KrakenPrecision,
 ) -> String {
     let mut s = Vec::new();
-    kraken_feed(asks, bids, px_scale, qty_scale, prec, &mut |b| s.extend_from_slice(b));
+    kraken_feed(asks, bids, px_scale, qty_scale, prec, &mut |b| {
+        s.extend_from_slice(b)
+    });
     String::from_utf8(s).unwrap_or_default()
 }
 
@@ -192,7 +196,10 @@ mod tests {
     fn lv(v: &[(&str, &str)], scale: u8) -> Vec<(i64, i64)> {
         v.iter()
             .map(|(p, q)| {
-                (parse_mantissa(p.as_bytes(), scale).unwrap(), parse_mantissa(q.as_bytes(), scale).unwrap())
+                (
+                    parse_mantissa(p.as_bytes(), scale).unwrap(),
+                    parse_mantissa(q.as_bytes(), scale).unwrap(),
+                )
             })
             .collect()
     }
@@ -203,12 +210,18 @@ mod tests {
         let a = lv(&[("3366.8", "9"), ("3368", "8")], 8);
         let s = okx_check_string(b.iter().copied(), a.iter().copied(), 8, 8);
         assert_eq!(s, "3366.1:7:3366.8:9:3366:6:3368:8");
-        assert_eq!(okx_checksum(b.iter().copied(), a.iter().copied(), 8, 8), -1_881_014_294);
+        assert_eq!(
+            okx_checksum(b.iter().copied(), a.iter().copied(), 8, 8),
+            -1_881_014_294
+        );
         let b = lv(&[("3366.1", "7")], 8);
         let a = lv(&[("3366.8", "9"), ("3368", "8"), ("3372", "8")], 8);
         let s = okx_check_string(b.iter().copied(), a.iter().copied(), 8, 8);
         assert_eq!(s, "3366.1:7:3366.8:9:3368:8:3372:8");
-        assert_eq!(okx_checksum(b.iter().copied(), a.iter().copied(), 8, 8), 831_078_360);
+        assert_eq!(
+            okx_checksum(b.iter().copied(), a.iter().copied(), 8, 8),
+            831_078_360
+        );
     }
 
     #[test]

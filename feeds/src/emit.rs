@@ -5,7 +5,9 @@
 //! = the message's sequence) so the book stage can verify it on the rebuilt book; a break is
 //! one `BookInvalid{reason}` with `END_OF_MESSAGE`.
 
-use lyra_shm::msg::{md_flags, InstrumentIdx, InvalidReason, MdEvent, MdKind, Px, Qty, Side, VenueId};
+use lyra_shm::msg::{
+    md_flags, InstrumentIdx, InvalidReason, MdEvent, MdKind, Px, Qty, Side, VenueId,
+};
 
 use crate::sink::MdSink;
 

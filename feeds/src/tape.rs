@@ -17,7 +17,9 @@ pub struct TapeBuf {
 
 impl std::fmt::Debug for TapeBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TapeBuf").field("input_cap", &self.input.capacity()).finish_non_exhaustive()
+        f.debug_struct("TapeBuf")
+            .field("input_cap", &self.input.capacity())
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,10 +62,11 @@ impl TapeBuf {
         let len = self.input.len();
         self.input.resize(len + simd_json::INPUT_PADDING, 0);
         let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
-        let res = match simd_json::fill_tape_padded(&mut self.input, len, &mut self.buffers, &mut tape) {
-            Ok(()) => Ok(f(&tape.0)),
-            Err(e) => Err(e.to_string()),
-        };
+        let res =
+            match simd_json::fill_tape_padded(&mut self.input, len, &mut self.buffers, &mut tape) {
+                Ok(()) => Ok(f(&tape.0)),
+                Err(e) => Err(e.to_string()),
+            };
         self.tape = Some(tape.reset());
         res
     }
@@ -110,7 +113,10 @@ pub fn as_i64_lenient(v: Nodes<'_, '_>) -> Option<i64> {
 
 /// Calls `f(key, value)` for each member of the object at `v[0]`; `false` if not an object.
 #[inline]
-pub fn for_each_member<'t, 'i>(v: Nodes<'t, 'i>, mut f: impl FnMut(&'i str, Nodes<'t, 'i>)) -> bool {
+pub fn for_each_member<'t, 'i>(
+    v: Nodes<'t, 'i>,
+    mut f: impl FnMut(&'i str, Nodes<'t, 'i>),
+) -> bool {
     let Some(&Node::Object { len, .. }) = v.first() else {
         return false;
     };

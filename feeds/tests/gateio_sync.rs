@@ -27,7 +27,9 @@ fn upd(pair: &str, first: u64, last: u64) -> String {
 }
 
 fn snap(id: u64) -> String {
-    format!(r#"{{"id":{id},"current":1619093533764,"update":1619093533760,"asks":[["101","1"],["102","3"]],"bids":[["100","2"]]}}"#)
+    format!(
+        r#"{{"id":{id},"current":1619093533764,"update":1619093533760,"asks":[["101","1"],["102","3"]],"bids":[["100","2"]]}}"#
+    )
 }
 
 struct Rig {
@@ -38,12 +40,19 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        Self { t: table(), md: GateMd::new(V, GateSyncConfig::default()), out: Vec::new() }
+        Self {
+            t: table(),
+            md: GateMd::new(V, GateSyncConfig::default()),
+            out: Vec::new(),
+        }
     }
     fn ws(&mut self, frame: &str) -> Result<GateOutcome, String> {
         let t = &self.t;
         let mut resolve = |s: &[u8]| t.resolve(V, s);
-        match self.md.on_frame(1, frame.as_bytes(), &mut resolve, None, &mut self.out) {
+        match self
+            .md
+            .on_frame(1, frame.as_bytes(), &mut resolve, None, &mut self.out)
+        {
             Ok(GateFrameInfo::Book { outcome, .. }) => Ok(outcome),
             Ok(GateFrameInfo::Other) => Err("other".into()),
             Err(e) => Err(e.to_string()),
@@ -53,7 +62,10 @@ impl Rig {
         let t = &self.t;
         let inst: Option<Resolved> = t.resolve(V, pair.as_bytes());
         let mut resolve = |s: &[u8]| t.resolve(V, s);
-        match self.md.on_frame(2, body.as_bytes(), &mut resolve, inst, &mut self.out) {
+        match self
+            .md
+            .on_frame(2, body.as_bytes(), &mut resolve, inst, &mut self.out)
+        {
             Ok(GateFrameInfo::Book { outcome, .. }) => outcome,
             other => panic!("{other:?}"),
         }
@@ -62,7 +74,11 @@ impl Rig {
     fn applied(&self) -> Vec<u64> {
         self.out
             .iter()
-            .filter(|e| e.kind == MdKind::Level && e.flags & md_flags::SNAPSHOT == 0 && e.flags & md_flags::END_OF_MESSAGE != 0)
+            .filter(|e| {
+                e.kind == MdKind::Level
+                    && e.flags & md_flags::SNAPSHOT == 0
+                    && e.flags & md_flags::END_OF_MESSAGE != 0
+            })
             .map(|e| e.seq)
             .collect()
     }
@@ -75,7 +91,10 @@ fn buffered_straddle_like_the_capture() {
     assert_eq!(r.ws(&upd("BTC_USDT", 90, 95)), Ok(GateOutcome::Buffered));
     assert_eq!(r.ws(&upd("BTC_USDT", 96, 101)), Ok(GateOutcome::Buffered));
     assert!(r.out.is_empty(), "nothing is published before a snapshot");
-    assert_eq!(r.rest("BTC_USDT", &snap(98)), GateOutcome::Installed { replayed: 1 });
+    assert_eq!(
+        r.rest("BTC_USDT", &snap(98)),
+        GateOutcome::Installed { replayed: 1 }
+    );
     assert_eq!(r.out[0].kind, MdKind::SnapshotBegin);
     assert_eq!(r.applied(), [101]);
     assert_eq!(r.ws(&upd("BTC_USDT", 102, 102)), Ok(GateOutcome::Applied));
@@ -84,7 +103,10 @@ fn buffered_straddle_like_the_capture() {
     let s = r.md.book(InstrumentIdx(0)).unwrap();
     let c = s.counters();
     assert!(s.is_synced());
-    assert_eq!((c.applied, c.stale_dropped, c.gaps, c.bridged, s.book_id()), (2, 2, 0, 1, 102));
+    assert_eq!(
+        (c.applied, c.stale_dropped, c.gaps, c.bridged, s.book_id()),
+        (2, 2, 0, 1, 102)
+    );
 }
 
 #[test]
@@ -92,14 +114,20 @@ fn live_straddle_then_strict_continuation() {
     // QTUM3S_USDT in the capture: stale updates around the snapshot, the bridge arrives live.
     let mut r = Rig::new();
     assert_eq!(r.ws(&upd("BTC_USDT", 43, 43)), Ok(GateOutcome::Buffered));
-    assert_eq!(r.rest("BTC_USDT", &snap(51)), GateOutcome::Installed { replayed: 0 });
+    assert_eq!(
+        r.rest("BTC_USDT", &snap(51)),
+        GateOutcome::Installed { replayed: 0 }
+    );
     assert_eq!(r.ws(&upd("BTC_USDT", 44, 51)), Ok(GateOutcome::Stale));
     assert_eq!(r.ws(&upd("BTC_USDT", 52, 59)), Ok(GateOutcome::Applied));
     assert_eq!(r.ws(&upd("BTC_USDT", 60, 60)), Ok(GateOutcome::Applied));
     // After the bridge, an overlapping first id is not `prev u + 1`: the chain is broken.
     r.out.clear();
     assert_eq!(r.ws(&upd("BTC_USDT", 60, 62)), Ok(GateOutcome::Gap));
-    assert_eq!((r.out[0].kind, r.out[0].reason), (MdKind::BookInvalid, InvalidReason::Gap));
+    assert_eq!(
+        (r.out[0].kind, r.out[0].reason),
+        (MdKind::BookInvalid, InvalidReason::Gap)
+    );
     assert!(r.md.book(InstrumentIdx(0)).unwrap().needs_snapshot());
 }
 
@@ -112,11 +140,17 @@ fn gap_then_resync_from_a_new_snapshot() {
     // 13 is missing.
     assert_eq!(r.ws(&upd("BTC_USDT", 14, 15)), Ok(GateOutcome::Gap));
     assert_eq!(r.out.len(), 1);
-    assert_eq!((r.out[0].kind, r.out[0].reason, r.out[0].instrument), (MdKind::BookInvalid, InvalidReason::Gap, InstrumentIdx(0)));
+    assert_eq!(
+        (r.out[0].kind, r.out[0].reason, r.out[0].instrument),
+        (MdKind::BookInvalid, InvalidReason::Gap, InstrumentIdx(0))
+    );
     // The gapping update is buffered; later ones too; a snapshot at 14 bridges them.
     assert_eq!(r.ws(&upd("BTC_USDT", 16, 16)), Ok(GateOutcome::Buffered));
     r.out.clear();
-    assert_eq!(r.rest("BTC_USDT", &snap(14)), GateOutcome::Installed { replayed: 2 });
+    assert_eq!(
+        r.rest("BTC_USDT", &snap(14)),
+        GateOutcome::Installed { replayed: 2 }
+    );
     assert_eq!(r.applied(), [15, 16]);
     let c = r.md.book(InstrumentIdx(0)).unwrap().counters();
     assert_eq!((c.gaps, c.snapshots, c.resyncs), (1, 2, 1));
@@ -127,10 +161,16 @@ fn snapshot_older_than_the_buffer_cannot_bridge() {
     let mut r = Rig::new();
     assert_eq!(r.ws(&upd("BTC_USDT", 20, 25)), Ok(GateOutcome::Buffered));
     assert_eq!(r.rest("BTC_USDT", &snap(10)), GateOutcome::NoBridge);
-    assert!(r.out.is_empty(), "an unbridgeable snapshot is not published");
+    assert!(
+        r.out.is_empty(),
+        "an unbridgeable snapshot is not published"
+    );
     assert!(!r.md.book(InstrumentIdx(0)).unwrap().is_synced());
     // A newer snapshot bridges the kept update.
-    assert_eq!(r.rest("BTC_USDT", &snap(22)), GateOutcome::Installed { replayed: 1 });
+    assert_eq!(
+        r.rest("BTC_USDT", &snap(22)),
+        GateOutcome::Installed { replayed: 1 }
+    );
     assert_eq!(r.applied(), [25]);
 }
 
@@ -144,11 +184,26 @@ fn malformed_frame_breaks_only_its_book() {
     let err = r.ws(&bad).unwrap_err();
     assert!(err.contains("gateio") && err.contains("ETH_USDT"), "{err}");
     assert_eq!(r.out.len(), 1);
-    assert_eq!((r.out[0].kind, r.out[0].reason, r.out[0].instrument), (MdKind::BookInvalid, InvalidReason::Malformed, InstrumentIdx(1)));
+    assert_eq!(
+        (r.out[0].kind, r.out[0].reason, r.out[0].instrument),
+        (
+            MdKind::BookInvalid,
+            InvalidReason::Malformed,
+            InstrumentIdx(1)
+        )
+    );
     assert!(r.md.book(InstrumentIdx(0)).unwrap().is_synced());
     assert!(!r.md.book(InstrumentIdx(1)).unwrap().is_synced());
-    for junk in ["", "{", r#"{"channel":"spot.order_book_update","event":"update","result":{"s":"BTC_USDT","U":5,"u":4}}"#, r#"{"channel":"spot.order_book_update","event":"update","result":7}"#] {
+    for junk in [
+        "",
+        "{",
+        r#"{"channel":"spot.order_book_update","event":"update","result":{"s":"BTC_USDT","U":5,"u":4}}"#,
+        r#"{"channel":"spot.order_book_update","event":"update","result":7}"#,
+    ] {
         let _ = r.ws(junk);
     }
-    assert_eq!(r.ws(r#"{"time":1,"channel":"spot.trades","event":"update","result":{}}"#), Err("other".into()));
+    assert_eq!(
+        r.ws(r#"{"time":1,"channel":"spot.trades","event":"update","result":{}}"#),
+        Err("other".into())
+    );
 }

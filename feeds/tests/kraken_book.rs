@@ -21,18 +21,26 @@ const V: VenueId = VenueId(2);
 fn data_dir() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("LYRA_DATA_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+        });
     if dir.join("SOURCES.md").is_file() {
         Some(dir)
     } else {
-        eprintln!("skipping: recorded data not found at {} (set LYRA_DATA_DIR)", dir.display());
+        eprintln!(
+            "skipping: recorded data not found at {} (set LYRA_DATA_DIR)",
+            dir.display()
+        );
         None
     }
 }
 
 fn vectors() -> Option<serde_json::Value> {
     let dir = data_dir()?;
-    Some(serde_json::from_str(&std::fs::read_to_string(dir.join("test_vectors.json")).unwrap()).unwrap())
+    Some(
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test_vectors.json")).unwrap())
+            .unwrap(),
+    )
 }
 
 /// A book rebuilt from events the way the book stage does (a BTreeMap per side; tests only).
@@ -50,7 +58,11 @@ impl RefBook {
                 self.asks.clear();
             }
             MdKind::Level => {
-                let side = if ev.side == Side::Buy { &mut self.bids } else { &mut self.asks };
+                let side = if ev.side == Side::Buy {
+                    &mut self.bids
+                } else {
+                    &mut self.asks
+                };
                 if ev.qty.0 == 0 {
                     side.remove(&ev.px.0);
                 } else {
@@ -85,8 +97,22 @@ fn levels(x: &serde_json::Value, ps: u8, qs: u8) -> Vec<(i64, i64)> {
 fn documented_v1_and_v2_vectors() {
     let Some(v) = vectors() else { return };
     for (key, ps, prec) in [
-        ("kraken_v2_book_checksum_doc_example", 1, KrakenPrecision { px_dec: 1, qty_dec: 8 }),
-        ("kraken_v1_book_checksum_doc_example", 5, KrakenPrecision { px_dec: 5, qty_dec: 8 }),
+        (
+            "kraken_v2_book_checksum_doc_example",
+            1,
+            KrakenPrecision {
+                px_dec: 1,
+                qty_dec: 8,
+            },
+        ),
+        (
+            "kraken_v1_book_checksum_doc_example",
+            5,
+            KrakenPrecision {
+                px_dec: 5,
+                qty_dec: 8,
+            },
+        ),
     ] {
         let c = &v[key];
         let asks = levels(&c["asks_low_to_high"], ps, 8);
@@ -94,11 +120,19 @@ fn documented_v1_and_v2_vectors() {
         let s = kraken_check_string(asks.iter().copied(), bids.iter().copied(), ps, 8, prec);
         assert_eq!(s, c["check_string"].as_str().unwrap(), "{key}");
         let crc = kraken_checksum(asks.iter().copied(), bids.iter().copied(), ps, 8, prec);
-        assert_eq!(u64::from(crc), c["expected_crc32_unsigned"].as_u64().unwrap(), "{key}");
+        assert_eq!(
+            u64::from(crc),
+            c["expected_crc32_unsigned"].as_u64().unwrap(),
+            "{key}"
+        );
         // A wider mantissa scale renders the same text at the same precision.
         let asks9 = levels(&c["asks_low_to_high"], 9, 10);
         let bids9 = levels(&c["bids_high_to_low"], 9, 10);
-        assert_eq!(kraken_checksum(asks9.into_iter(), bids9.into_iter(), 9, 10, prec), crc, "{key} at scale 9");
+        assert_eq!(
+            kraken_checksum(asks9.into_iter(), bids9.into_iter(), 9, 10, prec),
+            crc,
+            "{key} at scale 9"
+        );
     }
     // The real v1 example's leading ask: 58729.40000 x 0.45000000 at pair_decimals 1.
     let c = &v["kraken_v1_real_capture_checksum"];
@@ -107,8 +141,20 @@ fn documented_v1_and_v2_vectors() {
         parse_mantissa(ask[0].as_str().unwrap().as_bytes(), 1).unwrap(),
         parse_mantissa(ask[1].as_str().unwrap().as_bytes(), 8).unwrap(),
     )];
-    let s = kraken_check_string(one.into_iter(), std::iter::empty(), 1, 8, KrakenPrecision { px_dec: 5, qty_dec: 8 });
-    assert!(c["check_string_prefix"].as_str().unwrap().starts_with(&s), "{s}");
+    let s = kraken_check_string(
+        one.into_iter(),
+        std::iter::empty(),
+        1,
+        8,
+        KrakenPrecision {
+            px_dec: 5,
+            qty_dec: 8,
+        },
+    );
+    assert!(
+        c["check_string_prefix"].as_str().unwrap().starts_with(&s),
+        "{s}"
+    );
 }
 
 fn table() -> InstrumentTable {
@@ -122,9 +168,15 @@ fn table() -> InstrumentTable {
     t
 }
 
-fn feed(md: &mut KrakenMd, t: &InstrumentTable, frame: &str, out: &mut Vec<MdEvent>) -> Result<KrakenFrameInfo, String> {
+fn feed(
+    md: &mut KrakenMd,
+    t: &InstrumentTable,
+    frame: &str,
+    out: &mut Vec<MdEvent>,
+) -> Result<KrakenFrameInfo, String> {
     let mut resolve = |s: &[u8]| t.resolve(V, s);
-    md.on_frame(1, frame.as_bytes(), &mut resolve, out).map_err(|e| e.to_string())
+    md.on_frame(1, frame.as_bytes(), &mut resolve, out)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -135,7 +187,13 @@ fn v2_snapshot_keeps_number_text_and_verifies() {
         c[k].as_array()
             .unwrap()
             .iter()
-            .map(|l| format!(r#"{{"price":{},"qty":{}}}"#, l[0].as_str().unwrap(), l[1].as_str().unwrap()))
+            .map(|l| {
+                format!(
+                    r#"{{"price":{},"qty":{}}}"#,
+                    l[0].as_str().unwrap(),
+                    l[1].as_str().unwrap()
+                )
+            })
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -149,20 +207,39 @@ fn v2_snapshot_keeps_number_text_and_verifies() {
     let mut md = KrakenMd::new(V, 10);
     let mut out = Vec::new();
     let info = feed(&mut md, &t, &frame, &mut out).unwrap();
-    assert!(matches!(info, KrakenFrameInfo::Book { outcome: KrakenOutcome::Snapshot, checksum: Some(3_310_070_434), .. }));
+    assert!(matches!(
+        info,
+        KrakenFrameInfo::Book {
+            outcome: KrakenOutcome::Snapshot,
+            checksum: Some(3_310_070_434),
+            ..
+        }
+    ));
     let mut book = RefBook::default();
     out.iter().for_each(|e| book.apply(e));
     assert_eq!(out[0].exch_ts, 1_696_613_755_440_295_000);
     let ck = out.last().unwrap();
     assert_eq!((ck.kind, ck.aux), (MdKind::Checksum, 3_310_070_434));
     let recipe = md.checksum_recipe(InstrumentIdx(0)).unwrap();
-    assert_eq!(recipe, ChecksumRecipe::Kraken(KrakenPrecision { px_dec: 1, qty_dec: 8 }));
-    assert_eq!(recipe.compute(book.bids(), book.asks(), 1, 8), 3_310_070_434);
+    assert_eq!(
+        recipe,
+        ChecksumRecipe::Kraken(KrakenPrecision {
+            px_dec: 1,
+            qty_dec: 8
+        })
+    );
+    assert_eq!(
+        recipe.compute(book.bids(), book.asks(), 1, 8),
+        3_310_070_434
+    );
 }
 
 fn v2(kind: &str, bids: &[(&str, &str)], asks: &[(&str, &str)], checksum: Option<u32>) -> String {
     let side = |v: &[(&str, &str)]| {
-        v.iter().map(|(p, q)| format!(r#"{{"price":{p},"qty":{q}}}"#)).collect::<Vec<_>>().join(",")
+        v.iter()
+            .map(|(p, q)| format!(r#"{{"price":{p},"qty":{q}}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let ck = checksum.map_or(String::new(), |c| format!(r#","checksum":{c}"#));
     format!(
@@ -178,12 +255,22 @@ fn v2_truncates_to_depth_and_the_checksum_covers_the_truncated_book() {
     let mut md = KrakenMd::new(V, 10);
     let mut out = Vec::new();
     // Ten bids 100.00..91.00 and ten asks 101.00..110.00: the full depth-10 book.
-    let bids: Vec<(String, String)> = (0..10).map(|i| (format!("{}.00", 100 - i), "1.00000000".to_owned())).collect();
-    let asks: Vec<(String, String)> = (0..10).map(|i| (format!("{}.00", 101 + i), "2.00000000".to_owned())).collect();
+    let bids: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("{}.00", 100 - i), "1.00000000".to_owned()))
+        .collect();
+    let asks: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("{}.00", 101 + i), "2.00000000".to_owned()))
+        .collect();
     fn r(v: &[(String, String)]) -> Vec<(&str, &str)> {
         v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
     }
-    feed(&mut md, &t, &v2("snapshot", &r(&bids), &r(&asks), None), &mut out).unwrap();
+    feed(
+        &mut md,
+        &t,
+        &v2("snapshot", &r(&bids), &r(&asks), None),
+        &mut out,
+    )
+    .unwrap();
     let mut book = RefBook::default();
     out.iter().for_each(|e| book.apply(e));
     out.clear();
@@ -193,13 +280,26 @@ fn v2_truncates_to_depth_and_the_checksum_covers_the_truncated_book() {
     expect.asks = book.asks.clone();
     expect.bids.insert(10_050, 300_000_000);
     expect.bids.remove(&9_100);
-    let prec = KrakenPrecision { px_dec: 2, qty_dec: 8 };
+    let prec = KrakenPrecision {
+        px_dec: 2,
+        qty_dec: 8,
+    };
     let crc = kraken_checksum(expect.asks(), expect.bids(), 2, 8, prec);
-    feed(&mut md, &t, &v2("update", &[("100.50", "3.00000000")], &[], Some(crc)), &mut out).unwrap();
+    feed(
+        &mut md,
+        &t,
+        &v2("update", &[("100.50", "3.00000000")], &[], Some(crc)),
+        &mut out,
+    )
+    .unwrap();
     let kinds: Vec<(MdKind, i64, i64)> = out.iter().map(|e| (e.kind, e.px.0, e.qty.0)).collect();
     assert_eq!(
         kinds,
-        [(MdKind::Level, 10_050, 300_000_000), (MdKind::Level, 9_100, 0), (MdKind::Checksum, 0, 0)]
+        [
+            (MdKind::Level, 10_050, 300_000_000),
+            (MdKind::Level, 9_100, 0),
+            (MdKind::Checksum, 0, 0)
+        ]
     );
     // END_OF_MESSAGE is on the last level (the truncation delete), not before it.
     assert_eq!(out[0].flags & md_flags::END_OF_MESSAGE, 0);
@@ -207,7 +307,10 @@ fn v2_truncates_to_depth_and_the_checksum_covers_the_truncated_book() {
     out.iter().for_each(|e| book.apply(e));
     assert_eq!(book.bids.len(), 10);
     let recipe = md.checksum_recipe(InstrumentIdx(2)).unwrap();
-    assert_eq!(u64::from(recipe.compute(book.bids(), book.asks(), 2, 8)), out[2].aux);
+    assert_eq!(
+        u64::from(recipe.compute(book.bids(), book.asks(), 2, 8)),
+        out[2].aux
+    );
     assert_eq!(md.book(InstrumentIdx(2)).unwrap().counters().truncated, 1);
 }
 
@@ -219,7 +322,14 @@ fn v1_two_dicts_republish_and_zero_volume_delete() {
     let snap = r#"[320,{"as":[["58729.40000","0.45000000","1617666423.1"],["58729.50000","1.49480000","1617666423.1"]],"bs":[["58719.90000","0.03666000","1617666423.1"],["58719.00000","1.00000000","1617666423.2"]]},"book-1000","XBT/USD"]"#;
     let info = feed(&mut md, &t, snap, &mut out).unwrap();
     // v1 snapshots carry no checksum.
-    assert!(matches!(info, KrakenFrameInfo::Book { outcome: KrakenOutcome::Snapshot, checksum: None, .. }));
+    assert!(matches!(
+        info,
+        KrakenFrameInfo::Book {
+            outcome: KrakenOutcome::Snapshot,
+            checksum: None,
+            ..
+        }
+    ));
     assert_eq!(md.book(InstrumentIdx(1)).unwrap().depth(), 1000);
     assert_eq!(out[0].exch_ts, 1_617_666_423_200_000_000);
     let mut book = RefBook::default();
@@ -227,18 +337,30 @@ fn v1_two_dicts_republish_and_zero_volume_delete() {
     out.clear();
     // Two dicts: asks (a republished level, then a delete), then bids with the checksum; the
     // same price twice in one message is applied in frame order.
-    let mut expect = RefBook { bids: book.bids.clone(), asks: book.asks.clone() };
+    let mut expect = RefBook {
+        bids: book.bids.clone(),
+        asks: book.asks.clone(),
+    };
     expect.asks.insert(5_872_940_000, 50_000_000);
     expect.asks.remove(&5_872_950_000);
     expect.bids.insert(5_872_480_000, 20_000_000);
-    let prec = KrakenPrecision { px_dec: 5, qty_dec: 8 };
+    let prec = KrakenPrecision {
+        px_dec: 5,
+        qty_dec: 8,
+    };
     let crc = kraken_checksum(expect.asks(), expect.bids(), 5, 8, prec);
     let upd = format!(
         r#"[320,{{"a":[["58729.40000","0.50000000","1617666424.1","r"],["58729.50000","0.00000000","1617666424.2"]]}},{{"b":[["58724.80000","0.36000000","1617666424.3"],["58724.80000","0.20000000","1617666424.4"]],"c":"{crc}"}},"book-1000","XBT/USD"]"#
     );
     let info = feed(&mut md, &t, &upd, &mut out).unwrap();
-    assert!(matches!(info, KrakenFrameInfo::Book { outcome: KrakenOutcome::Applied, checksum: Some(c), .. } if c == crc));
-    let levels: Vec<(Side, i64, i64)> = out.iter().filter(|e| e.kind == MdKind::Level).map(|e| (e.side, e.px.0, e.qty.0)).collect();
+    assert!(
+        matches!(info, KrakenFrameInfo::Book { outcome: KrakenOutcome::Applied, checksum: Some(c), .. } if c == crc)
+    );
+    let levels: Vec<(Side, i64, i64)> = out
+        .iter()
+        .filter(|e| e.kind == MdKind::Level)
+        .map(|e| (e.side, e.px.0, e.qty.0))
+        .collect();
     assert_eq!(
         levels,
         [
@@ -255,8 +377,14 @@ fn v1_two_dicts_republish_and_zero_volume_delete() {
     let c = md.book(InstrumentIdx(1)).unwrap().counters();
     assert_eq!((c.republished, c.checksums, c.precision_widened), (1, 1, 0));
     // Heartbeats, status and other channels are not book frames.
-    for other in [r#"{"event":"heartbeat"}"#, r#"[321,["1.0","2.0","1617666424.1","s","l",""],"trade","XBT/USD"]"#] {
-        assert_eq!(feed(&mut md, &t, other, &mut out), Ok(KrakenFrameInfo::Other));
+    for other in [
+        r#"{"event":"heartbeat"}"#,
+        r#"[321,["1.0","2.0","1617666424.1","s","l",""],"trade","XBT/USD"]"#,
+    ] {
+        assert_eq!(
+            feed(&mut md, &t, other, &mut out),
+            Ok(KrakenFrameInfo::Other)
+        );
     }
 }
 
@@ -266,17 +394,39 @@ fn malformed_frame_breaks_only_its_book() {
     let mut md = KrakenMd::new(V, 10);
     let mut out = Vec::new();
     for pair in ["XBT/USD", "ETH/USD"] {
-        let snap = format!(r#"[1,{{"as":[["2.00000","1.00000000","1.0"]],"bs":[["1.00000","1.00000000","1.0"]]}},"book-10","{pair}"]"#);
+        let snap = format!(
+            r#"[1,{{"as":[["2.00000","1.00000000","1.0"]],"bs":[["1.00000","1.00000000","1.0"]]}},"book-10","{pair}"]"#
+        );
         feed(&mut md, &t, &snap, &mut out).unwrap();
     }
     out.clear();
-    let err = feed(&mut md, &t, r#"[1,{"a":[["2.0x","1.0","1.0"]],"c":"5"},"book-10","ETH/USD"]"#, &mut out).unwrap_err();
+    let err = feed(
+        &mut md,
+        &t,
+        r#"[1,{"a":[["2.0x","1.0","1.0"]],"c":"5"},"book-10","ETH/USD"]"#,
+        &mut out,
+    )
+    .unwrap_err();
     assert!(err.contains("kraken") && err.contains("ETH/USD"), "{err}");
     assert_eq!(out.len(), 1);
-    assert_eq!((out[0].kind, out[0].reason, out[0].instrument), (MdKind::BookInvalid, InvalidReason::Malformed, InstrumentIdx(2)));
+    assert_eq!(
+        (out[0].kind, out[0].reason, out[0].instrument),
+        (
+            MdKind::BookInvalid,
+            InvalidReason::Malformed,
+            InstrumentIdx(2)
+        )
+    );
     assert!(md.book(InstrumentIdx(1)).unwrap().is_synced());
     assert!(!md.book(InstrumentIdx(2)).unwrap().is_synced());
-    for junk in ["", "[", "[1,2,3,4,5,6]", r#"[1,{"a":"x"},"book-10","XBT/USD"]"#, r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":"x"}],"asks":[]}]}"#, r#"{"channel":"book","type":"update","data":7}"#] {
+    for junk in [
+        "",
+        "[",
+        "[1,2,3,4,5,6]",
+        r#"[1,{"a":"x"},"book-10","XBT/USD"]"#,
+        r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":"x"}],"asks":[]}]}"#,
+        r#"{"channel":"book","type":"update","data":7}"#,
+    ] {
         let _ = feed(&mut md, &t, junk, &mut out);
     }
 }

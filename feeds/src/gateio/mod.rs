@@ -39,7 +39,12 @@ pub struct GateMd {
 impl GateMd {
     /// A decoder for `venue` whose syncs use `cfg`.
     pub fn new(venue: VenueId, cfg: GateSyncConfig) -> Self {
-        Self { venue, cfg, parser: GateParser::new(), books: Vec::new() }
+        Self {
+            venue,
+            cfg,
+            parser: GateParser::new(),
+            books: Vec::new(),
+        }
     }
 
     /// The venue id stamped on every event.
@@ -87,7 +92,10 @@ impl GateMd {
                 let inst = match (&e, snapshot_inst) {
                     // A bad snapshot body breaks nothing live: the sync keeps buffering.
                     (_, Some(_)) | (GateParseError::UnknownSymbol(_), None) => return Err(e),
-                    (other, None) => other.pair().and_then(|s| resolve(s.as_bytes())).map(|r| r.idx),
+                    (other, None) => other
+                        .pair()
+                        .and_then(|s| resolve(s.as_bytes()))
+                        .map(|r| r.idx),
                 };
                 self.on_malformed(inst, recv_ts, sink);
                 return Err(e);
@@ -108,7 +116,10 @@ impl GateMd {
                     Some(b) => b.on_update(&u, sink),
                     None => GateOutcome::Buffered,
                 };
-                GateFrameInfo::Book { inst: h.inst.idx, outcome }
+                GateFrameInfo::Book {
+                    inst: h.inst.idx,
+                    outcome,
+                }
             }
             GateMsg::Snapshot { inst, id, exch_ts } => {
                 self.prepare(inst.idx);
@@ -123,14 +134,22 @@ impl GateMd {
                     Some(b) => b.on_snapshot(&s, sink),
                     None => GateOutcome::Ignored,
                 };
-                GateFrameInfo::Book { inst: inst.idx, outcome }
+                GateFrameInfo::Book {
+                    inst: inst.idx,
+                    outcome,
+                }
             }
             GateMsg::Other => GateFrameInfo::Other,
         })
     }
 
     /// A frame could not be decoded: break `inst`'s book, or every book when `None`.
-    pub fn on_malformed(&mut self, inst: Option<InstrumentIdx>, recv_ts: u64, sink: &mut impl MdSink) {
+    pub fn on_malformed(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        recv_ts: u64,
+        sink: &mut impl MdSink,
+    ) {
         self.invalidate(inst, InvalidReason::Malformed, recv_ts, sink);
     }
 

@@ -13,7 +13,9 @@ use thiserror::Error;
 
 use crate::{
     instrument::Resolved,
-    tape::{as_str, as_u64, for_each_member, parse_str_levels, LevelError, Nodes, TapeBuf, TextDecimals},
+    tape::{
+        as_str, as_u64, for_each_member, parse_str_levels, LevelError, Nodes, TapeBuf, TextDecimals,
+    },
 };
 
 /// Input reserved at construction.
@@ -151,7 +153,10 @@ fn levels(
     name: &'static str,
 ) -> Result<(), GateParseError> {
     out.clear();
-    let field = || GateParseError::Field { pair: pair.to_owned(), field: name };
+    let field = || GateParseError::Field {
+        pair: pair.to_owned(),
+        field: name,
+    };
     // Gate omits a side with no changes.
     let Some(v) = v else {
         return Ok(());
@@ -159,7 +164,11 @@ fn levels(
     let mut dec = TextDecimals::default();
     parse_str_levels(v, inst.px_scale, inst.qty_scale, out, &mut dec).map_err(|e| match e {
         LevelError::Shape => field(),
-        LevelError::Decimal(err) => GateParseError::Decimal { pair: pair.to_owned(), field: name, err },
+        LevelError::Decimal(err) => GateParseError::Decimal {
+            pair: pair.to_owned(),
+            field: name,
+            err,
+        },
     })
 }
 
@@ -198,19 +207,29 @@ fn walk(
     let ms_to_ns = |ms: u64| ms.saturating_mul(1_000_000);
     if f[CHANNEL].is_none() && f[ID].is_some() && (f[ASKS].is_some() || f[BIDS].is_some()) {
         let inst = snapshot_inst.ok_or_else(|| GateParseError::UnknownSymbol(String::new()))?;
-        let field = |field| GateParseError::Field { pair: String::new(), field };
+        let field = |field| GateParseError::Field {
+            pair: String::new(),
+            field,
+        };
         let id = f[ID].and_then(as_u64).ok_or_else(|| field("id"))?;
         levels(f[BIDS], inst, bids, "", "bids")?;
         levels(f[ASKS], inst, asks, "", "asks")?;
         let ts = f[UPDATE].or(f[CURRENT]).and_then(as_u64).unwrap_or(0);
-        return Ok(GateMsg::Snapshot { inst, id, exch_ts: ms_to_ns(ts) });
+        return Ok(GateMsg::Snapshot {
+            inst,
+            id,
+            exch_ts: ms_to_ns(ts),
+        });
     }
     if f[CHANNEL].and_then(as_str) != Some("spot.order_book_update")
         || f[EVENT].and_then(as_str) != Some("update")
     {
         return Ok(GateMsg::Other);
     }
-    let no_pair = GateParseError::Field { pair: String::new(), field: "result" };
+    let no_pair = GateParseError::Field {
+        pair: String::new(),
+        field: "result",
+    };
     let Some(result) = f[RESULT] else {
         return Err(no_pair);
     };
@@ -229,9 +248,16 @@ fn walk(
     }) {
         return Err(no_pair);
     }
-    let pair = r[0].and_then(as_str).ok_or(GateParseError::Field { pair: String::new(), field: "s" })?;
-    let inst = resolve(pair.as_bytes()).ok_or_else(|| GateParseError::UnknownSymbol(pair.to_owned()))?;
-    let field = |field| GateParseError::Field { pair: pair.to_owned(), field };
+    let pair = r[0].and_then(as_str).ok_or(GateParseError::Field {
+        pair: String::new(),
+        field: "s",
+    })?;
+    let inst =
+        resolve(pair.as_bytes()).ok_or_else(|| GateParseError::UnknownSymbol(pair.to_owned()))?;
+    let field = |field| GateParseError::Field {
+        pair: pair.to_owned(),
+        field,
+    };
     let first_id = r[1].and_then(as_u64).ok_or_else(|| field("U"))?;
     let last_id = r[2].and_then(as_u64).ok_or_else(|| field("u"))?;
     if first_id > last_id {
@@ -240,5 +266,10 @@ fn walk(
     let exch_ts = ms_to_ns(r[3].and_then(as_u64).unwrap_or(0));
     levels(r[4], inst, bids, pair, "b")?;
     levels(r[5], inst, asks, pair, "a")?;
-    Ok(GateMsg::Update(GateUpdateHeader { inst, first_id, last_id, exch_ts }))
+    Ok(GateMsg::Update(GateUpdateHeader {
+        inst,
+        first_id,
+        last_id,
+        exch_ts,
+    }))
 }

@@ -33,7 +33,10 @@ pub struct GateSyncConfig {
 impl Default for GateSyncConfig {
     fn default() -> Self {
         // 100 ms updates: 1024 is ~100 s of waiting for a REST snapshot.
-        Self { max_buffered_events: 1024, max_buffered_levels: 64 * 1024 }
+        Self {
+            max_buffered_events: 1024,
+            max_buffered_levels: 64 * 1024,
+        }
     }
 }
 
@@ -189,7 +192,15 @@ impl GateBookSync {
 
     /// Breaks the book: `BookInvalid(reason)`, a new snapshot is needed.
     pub fn invalidate(&mut self, reason: InvalidReason, recv_ts: u64, sink: &mut impl MdSink) {
-        self.emit.invalid(Stamp { seq: self.book_id, exch_ts: 0, recv_ts }, reason, sink);
+        self.emit.invalid(
+            Stamp {
+                seq: self.book_id,
+                exch_ts: 0,
+                recv_ts,
+            },
+            reason,
+            sink,
+        );
         self.synced = false;
         self.counters.resyncs += 1;
     }
@@ -227,7 +238,11 @@ impl GateBookSync {
             return GateOutcome::Stale;
         }
         let next = self.book_id + 1;
-        let chains = if self.bridged { u.first_id == next } else { u.first_id <= next };
+        let chains = if self.bridged {
+            u.first_id == next
+        } else {
+            u.first_id <= next
+        };
         if !chains {
             self.counters.gaps += 1;
             self.invalidate(InvalidReason::Gap, u.recv_ts, sink);
@@ -236,7 +251,11 @@ impl GateBookSync {
             self.push_buffer(u);
             return GateOutcome::Gap;
         }
-        let st = Stamp { seq: u.last_id, exch_ts: u.exch_ts, recv_ts: u.recv_ts };
+        let st = Stamp {
+            seq: u.last_id,
+            exch_ts: u.exch_ts,
+            recv_ts: u.recv_ts,
+        };
         if !self.emit.update(st, u.bids, u.asks, sink) {
             self.invalidate(InvalidReason::Overrun, u.recv_ts, sink);
             return GateOutcome::Overrun;
@@ -274,7 +293,11 @@ impl GateBookSync {
             }
         }
         self.drop_buffered(stale);
-        let st = Stamp { seq: s.id, exch_ts: s.exch_ts, recv_ts: s.recv_ts };
+        let st = Stamp {
+            seq: s.id,
+            exch_ts: s.exch_ts,
+            recv_ts: s.recv_ts,
+        };
         if !self.emit.snapshot(st, s.bids, s.asks, sink) {
             self.invalidate(InvalidReason::Overrun, s.recv_ts, sink);
             return GateOutcome::Overrun;

@@ -48,7 +48,12 @@ impl KrakenMd {
     /// A decoder for `venue`; books not prepared otherwise get `default_depth` (the v2
     /// subscription's `depth`; v1 frames name their own).
     pub fn new(venue: VenueId, default_depth: usize) -> Self {
-        Self { venue, default_depth, parser: KrakenParser::new(), books: Vec::new() }
+        Self {
+            venue,
+            default_depth,
+            parser: KrakenParser::new(),
+            books: Vec::new(),
+        }
     }
 
     /// The venue id stamped on every event.
@@ -78,7 +83,9 @@ impl KrakenMd {
 
     /// How to recompute `inst`'s checksum on the rebuilt book (None before its precision is known).
     pub fn checksum_recipe(&self, inst: InstrumentIdx) -> Option<ChecksumRecipe> {
-        self.book(inst).and_then(KrakenBookSync::precision).map(ChecksumRecipe::Kraken)
+        self.book(inst)
+            .and_then(KrakenBookSync::precision)
+            .map(ChecksumRecipe::Kraken)
     }
 
     /// Decodes one frame received at `recv_ts` and emits its events.
@@ -98,7 +105,10 @@ impl KrakenMd {
             Err(e) => {
                 let inst = match &e {
                     KrakenParseError::UnknownSymbol(_) => return Err(e),
-                    other => other.pair().and_then(|s| resolve(s.as_bytes())).map(|r| r.idx),
+                    other => other
+                        .pair()
+                        .and_then(|s| resolve(s.as_bytes()))
+                        .map(|r| r.idx),
                 };
                 self.on_malformed(inst, recv_ts, sink);
                 return Err(e);
@@ -112,14 +122,23 @@ impl KrakenMd {
                     Some(b) => b.on_book(&h, levels, recv_ts, sink),
                     None => KrakenOutcome::Unsynced,
                 };
-                KrakenFrameInfo::Book { inst: h.inst.idx, outcome, checksum: h.checksum }
+                KrakenFrameInfo::Book {
+                    inst: h.inst.idx,
+                    outcome,
+                    checksum: h.checksum,
+                }
             }
             KrakenMsg::Other => KrakenFrameInfo::Other,
         })
     }
 
     /// A frame could not be decoded: break `inst`'s book, or every book when `None`.
-    pub fn on_malformed(&mut self, inst: Option<InstrumentIdx>, recv_ts: u64, sink: &mut impl MdSink) {
+    pub fn on_malformed(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        recv_ts: u64,
+        sink: &mut impl MdSink,
+    ) {
         self.invalidate(inst, InvalidReason::Malformed, recv_ts, sink);
     }
 

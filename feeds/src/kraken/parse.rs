@@ -22,7 +22,10 @@ use thiserror::Error;
 
 use crate::{
     instrument::Resolved,
-    tape::{as_str, as_u64, decimals_of, for_each_element, for_each_member, Nodes, TapeBuf, TextDecimals},
+    tape::{
+        as_str, as_u64, decimals_of, for_each_element, for_each_member, Nodes, TapeBuf,
+        TextDecimals,
+    },
 };
 
 /// Input reserved at construction (a 1000-level v1 snapshot is ~100 KB).
@@ -166,7 +169,8 @@ fn quote_v2_numbers(frame: &[u8], out: &mut Vec<u8>) {
             i += 1;
         }
         let start = i;
-        while i < frame.len() && matches!(frame[i], b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E') {
+        while i < frame.len() && matches!(frame[i], b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E')
+        {
             i += 1;
         }
         if i > start {
@@ -180,12 +184,20 @@ fn quote_v2_numbers(frame: &[u8], out: &mut Vec<u8>) {
 /// `2023-10-06T17:35:55.440295Z` -> ns since the epoch (UTC only, as Kraken sends).
 pub fn parse_rfc3339_ns(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = b.get(r)?;
-        t.iter().try_fold(0i64, |a, &c| c.is_ascii_digit().then(|| a * 10 + i64::from(c - b'0')))
+        t.iter().try_fold(0i64, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + i64::from(c - b'0'))
+        })
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -223,7 +235,10 @@ pub fn parse_rfc3339_ns(s: &str) -> Option<u64> {
 impl KrakenParser {
     /// A parser with its buffers reserved.
     pub fn new() -> Self {
-        Self { tape: TapeBuf::new(KRAKEN_RESERVE_BYTES), levels: Vec::with_capacity(KRAKEN_RESERVE_LEVELS) }
+        Self {
+            tape: TapeBuf::new(KRAKEN_RESERVE_BYTES),
+            levels: Vec::with_capacity(KRAKEN_RESERVE_LEVELS),
+        }
     }
 
     /// The levels of the last book message, both sides, in frame order.
@@ -250,12 +265,21 @@ impl KrakenParser {
                 .map_err(KrakenParseError::Json)?;
         }
         quote_v2_numbers(frame, self.tape.input_mut());
-        self.tape.parse_input(|n| walk_v2(n, resolve, levels)).map_err(KrakenParseError::Json)?
+        self.tape
+            .parse_input(|n| walk_v2(n, resolve, levels))
+            .map_err(KrakenParseError::Json)?
     }
 }
 
-fn dec_err<'a>(pair: &'a str, field: &'static str) -> impl Fn(DecimalError) -> KrakenParseError + 'a {
-    move |err| KrakenParseError::Decimal { pair: pair.to_owned(), field, err }
+fn dec_err<'a>(
+    pair: &'a str,
+    field: &'static str,
+) -> impl Fn(DecimalError) -> KrakenParseError + 'a {
+    move |err| KrakenParseError::Decimal {
+        pair: pair.to_owned(),
+        field,
+        err,
+    }
 }
 
 fn walk_v1(
@@ -284,8 +308,12 @@ fn walk_v1(
         return Ok(KrakenMsg::Other);
     };
     let depth = depth_txt.strip_prefix('-').and_then(|d| d.parse().ok());
-    let inst = resolve(pair.as_bytes()).ok_or_else(|| KrakenParseError::UnknownSymbol(pair.to_owned()))?;
-    let field = |field| KrakenParseError::Field { pair: pair.to_owned(), field };
+    let inst =
+        resolve(pair.as_bytes()).ok_or_else(|| KrakenParseError::UnknownSymbol(pair.to_owned()))?;
+    let field = |field| KrakenParseError::Field {
+        pair: pair.to_owned(),
+        field,
+    };
     let mut h = KrakenBookHeader {
         inst,
         protocol: KrakenProtocol::V1,
@@ -353,7 +381,10 @@ fn v1_levels(
     out: &mut Vec<KrakenLevel>,
     h: &mut KrakenBookHeader,
 ) -> Result<(), KrakenParseError> {
-    let bad = || KrakenParseError::Field { pair: pair.to_owned(), field: name };
+    let bad = || KrakenParseError::Field {
+        pair: pair.to_owned(),
+        field: name,
+    };
     let ok = for_each_element(v, |lv| {
         let (Some(Node::Array { len, .. }), Some(Node::String(p)), Some(Node::String(q))) =
             (lv.first(), lv.get(1), lv.get(2))
@@ -403,7 +434,10 @@ fn walk_v2(
         (Some("book"), Some("update")) => false,
         _ => return Ok(KrakenMsg::Other),
     };
-    let no_pair = |field| KrakenParseError::Field { pair: String::new(), field };
+    let no_pair = |field| KrakenParseError::Field {
+        pair: String::new(),
+        field,
+    };
     let data = data.ok_or_else(|| no_pair("data"))?;
     let mut item = None;
     let mut n = 0;
@@ -428,17 +462,28 @@ fn walk_v2(
         f[slot] = Some(v);
     });
     let pair = f[0].and_then(as_str).ok_or_else(|| no_pair("symbol"))?;
-    let inst = resolve(pair.as_bytes()).ok_or_else(|| KrakenParseError::UnknownSymbol(pair.to_owned()))?;
-    let field = |field| KrakenParseError::Field { pair: pair.to_owned(), field };
+    let inst =
+        resolve(pair.as_bytes()).ok_or_else(|| KrakenParseError::UnknownSymbol(pair.to_owned()))?;
+    let field = |field| KrakenParseError::Field {
+        pair: pair.to_owned(),
+        field,
+    };
     let mut h = KrakenBookHeader {
         inst,
         protocol: KrakenProtocol::V2,
         snapshot,
         checksum: match f[3] {
-            Some(v) => Some(as_u64(v).and_then(|c| u32::try_from(c).ok()).ok_or_else(|| field("checksum"))?),
+            Some(v) => Some(
+                as_u64(v)
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| field("checksum"))?,
+            ),
             None => None,
         },
-        exch_ts: f[4].and_then(as_str).and_then(parse_rfc3339_ns).unwrap_or(0),
+        exch_ts: f[4]
+            .and_then(as_str)
+            .and_then(parse_rfc3339_ns)
+            .unwrap_or(0),
         depth: None,
         decimals: TextDecimals::default(),
         republished: 0,
@@ -478,7 +523,10 @@ mod tests {
     #[test]
     fn quotes_v2_numbers_only() {
         let mut out = Vec::new();
-        quote_v2_numbers(br#"{"x":"price","bids":[{"price": 45283.5,"qty":0.10000000}],"checksum":1}"#, &mut out);
+        quote_v2_numbers(
+            br#"{"x":"price","bids":[{"price": 45283.5,"qty":0.10000000}],"checksum":1}"#,
+            &mut out,
+        );
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             r#"{"x":"price","bids":[{"price": "45283.5","qty":"0.10000000"}],"checksum":1}"#
@@ -487,8 +535,14 @@ mod tests {
 
     #[test]
     fn rfc3339() {
-        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
-        assert_eq!(parse_rfc3339_ns("2023-10-06T17:35:55.440295Z"), Some(1_696_613_755_440_295_000));
+        assert_eq!(
+            parse_rfc3339_ns("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ns("2023-10-06T17:35:55.440295Z"),
+            Some(1_696_613_755_440_295_000)
+        );
         assert_eq!(parse_rfc3339_ns("2023-10-06 17:35:55Z"), None);
     }
 }

@@ -138,7 +138,15 @@ impl KrakenBookSync {
 
     /// Breaks the book: `BookInvalid(reason)`, resync needed.
     pub fn invalidate(&mut self, reason: InvalidReason, recv_ts: u64, sink: &mut impl MdSink) {
-        self.emit.invalid(Stamp { seq: 0, exch_ts: 0, recv_ts }, reason, sink);
+        self.emit.invalid(
+            Stamp {
+                seq: 0,
+                exch_ts: 0,
+                recv_ts,
+            },
+            reason,
+            sink,
+        );
         self.synced = false;
         self.bids.clear();
         self.asks.clear();
@@ -194,7 +202,10 @@ impl KrakenBookSync {
                 }
                 let Some(px) = v.pop() else { break };
                 self.counters.truncated += 1;
-                let flags = if self.pending.is_some_and(|p| p.flags & md_flags::SNAPSHOT != 0) {
+                let flags = if self
+                    .pending
+                    .is_some_and(|p| p.flags & md_flags::SNAPSHOT != 0)
+                {
                     md_flags::SNAPSHOT
                 } else {
                     0
@@ -206,10 +217,16 @@ impl KrakenBookSync {
     }
 
     fn learn_precision(&mut self, h: &KrakenBookHeader) {
-        let seen = KrakenPrecision { px_dec: h.decimals.px, qty_dec: h.decimals.qty };
+        let seen = KrakenPrecision {
+            px_dec: h.decimals.px,
+            qty_dec: h.decimals.qty,
+        };
         match self.precision {
             None => self.precision = Some(seen),
-            Some(p) if !self.configured_precision && (seen.px_dec > p.px_dec || seen.qty_dec > p.qty_dec) => {
+            Some(p)
+                if !self.configured_precision
+                    && (seen.px_dec > p.px_dec || seen.qty_dec > p.qty_dec) =>
+            {
                 self.counters.precision_widened += 1;
                 self.precision = Some(KrakenPrecision {
                     px_dec: p.px_dec.max(seen.px_dec),
@@ -228,7 +245,11 @@ impl KrakenBookSync {
         recv_ts: u64,
         sink: &mut impl MdSink,
     ) -> KrakenOutcome {
-        let st = Stamp { seq: 0, exch_ts: h.exch_ts, recv_ts };
+        let st = Stamp {
+            seq: 0,
+            exch_ts: h.exch_ts,
+            recv_ts,
+        };
         if let Some(d) = h.depth {
             self.depth = usize::from(d).max(1);
         }

@@ -40,7 +40,11 @@ pub struct OkxMd {
 impl OkxMd {
     /// A decoder for `venue`.
     pub fn new(venue: VenueId) -> Self {
-        Self { venue, parser: OkxParser::new(), books: Vec::new() }
+        Self {
+            venue,
+            parser: OkxParser::new(),
+            books: Vec::new(),
+        }
     }
 
     /// The venue id stamped on every event.
@@ -86,7 +90,10 @@ impl OkxMd {
                 let inst = match &e {
                     // An instrument we do not track cannot break a book we keep.
                     OkxParseError::UnknownSymbol(_) => return Err(e),
-                    other => other.inst_id().and_then(|s| resolve(s.as_bytes())).map(|r| r.idx),
+                    other => other
+                        .inst_id()
+                        .and_then(|s| resolve(s.as_bytes()))
+                        .map(|r| r.idx),
                 };
                 self.on_malformed(inst, recv_ts, sink);
                 return Err(e);
@@ -100,14 +107,22 @@ impl OkxMd {
                     Some(b) => b.on_book(&h, bids, asks, recv_ts, sink),
                     None => OkxOutcome::Unsynced,
                 };
-                OkxFrameInfo::Book { inst: h.inst.idx, outcome }
+                OkxFrameInfo::Book {
+                    inst: h.inst.idx,
+                    outcome,
+                }
             }
             OkxMsg::Other => OkxFrameInfo::Other,
         })
     }
 
     /// A frame could not be decoded: break `inst`'s book, or every book when `None`.
-    pub fn on_malformed(&mut self, inst: Option<InstrumentIdx>, recv_ts: u64, sink: &mut impl MdSink) {
+    pub fn on_malformed(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        recv_ts: u64,
+        sink: &mut impl MdSink,
+    ) {
         self.invalidate(inst, InvalidReason::Malformed, recv_ts, sink);
     }
 

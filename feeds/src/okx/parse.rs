@@ -11,7 +11,10 @@ use thiserror::Error;
 
 use crate::{
     instrument::Resolved,
-    tape::{as_i64_lenient, as_str, for_each_element, for_each_member, parse_str_levels, LevelError, Nodes, TapeBuf, TextDecimals},
+    tape::{
+        as_i64_lenient, as_str, for_each_element, for_each_member, parse_str_levels, LevelError,
+        Nodes, TapeBuf, TextDecimals,
+    },
 };
 
 /// Input reserved at construction (a 400-level snapshot is ~25 KB).
@@ -192,10 +195,17 @@ fn walk(
         _ => return Ok(OkxMsg::Other),
     };
     let Some(sym) = inst_id else {
-        return Err(OkxParseError::Field { inst_id: String::new(), field: "instId" });
+        return Err(OkxParseError::Field {
+            inst_id: String::new(),
+            field: "instId",
+        });
     };
-    let field = |field| OkxParseError::Field { inst_id: sym.to_owned(), field };
-    let inst = resolve(sym.as_bytes()).ok_or_else(|| OkxParseError::UnknownSymbol(sym.to_owned()))?;
+    let field = |field| OkxParseError::Field {
+        inst_id: sym.to_owned(),
+        field,
+    };
+    let inst =
+        resolve(sym.as_bytes()).ok_or_else(|| OkxParseError::UnknownSymbol(sym.to_owned()))?;
     let action = match (channel, action) {
         (OkxChannel::Incremental, Some("snapshot")) => OkxAction::Snapshot,
         (OkxChannel::Incremental, Some("update")) => OkxAction::Update,
@@ -231,12 +241,16 @@ fn walk(
     asks.clear();
     for (slot, out, name) in [(0, &mut *bids, "bids"), (1, &mut *asks, "asks")] {
         let v = f[slot].ok_or_else(|| field(name))?;
-        parse_str_levels(v, inst.px_scale, inst.qty_scale, out, &mut decimals).map_err(|e| match e {
-            LevelError::Shape => field(name),
-            LevelError::Decimal(err) => {
-                OkxParseError::Decimal { inst_id: sym.to_owned(), field: name, err }
-            }
-        })?;
+        parse_str_levels(v, inst.px_scale, inst.qty_scale, out, &mut decimals).map_err(
+            |e| match e {
+                LevelError::Shape => field(name),
+                LevelError::Decimal(err) => OkxParseError::Decimal {
+                    inst_id: sym.to_owned(),
+                    field: name,
+                    err,
+                },
+            },
+        )?;
     }
     let exch_ts = match f[2] {
         Some(v) => {

@@ -109,7 +109,11 @@ impl OkxBookSync {
 
     /// Breaks the book: `BookInvalid(reason)`, resync needed.
     pub fn invalidate(&mut self, reason: InvalidReason, recv_ts: u64, sink: &mut impl MdSink) {
-        let st = Stamp { seq: self.seq_u64(), exch_ts: 0, recv_ts };
+        let st = Stamp {
+            seq: self.seq_u64(),
+            exch_ts: 0,
+            recv_ts,
+        };
         self.emit.invalid(st, reason, sink);
         self.synced = false;
         self.needs_snapshot = true;
@@ -117,7 +121,9 @@ impl OkxBookSync {
     }
 
     fn seq_u64(&self) -> u64 {
-        self.last_seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)
+        self.last_seq
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(0)
     }
 
     /// Offers one parsed book push with its levels.
@@ -130,7 +136,11 @@ impl OkxBookSync {
         sink: &mut impl MdSink,
     ) -> OkxOutcome {
         let seq = h.seq_id.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-        let st = Stamp { seq, exch_ts: h.exch_ts, recv_ts };
+        let st = Stamp {
+            seq,
+            exch_ts: h.exch_ts,
+            recv_ts,
+        };
         if h.channel == OkxChannel::BboTbt {
             return self.on_bbo(st, bids, asks, sink);
         }

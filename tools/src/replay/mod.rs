@@ -10,6 +10,9 @@
 
 pub mod adapter;
 pub mod binance;
+pub mod gateio;
+pub mod kraken;
+pub mod okx;
 pub mod source;
 
 use std::path::PathBuf;
@@ -40,7 +43,7 @@ pub enum Format {
 /// `lyra replay` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// Venue whose decoder to run (binance).
+    /// Venue whose decoder to run (binance, okx, kraken, gateio).
     #[arg(long)]
     pub venue: String,
     /// Recording format.
@@ -61,6 +64,14 @@ pub struct ReplayArgs {
 pub fn adapter_for(venue: &str, symbol: Option<String>) -> Option<Box<dyn VenueReplay>> {
     match venue.to_ascii_lowercase().as_str() {
         "binance" => Some(Box::new(binance::BinanceReplay::new(
+            lyra_shm::msg::VenueId(0),
+            symbol,
+        ))),
+        "okx" => Some(Box::new(okx::OkxReplay::new(lyra_shm::msg::VenueId(0)))),
+        "kraken" => Some(Box::new(kraken::KrakenReplay::new(lyra_shm::msg::VenueId(
+            0,
+        )))),
+        "gateio" | "gate" => Some(Box::new(gateio::GateReplay::new(
             lyra_shm::msg::VenueId(0),
             symbol,
         ))),
@@ -239,7 +250,12 @@ impl Driver {
                 };
                 match self.adapter.verify_checksum(&st.book, ev) {
                     Some(true) => st.checksum_ok += 1,
-                    Some(false) => st.checksum_fail += 1,
+                    Some(false) => {
+                        // The rebuilt book is not the venue's: invalid until a new snapshot.
+                        st.checksum_fail += 1;
+                        st.book
+                            .invalidate(lyra_shm::msg::InvalidReason::ChecksumMismatch);
+                    }
                     None => {}
                 }
                 return;
@@ -360,7 +376,7 @@ impl Driver {
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let Some(adapter) = adapter_for(&args.venue, args.symbol.clone()) else {
         bail!(
-            "lyra replay: no replay adapter for venue {:?} (known: binance)",
+            "lyra replay: no replay adapter for venue {:?} (known: binance, okx, kraken, gateio)",
             args.venue
         );
     };
