@@ -139,7 +139,8 @@ pub enum WsEvent<'a> {
     },
     /// A frame or message above the configured limit arrived; the connection is recycled.
     Oversized,
-    /// The connection is gone (books from it are invalid).
+    /// The connection, or a connection attempt, ended (books from it are invalid). Always
+    /// followed by `Reconnecting`.
     Disconnected(DisconnectReason),
     /// A new connection attempt is scheduled after `delay_ms` (`attempt` counts since the last
     /// healthy period; the delays come from [`Backoff`], so they are computed, not measured).
