@@ -7,8 +7,9 @@ mod support;
 use std::{sync::Arc, time::Duration};
 
 use lyra_feeds::ws::{
-    client_config, venues::BinanceWs, venues::OkxWs, BackoffConfig, DisconnectReason,
-    KeepAliveConfig, TlsRoots, WsClient, WsConfig, WsProtocol,
+    client_config,
+    venues::{BinanceWs, GateWs, KrakenWs, OkxWs},
+    BackoffConfig, DisconnectReason, KeepAliveConfig, TlsRoots, WsClient, WsConfig, WsProtocol,
 };
 use lyra_shm::clock::LiveClock;
 use mio::{Poll, Token};
@@ -667,4 +668,98 @@ fn data_pushed_before_the_ack_is_held_and_delivered_after_subscribed() {
         "held snapshots first, in order, then live data: {s:?}"
     );
     assert_eq!(clients[0].stats().dropped_pre_ack, 0);
+}
+
+#[test]
+fn kraken_heartbeats_keep_the_link_but_not_the_book_fresh() {
+    let ca = TestCa::new();
+    // Acks per symbol, then only heartbeats: the link is alive, the book data is not.
+    let server = WsServer::start(Some(&ca), |_| Behaviour {
+        reply: |t| {
+            if !t.contains(r#""method":"subscribe""#) {
+                return Vec::new();
+            }
+            ["BTC/USD", "ETH/USD"]
+                .iter()
+                .map(|s| format!(r#"{{"method":"subscribe","req_id":1,"result":{{"channel":"book","depth":10,"snapshot":true,"symbol":"{s}"}},"success":true}}"#))
+                .collect()
+        },
+        data: |_| Some(r#"{"channel":"heartbeat"}"#.to_string()),
+        ..Behaviour::default()
+    });
+    let tls = client_config(&TlsRoots::Der(ca.ders())).expect("tls");
+    let proto = KrakenWs::new(
+        &format!("{}/v2", server.url(true)),
+        vec!["BTC/USD".into(), "ETH/USD".into()],
+        10,
+    );
+    let cfg = WsConfig {
+        stale_after_ms: Some(60),
+        ..quick_config()
+    };
+    let mut clients =
+        [WsClient::new(proto, cfg, Some(tls), Arc::new(LiveClock), Token(17)).expect("client")];
+    let mut poll = Poll::new().expect("poll");
+    let seen = run_until(&mut poll, &mut clients, LIMIT, |s| {
+        s[0].contains(&Seen::Stale)
+    });
+    let s = &seen[0];
+    assert_eq!(
+        &s[..2],
+        &[Seen::Connected, Seen::Subscribed],
+        "two symbols, two acks: {s:?}"
+    );
+    assert_eq!(data_count(s), 0, "heartbeats are not data");
+    assert!(server.log().data_sent > 0);
+}
+
+#[test]
+fn gate_app_keepalive_round_trip() {
+    let ca = TestCa::new();
+    let server = WsServer::start(Some(&ca), |_| Behaviour {
+        reply: |t| {
+            if t.contains(r#""channel":"spot.ping""#) {
+                vec![
+                    r#"{"time":1,"time_ms":1,"channel":"spot.pong","event":"","result":null}"#
+                        .into(),
+                ]
+            } else if t.contains(r#""event":"subscribe""#) {
+                vec![r#"{"time":1,"time_ms":1,"channel":"spot.order_book_update","event":"subscribe","result":{"status":"success"}}"#.into()]
+            } else {
+                Vec::new()
+            }
+        },
+        ..Behaviour::default()
+    });
+    let tls = client_config(&TlsRoots::Der(ca.ders())).expect("tls");
+    let proto = GateWs::new(
+        &format!("{}/ws/v4/", server.url(true)),
+        vec!["BTC_USDT".into()],
+        "100ms",
+    );
+    let cfg = WsConfig {
+        keepalive: KeepAliveConfig {
+            idle_ms: Some(20),
+            reply_timeout_ms: 2_000,
+        },
+        ..quick_config()
+    };
+    let mut clients =
+        [WsClient::new(proto, cfg, Some(tls), Arc::new(LiveClock), Token(18)).expect("client")];
+    let mut poll = Poll::new().expect("poll");
+    let pings = |server: &WsServer| {
+        server
+            .log()
+            .texts
+            .iter()
+            .filter(|(_, t)| t.contains("spot.ping"))
+            .count()
+    };
+    let seen = run_until(&mut poll, &mut clients, LIMIT, |_| pings(&server) >= 3);
+    assert_eq!(&seen[0][..2], &[Seen::Connected, Seen::Subscribed]);
+    assert!(
+        !seen[0].iter().any(|e| matches!(e, Seen::Disconnected(_))),
+        "{:?}",
+        seen[0]
+    );
 }
