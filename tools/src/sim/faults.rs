@@ -9,8 +9,9 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Mutex,
     },
-    time::{Duration, Instant},
 };
+
+use lyra_shm::clock::mono_now_ns;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -185,7 +186,7 @@ impl FaultFile {
 #[derive(Debug, Default)]
 struct Armed {
     counts: HashMap<FaultKind, u32>,
-    until: HashMap<FaultKind, Instant>,
+    until: HashMap<FaultKind, u64>,
     skew_ms: i64,
 }
 
@@ -211,7 +212,7 @@ impl Faults {
         let mut a = m.lock().expect("faults lock");
         if duration_ms > 0 {
             a.until
-                .insert(kind, Instant::now() + Duration::from_millis(duration_ms));
+                .insert(kind, mono_now_ns() + duration_ms * 1_000_000);
         } else {
             *a.counts.entry(kind).or_default() += count.max(1);
         }
@@ -231,7 +232,7 @@ impl Faults {
         };
         let mut a = m.lock().expect("faults lock");
         if let Some(until) = a.until.get(&kind) {
-            if Instant::now() < *until {
+            if mono_now_ns() < *until {
                 return true;
             }
             a.until.remove(&kind);
@@ -251,7 +252,7 @@ impl Faults {
             return false;
         }
         let a = self.venues[v].lock().expect("faults lock");
-        a.until.get(&kind).is_some_and(|u| Instant::now() < *u)
+        a.until.get(&kind).is_some_and(|u| mono_now_ns() < *u)
     }
 
     /// Current server clock skew of venue `v`, ms.

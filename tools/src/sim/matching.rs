@@ -373,6 +373,7 @@ impl Matcher {
     }
 
     /// Applies one fill to the client order `id` (balances, order state, effects).
+    #[allow(clippy::too_many_arguments)] // one fill's facts; a struct would only be unpacked here
     fn fill_order(
         &mut self,
         id: u64,

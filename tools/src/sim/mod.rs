@@ -34,10 +34,11 @@ use std::{
         Arc, Mutex,
     },
     thread::{self, JoinHandle},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
+use lyra_shm::clock::mono_now_ns;
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls::ServerConfig;
 
@@ -323,15 +324,15 @@ impl Sim {
 
 /// Runs generator steps on schedule until stopped (no catch-up bursts beyond one tick).
 fn generator(sh: &Shared) {
-    let period = Duration::from_millis(sh.cfg.step_ms);
-    let mut next = Instant::now() + period;
+    let period = sh.cfg.step_ms * 1_000_000;
+    let mut next = mono_now_ns() + period;
     while !sh.stop.load(Ordering::Acquire) {
         for _ in 0..sh.cfg.steps_per_tick.max(1) {
             sh.step_all();
         }
-        let now = Instant::now();
+        let now = mono_now_ns();
         if next > now {
-            thread::sleep(next - now);
+            thread::sleep(Duration::from_nanos(next - now));
             next += period;
         } else {
             next = now + period;
@@ -341,7 +342,7 @@ fn generator(sh: &Shared) {
 
 /// Arms scripted faults at their times.
 fn fault_script(sh: &Shared, schedule: Vec<FaultAction>) {
-    let start = Instant::now();
+    let start = mono_now_ns();
     for a in schedule {
         let Some(v) = sh.venues.iter().position(|v| v.cfg.name == a.venue) else {
             continue;
@@ -350,12 +351,12 @@ fn fault_script(sh: &Shared, schedule: Vec<FaultAction>) {
             if sh.stop.load(Ordering::Acquire) {
                 return;
             }
-            let at = start + Duration::from_millis(a.at_ms);
-            let now = Instant::now();
+            let at = start + a.at_ms * 1_000_000;
+            let now = mono_now_ns();
             if now >= at {
                 break;
             }
-            thread::sleep((at - now).min(Duration::from_millis(50)));
+            thread::sleep(Duration::from_nanos(at - now).min(Duration::from_millis(50)));
         }
         arm(sh, v, a.fault, a.count, a.duration_ms, a.skew_ms);
     }
@@ -572,9 +573,9 @@ pub fn run(args: &SimArgs) -> Result<()> {
     let _ = std::io::stdout().flush();
     let deadline = args
         .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+        .map(|s| mono_now_ns() + (s.max(0.0) * 1e9) as u64);
     loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| mono_now_ns() >= d) {
             break;
         }
         thread::sleep(Duration::from_millis(50));

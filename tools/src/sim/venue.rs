@@ -119,6 +119,9 @@ pub struct Venue {
     pub rate: Mutex<RateState>,
 }
 
+/// (price, quantity) levels of one side.
+type Levels = Vec<(i64, i64)>;
+
 /// FNV-1a 64 step over `bytes`.
 pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
@@ -162,6 +165,7 @@ impl VenueState {
     }
 
     /// Sends a market frame to every subscriber that wants it; drops subscribers that fell behind.
+    #[allow(clippy::too_many_arguments)] // the frame, its identity for the oracle, and the venue
     fn fan_out(
         &mut self,
         inst: usize,
@@ -209,8 +213,7 @@ impl VenueState {
         oracle: &Oracle,
     ) {
         let n = self.m.instruments.len();
-        let mut per_inst: Vec<(Vec<(i64, i64)>, Vec<(i64, i64)>)> =
-            vec![(Vec::new(), Vec::new()); n];
+        let mut per_inst: Vec<(Levels, Levels)> = vec![(Vec::new(), Vec::new()); n];
         for &(inst, bid, px) in &fx.levels {
             let q = self.m.level_qty(inst, bid, px);
             if bid {
@@ -247,7 +250,7 @@ impl VenueState {
                     );
                 }
             }
-            bids.sort_by(|a, b| b.0.cmp(&a.0));
+            bids.sort_by_key(|l| std::cmp::Reverse(l.0));
             let first = self.seq[inst] + 1;
             let last = self.seq[inst] + (bids.len() + asks.len()) as u64;
             self.seq[inst] = last;

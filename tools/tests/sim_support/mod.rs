@@ -102,7 +102,13 @@ impl Http {
     }
 
     /// Sends a request; `Err` if the server closed the connection without answering.
-    pub fn request(&mut self, method: &str, target: &str, key: Option<&str>, body: &str) -> io::Result<Resp> {
+    pub fn request(
+        &mut self,
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> io::Result<Resp> {
         let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         if let Some(k) = key {
             req.push_str(&format!("X-MBX-APIKEY: {k}\r\n"));
@@ -123,7 +129,12 @@ impl Http {
                 let hs: Vec<(String, String)> = r
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
                     .collect();
                 let len: usize = hs
                     .iter()
@@ -148,7 +159,10 @@ impl Http {
                 Err(e) => return Err(e),
             };
             if k == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed without a response"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed without a response",
+                ));
             }
             self.buf.extend_from_slice(&chunk[..k]);
         }
@@ -160,7 +174,13 @@ impl Http {
     }
 
     /// A signed request: `params` plus timestamp, signed over query (GET/DELETE) or body (POST).
-    pub fn signed(&mut self, method: &str, path: &str, c: &Credentials, params: &str) -> io::Result<Resp> {
+    pub fn signed(
+        &mut self,
+        method: &str,
+        path: &str,
+        c: &Credentials,
+        params: &str,
+    ) -> io::Result<Resp> {
         let p = if params.is_empty() {
             format!("timestamp={}", now_ms())
         } else {
@@ -168,9 +188,19 @@ impl Http {
         };
         let sig = hmac_hex(&c.secret, p.as_bytes());
         if method == "POST" {
-            self.request(method, path, Some(&c.api_key), &format!("{p}&signature={sig}"))
+            self.request(
+                method,
+                path,
+                Some(&c.api_key),
+                &format!("{p}&signature={sig}"),
+            )
         } else {
-            self.request(method, &format!("{path}?{p}&signature={sig}"), Some(&c.api_key), "")
+            self.request(
+                method,
+                &format!("{path}?{p}&signature={sig}"),
+                Some(&c.api_key),
+                "",
+            )
         }
     }
 
@@ -191,7 +221,8 @@ pub fn ws(sim: &SimHandle, path: &str) -> Ws {
     let cfg = WebSocketConfig::default()
         .max_message_size(Some(8 << 20))
         .max_frame_size(Some(8 << 20));
-    let (ws, _) = tungstenite::client::client_with_config(url.as_str(), s, Some(cfg)).expect("ws handshake");
+    let (ws, _) =
+        tungstenite::client::client_with_config(url.as_str(), s, Some(cfg)).expect("ws handshake");
     ws
 }
 
@@ -226,5 +257,7 @@ pub fn subscribe_user(ws: &mut Ws, c: &Credentials) -> i64 {
     );
     let r: Value = serde_json::from_str(&next_text(ws).expect("reply")).expect("json");
     assert_eq!(r["status"], 200, "{r}");
-    r["result"]["subscriptionId"].as_i64().expect("subscription id")
+    r["result"]["subscriptionId"]
+        .as_i64()
+        .expect("subscription id")
 }

@@ -193,7 +193,8 @@ fn rate_check(shared: &Shared, venue: &Venue, w: u32, now: u64) -> Result<u32, R
     let limit = venue.cfg.weight_per_minute;
     if r.weight + w > limit {
         r.strikes += 1;
-        if r.strikes > 3 {
+        // The first 429 is a warning; a client that ignores it four more times is banned.
+        if r.strikes > 4 {
             // Bans escalate from 2 minutes up to 3 days.
             r.ban_secs = (r.ban_secs * 2).clamp(120, 3 * 86_400);
             r.ban_until_ms = now + r.ban_secs * 1000;
@@ -681,6 +682,11 @@ impl Ctx<'_> {
     }
 
     fn new_order(&mut self, acct: usize, test: bool) -> Result<Option<Response>, Refused> {
+        // A closed market refuses before any filter is looked at.
+        self.inst()?;
+        if self.shared.faults.window(self.v, FaultKind::Maintenance) {
+            return Err(refuse(400, -2010, "Market is closed."));
+        }
         let o = self.parse_order()?;
         let faults = &self.shared.faults;
         let vname = &self.venue.cfg.name;
@@ -689,9 +695,6 @@ impl Ctx<'_> {
                 .oracle
                 .fault(lyra_shm::clock::wall_now_ns(), vname, f, c)
         };
-        if faults.window(self.v, FaultKind::Maintenance) {
-            return Err(refuse(400, -2010, "Market is closed."));
-        }
         if test {
             if self.get("computeCommissionRates") == Some("true") {
                 let st = self.venue.state.lock().expect("venue lock");

@@ -12,7 +12,7 @@ use std::{
         Arc,
     },
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use crossbeam::channel::{bounded, Receiver, RecvTimeoutError};
@@ -34,7 +34,7 @@ use super::super::{
 /// Queue length per subscriber; a client this far behind is disconnected.
 pub const QUEUE: usize = 1 << 16;
 /// Server ping period (Binance pings every 20 s).
-const PING_EVERY: Duration = Duration::from_secs(20);
+const PING_EVERY_NS: u64 = 20_000_000_000;
 
 fn levels(out: &mut String, lv: &[(i64, i64)]) {
     out.push('[');
@@ -118,7 +118,7 @@ pub fn pump(
     let mut replies = Vec::new();
     let mut held: VecDeque<String> = VecDeque::new();
     let mut reorder_pending = false;
-    let mut last_ping = Instant::now();
+    let mut last_ping = lyra_shm::clock::mono_now_ns();
     let note = |f: &str| {
         shared.oracle.fault(
             lyra_shm::clock::wall_now_ns(),
@@ -151,8 +151,8 @@ pub fn pump(
                 return;
             }
         }
-        if last_ping.elapsed() >= PING_EVERY {
-            last_ping = Instant::now();
+        if lyra_shm::clock::mono_now_ns() - last_ping >= PING_EVERY_NS {
+            last_ping = lyra_shm::clock::mono_now_ns();
             let _ = ws.write(Message::Ping(Vec::new().into()));
         }
         // Then the queued frames: wait briefly for the first, then drain what is there.
