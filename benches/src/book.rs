@@ -33,6 +33,9 @@ use crate::{
     Opts,
 };
 
+/// A baseline level: price and quantity.
+pub type BaseLevel<'a> = (&'a Decimal, &'a Decimal);
+
 /// The baseline book: the documented bridge over `BTreeMap<Decimal, Decimal>` sides.
 #[derive(Debug, Default)]
 pub struct BaseBook<'a> {
@@ -93,7 +96,7 @@ impl<'a> BaseBook<'a> {
     }
 
     /// Best bid and ask.
-    pub fn top(&self) -> (Option<(&Decimal, &Decimal)>, Option<(&Decimal, &Decimal)>) {
+    pub fn top(&self) -> (Option<BaseLevel<'_>>, Option<BaseLevel<'_>>) {
         (self.bids.last_key_value(), self.asks.first_key_value())
     }
 }
