@@ -37,19 +37,18 @@ impl Env {
         self.p("audit.jsonl")
     }
 
-    /// Runs `lyra <args> --segment <seg> --audit <audit>` (keygen takes neither).
+    /// Runs `lyra <args> --segment <seg> --audit <audit>`.
     fn lyra(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lyra"));
-        cmd.args(args)
+        Command::new(env!("CARGO_BIN_EXE_lyra"))
+            .args(args)
             .env_remove("LYRA_OPERATORS")
-            .env_remove("LYRA_OPERATOR");
-        if args.first() != Some(&"keygen") {
-            cmd.arg("--segment")
-                .arg(&self.seg)
-                .arg("--audit")
-                .arg(self.audit());
-        }
-        cmd.output().expect("run lyra")
+            .env_remove("LYRA_OPERATOR")
+            .arg("--segment")
+            .arg(&self.seg)
+            .arg("--audit")
+            .arg(self.audit())
+            .output()
+            .expect("run lyra")
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -143,6 +142,8 @@ fn halt_shows_in_status_and_two_approvals_resume() {
     assert_eq!(s["halted"], true);
     assert_eq!(s["epoch"], 1);
     assert_eq!(s["reason"], "operator");
+    assert_eq!(s["source"], "operator");
+    assert_eq!(s["operator"], "alice");
     assert_eq!(s["last"]["kind"], "trip");
     assert_eq!(s["last"]["source"], "operator");
     assert_eq!(s["last"]["operator"], "alice");
@@ -178,7 +179,10 @@ fn halt_shows_in_status_and_two_approvals_resume() {
 
     // The audit chain holds every transition and verifies.
     let n = lyra_amrc::verify_chain(&e.audit()).expect("audit chain verifies");
-    assert!(n >= 5, "trip, venue trip, 2 approvals, resume: {n}");
+    assert!(
+        n >= 7,
+        "trip, venue trip, 2 keygens, 2 approvals, resume: {n}"
+    );
     let out = e.ok(&["audit", "verify"]);
     assert!(out.contains(&format!("{n} records, chain intact")), "{out}");
     // Tampering with a record is caught, naming its line.

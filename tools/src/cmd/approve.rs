@@ -3,7 +3,7 @@
 use std::{io::Write, os::unix::fs::OpenOptionsExt, path::PathBuf};
 
 use clap::Args;
-use lyra_amrc::{Approval, AuditEvent, OperatorKey};
+use lyra_amrc::{Approval, AuditEvent, AuditLog, OperatorKey};
 use lyra_shm::{clock::wall_now_ns, control::Source};
 
 use super::common::Common;
@@ -84,6 +84,8 @@ pub fn approve(a: &ApproveArgs) -> CmdResult {
 /// `lyra keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
+    #[command(flatten)]
+    common: Common,
     /// The operator the key is for.
     #[arg(long)]
     operator: String,
@@ -98,6 +100,22 @@ pub struct KeygenArgs {
 /// Creates a key file; never prints the key.
 pub fn keygen(a: &KeygenArgs) -> CmdResult {
     lyra_amrc::keygen(&a.operator, &a.out, a.operators.as_deref())?;
+    // Audited by name only (no segment is needed to make a key; its id is recorded as 0).
+    let event = AuditEvent {
+        event: "key_generated".into(),
+        wall_ns: wall_now_ns(),
+        source: Source::Operator.name().into(),
+        operator: Some(a.operator.clone()),
+        text: a
+            .operators
+            .as_ref()
+            .map(|p| format!("added to {}", p.display())),
+        pid: std::process::id(),
+        ..AuditEvent::default()
+    };
+    AuditLog::new(&a.common.audit)
+        .append(&event)
+        .map_err(|e| Fail::Other(e.into()))?;
     println!(
         "wrote key for {} to {} (mode 0600)",
         a.operator,

@@ -33,6 +33,12 @@ struct Status {
     epoch: u32,
     reason_code: u16,
     reason: &'static str,
+    /// Who made the last transition (a `Source` name), copied from `last` for convenience.
+    source: Option<&'static str>,
+    /// The operator of the last transition, if a human made it.
+    operator: Option<String>,
+    /// When the last transition happened (UTC), i.e. halted or running since then.
+    since: Option<String>,
     /// The last transition (who/when/why); absent before the first one.
     last: Option<Last>,
     venue_mask: u64,
@@ -119,6 +125,12 @@ fn collect(seg: &ControlSegment) -> Status {
         epoch: state.epoch(),
         reason_code: state.reason_code(),
         reason: state.reason().name(),
+        source: last.as_ref().map(|l| l.source),
+        operator: last
+            .as_ref()
+            .map(|l| l.operator.clone())
+            .filter(|o| !o.is_empty()),
+        since: last.as_ref().map(|l| l.since.clone()),
         last,
         venue_mask: mask,
         venues_halted: (0..64u8).filter(|v| mask & (1 << v) != 0).collect(),
