@@ -13,7 +13,10 @@
 //! Every function streams the check string into a CRC32 hasher piece by piece (no allocation);
 //! the `*_check_string` variants build the string for diagnostics and tests.
 
-use lyra_shm::decimal::{format_canonical, format_fixed};
+use lyra_shm::{
+    decimal::{format_canonical, format_fixed},
+    msg::{MdEvent, MdKind, Px, Qty},
+};
 
 /// OKX hashes the top 25 levels of each side.
 pub const OKX_DEPTH: usize = 25;
@@ -170,7 +173,57 @@ pub enum ChecksumRecipe {
     Kraken(KrakenPrecision),
 }
 
+/// `px` of a `Checksum` event: which recipe (0 = none given).
+const RECIPE_OKX: i64 = 1;
+/// `px` of a Kraken `Checksum` event.
+const RECIPE_KRAKEN: i64 = 2;
+
 impl ChecksumRecipe {
+    /// Stores the recipe in a `Checksum` event's otherwise unused `px`/`qty` (`px` = 1 OKX,
+    /// 2 Kraken; for Kraken `qty` = `px_dec * 256 + qty_dec`), so the book stage can verify
+    /// the checksum without asking the feed thread.
+    pub fn write_event(self, ev: &mut MdEvent) {
+        match self {
+            Self::Okx => {
+                ev.px = Px(RECIPE_OKX);
+                ev.qty = Qty(0);
+            }
+            Self::Kraken(p) => {
+                ev.px = Px(RECIPE_KRAKEN);
+                ev.qty = Qty((i64::from(p.px_dec) << 8) | i64::from(p.qty_dec));
+            }
+        }
+    }
+
+    /// The recipe a `Checksum` event carries (None for other events or an unknown recipe).
+    pub fn from_event(ev: &MdEvent) -> Option<Self> {
+        if ev.kind != MdKind::Checksum {
+            return None;
+        }
+        match ev.px.0 {
+            RECIPE_OKX => Some(Self::Okx),
+            RECIPE_KRAKEN => {
+                let px_dec = u8::try_from((ev.qty.0 >> 8) & 0xff).ok()?;
+                let qty_dec = u8::try_from(ev.qty.0 & 0xff).ok()?;
+                Some(Self::Kraken(KrakenPrecision { px_dec, qty_dec }))
+            }
+            _ => None,
+        }
+    }
+
+    /// Verifies a `Checksum` event against a book whose levels are given best first:
+    /// `Some(matches)`, or `None` if the event carries no recipe.
+    pub fn verify_event(
+        ev: &MdEvent,
+        bids: impl Iterator<Item = (i64, i64)>,
+        asks: impl Iterator<Item = (i64, i64)>,
+        px_scale: u8,
+        qty_scale: u8,
+    ) -> Option<bool> {
+        let recipe = Self::from_event(ev)?;
+        Some(recipe.compute(bids, asks, px_scale, qty_scale) == ev.aux as u32)
+    }
+
     /// The checksum of a book whose levels are given best first, as the u32 the venue's value
     /// is carried in (`MdEvent::aux` of a `Checksum` event holds the same 32 bits).
     pub fn compute(
@@ -222,6 +275,26 @@ mod tests {
             okx_checksum(b.iter().copied(), a.iter().copied(), 8, 8),
             831_078_360
         );
+    }
+
+    #[test]
+    fn recipe_round_trips_through_an_event() {
+        let mut ev = MdEvent {
+            kind: MdKind::Checksum,
+            ..MdEvent::default()
+        };
+        for r in [
+            ChecksumRecipe::Okx,
+            ChecksumRecipe::Kraken(KrakenPrecision {
+                px_dec: 5,
+                qty_dec: 8,
+            }),
+        ] {
+            r.write_event(&mut ev);
+            assert_eq!(ChecksumRecipe::from_event(&ev), Some(r));
+        }
+        ev.kind = MdKind::Level;
+        assert_eq!(ChecksumRecipe::from_event(&ev), None);
     }
 
     #[test]

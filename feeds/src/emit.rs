@@ -2,14 +2,15 @@
 //! a snapshot is `SnapshotBegin`, its levels (flag `SNAPSHOT`), `SnapshotEnd` (flags `SNAPSHOT |
 //! END_OF_MESSAGE`); an update is its levels in venue order with `END_OF_MESSAGE` on the last; a
 //! venue checksum follows the message it covers as a `Checksum` event (`aux` = the 32 bits, `seq`
-//! = the message's sequence) so the book stage can verify it on the rebuilt book; a break is
-//! one `BookInvalid{reason}` with `END_OF_MESSAGE`.
+//! = the message's sequence, `px`/`qty` = how to recompute it, see
+//! [`ChecksumRecipe::from_event`]) so the book stage can verify it on the rebuilt book with no
+//! feed-side state; a break is one `BookInvalid{reason}` with `END_OF_MESSAGE`.
 
 use lyra_shm::msg::{
     md_flags, InstrumentIdx, InvalidReason, MdEvent, MdKind, Px, Qty, Side, VenueId,
 };
 
-use crate::sink::MdSink;
+use crate::{checksum::ChecksumRecipe, sink::MdSink};
 
 /// Stamps events for one (venue, instrument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,11 +103,18 @@ impl Emitter {
         ok
     }
 
-    /// Emits the venue's checksum for the message just emitted.
+    /// Emits the venue's checksum for the message just emitted, with its recipe.
     #[inline]
-    pub fn checksum(&self, st: Stamp, value: u32, sink: &mut impl MdSink) -> bool {
+    pub fn checksum(
+        &self,
+        st: Stamp,
+        value: u32,
+        recipe: ChecksumRecipe,
+        sink: &mut impl MdSink,
+    ) -> bool {
         let mut ev = self.event(MdKind::Checksum, st);
         ev.aux = u64::from(value);
+        recipe.write_event(&mut ev);
         sink.push(ev)
     }
 

@@ -17,7 +17,7 @@ use lyra_shm::msg::{md_flags, InstrumentIdx, InvalidReason, MdEvent, Side, Venue
 
 use super::parse::{KrakenBookHeader, KrakenLevel};
 use crate::{
-    checksum::KrakenPrecision,
+    checksum::{ChecksumRecipe, KrakenPrecision},
     emit::{Emitter, Stamp},
     sink::MdSink,
 };
@@ -293,7 +293,8 @@ impl KrakenBookSync {
         };
         if let Some(c) = h.checksum {
             self.counters.checksums += 1;
-            self.ok &= self.emit.checksum(st, c, sink);
+            let recipe = ChecksumRecipe::Kraken(self.precision.unwrap_or_default());
+            self.ok &= self.emit.checksum(st, c, recipe, sink);
         }
         if !self.ok {
             self.invalidate(InvalidReason::Overrun, recv_ts, sink);

@@ -16,6 +16,7 @@ use lyra_shm::msg::{InstrumentIdx, InvalidReason, MdKind, Side, VenueId};
 
 use super::parse::{OkxAction, OkxBookHeader, OkxChannel};
 use crate::{
+    checksum::ChecksumRecipe,
     emit::{Emitter, Stamp},
     sink::MdSink,
 };
@@ -190,7 +191,7 @@ impl OkxBookSync {
             Some(c) if c != 0 => {
                 self.counters.checksums += 1;
                 // Same 32 bits; the verifier compares them as OKX's signed value.
-                if !self.emit.checksum(st, c as u32, sink) {
+                if !self.emit.checksum(st, c as u32, ChecksumRecipe::Okx, sink) {
                     self.invalidate(InvalidReason::Overrun, recv_ts, sink);
                     return OkxOutcome::Overrun;
                 }

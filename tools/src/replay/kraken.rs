@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use lyra_engine::book::L2Book;
 use lyra_feeds::{
+    checksum::ChecksumRecipe,
     instrument::InstrumentTable,
     kraken::{KrakenFrameInfo, KrakenMd, KRAKEN_DEFAULT_DEPTH},
 };
@@ -201,19 +202,19 @@ impl VenueReplay for KrakenReplay {
         if !book.is_valid() {
             return None;
         }
-        let recipe = self.md.checksum_recipe(ev.instrument)?;
         let s = self
             .seen
             .get(usize::from(ev.instrument.0))
             .copied()
             .unwrap_or_default();
-        let got = recipe.compute(
+        // The event carries its recipe, with the text precision the decoder saw on the wire.
+        let ok = ChecksumRecipe::verify_event(
+            ev,
             book.bids().map(|(p, q)| (p.0, q.0)),
             book.asks().map(|(p, q)| (p.0, q.0)),
             s.px_scale,
             s.qty_scale,
-        );
-        let ok = got == ev.aux as u32;
+        )?;
         if !ok {
             self.md.invalidate(
                 Some(ev.instrument),

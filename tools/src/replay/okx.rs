@@ -150,13 +150,14 @@ impl VenueReplay for OkxReplay {
             // Nothing to compare against; not a pass and not a failure.
             return None;
         }
-        let got = ChecksumRecipe::Okx.compute(
+        // The event carries its recipe (OKX: top 25 interleaved, canonical text, signed CRC32).
+        let ok = ChecksumRecipe::verify_event(
+            ev,
             book.bids().map(|(p, q)| (p.0, q.0)),
             book.asks().map(|(p, q)| (p.0, q.0)),
             SCALE,
             SCALE,
-        );
-        let ok = got == ev.aux as u32;
+        )?;
         if !ok {
             // The driver marks its book invalid; the sync must wait for a new snapshot.
             self.md.invalidate(
