@@ -763,3 +763,34 @@ fn gate_app_keepalive_round_trip() {
         seen[0]
     );
 }
+
+#[test]
+fn host_names_resolve_off_thread_and_connect() {
+    let ca = TestCa::new();
+    let server = WsServer::start(Some(&ca), |_| Behaviour {
+        reply: binance_ack,
+        data: depth_frame,
+        ..Behaviour::default()
+    });
+    // `localhost` (in the leaf certificate) goes through the background resolver; if it yields
+    // an address the server does not listen on (::1), the next attempt rotates to the next one.
+    let url = format!("wss://localhost:{}", server.addr.port());
+    let tls = client_config(&TlsRoots::Der(ca.ders())).expect("tls");
+    let proto = BinanceWs::new(&url, vec!["btcusdt@depth@100ms".into()]);
+    let mut clients = [WsClient::new(
+        proto,
+        quick_config(),
+        Some(tls),
+        Arc::new(LiveClock),
+        Token(19),
+    )
+    .expect("client")];
+    let mut poll = Poll::new().expect("poll");
+    let seen = run_until(&mut poll, &mut clients, LIMIT, |s| data_count(&s[0]) >= 3);
+    assert!(seen[0].contains(&Seen::Subscribed));
+    assert!(
+        !seen[0].contains(&Seen::Disconnected(DisconnectReason::Resolve)),
+        "{:?}",
+        seen[0]
+    );
+}

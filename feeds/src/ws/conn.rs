@@ -17,11 +17,7 @@
 //! `Vec`), pongs, keep-alives, subscribe requests, pre-ack buffering and reconnects also allocate;
 //! none of them is per data frame.
 
-use std::{
-    io,
-    net::{SocketAddr, ToSocketAddrs},
-    sync::Arc,
-};
+use std::{io, net::SocketAddr, sync::Arc};
 
 use lyra_shm::clock::{Clock, Nanos};
 use mio::{event::Event, net::TcpStream, Interest, Registry, Token};
@@ -38,6 +34,7 @@ use super::{
     backoff::{Backoff, BackoffConfig},
     keepalive::{KeepAlive, KeepAliveAction, KeepAliveConfig},
     protocol::{FrameKind, PreAckData, WsProtocol},
+    resolve::{Lookup, Resolver},
     tls::MaybeTls,
     url::{UrlError, WsUrl},
     watchdog::Watchdog,
@@ -85,7 +82,7 @@ impl Default for WsConfig {
 /// Why a connection ended (small and `Copy`: it travels on the hot thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
-    /// The host name did not resolve.
+    /// The host name did not resolve (within `connect_timeout_ms`).
     Resolve,
     /// The TCP connect failed.
     Connect(io::ErrorKind),
@@ -159,6 +156,8 @@ pub enum ConnState {
     Idle,
     /// Waiting for the next attempt.
     Backoff,
+    /// Waiting for the host name to resolve (off-thread).
+    Resolving,
     /// TCP connect in flight.
     Connecting,
     /// TLS / WebSocket handshake in flight.
@@ -231,10 +230,16 @@ pub enum WsError {
     },
 }
 
+/// How long resolved addresses are reused before a background refresh.
+const RESOLVE_TTL_MS: u64 = 300_000;
+
 type Mid = MidHandshake<ClientHandshake<MaybeTls>>;
 
 enum State {
     Idle,
+    Resolving {
+        deadline_ns: Nanos,
+    },
     Backoff {
         until_ns: Nanos,
     },
@@ -276,6 +281,8 @@ pub struct WsClient<P: WsProtocol> {
     stats: WsStats,
     /// Connection attempts so far (picks the resolved address to try).
     connect_seq: usize,
+    /// Cached addresses of the host, looked up off-thread.
+    resolver: Resolver,
 }
 
 impl<P: WsProtocol> WsClient<P> {
@@ -323,6 +330,7 @@ impl<P: WsProtocol> WsClient<P> {
             subscribed_ns: None,
             stats: WsStats::default(),
             connect_seq: 0,
+            resolver: Resolver::new(&url.host, url.port, RESOLVE_TTL_MS),
             protocol,
             cfg,
             url,
@@ -363,6 +371,7 @@ impl<P: WsProtocol> WsClient<P> {
         match &self.state {
             State::Idle => ConnState::Idle,
             State::Backoff { .. } => ConnState::Backoff,
+            State::Resolving { .. } => ConnState::Resolving,
             State::Connecting { .. } => ConnState::Connecting,
             State::Handshaking { .. } => ConnState::Handshaking,
             State::Open { acks_left: 0, .. } => ConnState::Live,
@@ -414,6 +423,10 @@ impl<P: WsProtocol> WsClient<P> {
         match &self.state {
             State::Idle => None,
             State::Backoff { until_ns } => Some(*until_ns),
+            // Poll the resolver every 2 ms until its answer or the deadline.
+            State::Resolving { deadline_ns } => {
+                Some((*deadline_ns).min(self.clock.mono_ns().saturating_add(2_000_000)))
+            }
             State::Connecting { deadline_ns, .. } | State::Handshaking { deadline_ns, .. } => {
                 Some(*deadline_ns)
             }
@@ -465,6 +478,13 @@ impl<P: WsProtocol> WsClient<P> {
             State::Backoff { until_ns } => {
                 if now >= *until_ns {
                     self.connect(registry, on);
+                }
+            }
+            State::Resolving { deadline_ns } => {
+                if now >= *deadline_ns {
+                    self.fail(registry, DisconnectReason::Resolve, on);
+                } else {
+                    self.begin_connect(registry, on);
                 }
             }
             State::Connecting { deadline_ns, .. } | State::Handshaking { deadline_ns, .. } => {
@@ -725,24 +745,42 @@ impl<P: WsProtocol> WsClient<P> {
         }
     }
 
-    /// Resolves and starts a non-blocking TCP connect.
+    /// Drops any connection and starts a new attempt (resolution first, off-thread if needed).
     fn connect(&mut self, registry: &Registry, on: &mut impl FnMut(WsEvent<'_>)) {
         let state = std::mem::replace(&mut self.state, State::Idle);
         Self::teardown(state, registry);
-        // Blocking DNS for host names (an IP literal resolves without a lookup). Acceptable at
-        // (re)connect on the feed thread; a resolver thread can feed addresses in later if needed.
-        // Successive attempts rotate through the resolved addresses, so one dead address of a
-        // multi-homed venue cannot pin every retry.
-        let addrs: Vec<SocketAddr> = (self.url.host.as_str(), self.url.port)
-            .to_socket_addrs()
-            .map(|a| a.collect())
-            .unwrap_or_default();
-        let addr = (!addrs.is_empty()).then(|| addrs[self.connect_seq % addrs.len()]);
-        self.connect_seq = self.connect_seq.wrapping_add(1);
-        let Some(addr) = addr else {
-            tracing::warn!(venue = self.protocol.venue(), host = %self.url.host, "cannot resolve");
-            return self.fail(registry, DisconnectReason::Resolve, on);
-        };
+        self.begin_connect(registry, on);
+    }
+
+    /// Asks the resolver for an address and connects to it, or waits in `Resolving`.
+    fn begin_connect(&mut self, registry: &Registry, on: &mut impl FnMut(WsEvent<'_>)) {
+        let now = self.clock.mono_ns();
+        match self.resolver.lookup(now, self.connect_seq) {
+            Lookup::Ready(addr) => {
+                self.connect_seq = self.connect_seq.wrapping_add(1);
+                self.connect_to(addr, registry, on);
+            }
+            Lookup::Pending => {
+                if !matches!(self.state, State::Resolving { .. }) {
+                    let deadline_ns =
+                        now.saturating_add(self.cfg.connect_timeout_ms.saturating_mul(1_000_000));
+                    self.state = State::Resolving { deadline_ns };
+                }
+            }
+            Lookup::Failed => {
+                tracing::warn!(venue = self.protocol.venue(), host = %self.url.host, "cannot resolve");
+                self.fail(registry, DisconnectReason::Resolve, on);
+            }
+        }
+    }
+
+    /// Starts a non-blocking TCP connect to `addr`.
+    fn connect_to(
+        &mut self,
+        addr: SocketAddr,
+        registry: &Registry,
+        on: &mut impl FnMut(WsEvent<'_>),
+    ) {
         let mut sock = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(e) => return self.fail(registry, DisconnectReason::Connect(e.kind()), on),
@@ -805,7 +843,7 @@ impl<P: WsProtocol> WsClient<P> {
     /// Deregisters and drops whatever socket `state` holds.
     fn teardown(state: State, registry: &Registry) {
         match state {
-            State::Idle | State::Backoff { .. } => {}
+            State::Idle | State::Backoff { .. } | State::Resolving { .. } => {}
             State::Connecting { mut sock, .. } => {
                 let _ = registry.deregister(&mut sock);
             }

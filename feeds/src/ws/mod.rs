@@ -19,6 +19,7 @@ pub mod backoff;
 pub mod conn;
 pub mod keepalive;
 pub mod protocol;
+pub mod resolve;
 pub mod tls;
 pub mod url;
 pub mod venues;
