@@ -3,6 +3,7 @@
 
 pub mod book;
 pub mod halt;
+pub mod oms;
 pub mod parse;
 pub mod pin;
 pub mod replay;
@@ -60,6 +61,11 @@ pub fn suites() -> Vec<Suite> {
         name: "book",
         about: "parse + depth sync + book apply per depth message: L2Book vs BTreeMap<Decimal>",
         run: book::run,
+    },
+    Suite {
+        name: "oms",
+        about: "approved intent -> signed Binance order request bytes: reused buffers vs format!+hex+String",
+        run: oms::run,
     },
     Suite {
         name: "replay",

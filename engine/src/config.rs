@@ -52,6 +52,45 @@ pub struct Config {
     /// The order stage's send-slot source (used until strategies drive the order stage).
     #[serde(default)]
     pub order_stage: OrderStageSection,
+    /// `[[venues]]`: order-entry connections (`lyra doctor` and the OMS read them).
+    #[serde(default)]
+    pub venues: Vec<VenueSection>,
+}
+
+/// `[[venues]]`: one venue account for order entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSection {
+    /// Name used on the command line (`lyra doctor --venue NAME`).
+    pub name: String,
+    /// Dialect: `binance` (OKX and Kraken order entry come later).
+    pub kind: String,
+    /// REST base, `https://host[:port]`.
+    pub rest_url: String,
+    /// WebSocket API URL (user data stream), if used.
+    #[serde(default)]
+    pub ws_url: Option<String>,
+    /// PEM file of CAs to trust instead of the WebPKI roots (the simulator's CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// TOML file with `api_key` and `api_secret`, mode 0600.
+    pub credentials_file: PathBuf,
+    /// Symbols that preflight requires TRADING.
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// Largest tolerated clock skew against the venue, ms.
+    #[serde(default = "default_max_skew_ms")]
+    pub max_skew_ms: u64,
+    /// `recvWindow`, ms (Binance allows up to 60,000).
+    #[serde(default = "default_recv_window_ms")]
+    pub recv_window_ms: u32,
+}
+
+fn default_max_skew_ms() -> u64 {
+    1_000
+}
+fn default_recv_window_ms() -> u32 {
+    5_000
 }
 
 /// `[engine]`.
@@ -273,6 +312,32 @@ impl Config {
                 format!("{} is above 1,000,000", o.send_slots_per_s),
             ));
         }
+        for (i, v) in self.venues.iter().enumerate() {
+            if v.name.is_empty() || self.venues[..i].iter().any(|w| w.name == v.name) {
+                return Err(bad(
+                    "venues.name",
+                    format!("{:?} is empty or used twice", v.name),
+                ));
+            }
+            if v.kind != "binance" {
+                return Err(bad(
+                    "venues.kind",
+                    format!("{:?}: only \"binance\" order entry exists so far", v.kind),
+                ));
+            }
+            if !v.rest_url.starts_with("https://") {
+                return Err(bad(
+                    "venues.rest_url",
+                    format!("{}: {:?} must start with https://", v.name, v.rest_url),
+                ));
+            }
+            if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
+                return Err(bad(
+                    "venues.recv_window_ms",
+                    format!("{}: {} is outside 1..=60000", v.name, v.recv_window_ms),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -318,5 +383,13 @@ mod tests {
         assert!(e.to_string().contains("order_stage.ring_capacity"), "{e}");
         let e = parse("[engine]\n").unwrap_err();
         assert!(e.to_string().contains("run_id"), "{e}");
+        let venue = "[engine]\nrun_id = \"r\"\n[[venues]]\nname = \"bn\"\nkind = \"binance\"\ncredentials_file = \"c.toml\"\n";
+        let c = parse(&format!("{venue}rest_url = \"https://api.binance.com\"\n")).unwrap();
+        assert_eq!(
+            (c.venues[0].recv_window_ms, c.venues[0].max_skew_ms),
+            (5_000, 1_000)
+        );
+        let e = parse(&format!("{venue}rest_url = \"http://x\"\n")).unwrap_err();
+        assert!(e.to_string().contains("venues.rest_url"), "{e}");
     }
 }

@@ -223,8 +223,8 @@ struct Pending {
     next_ms: u64,
     backoff_ms: u64,
     not_found: u32,
+    attempts: u32,
     last_err: bool,
-    answered: bool,
 }
 
 enum Query {
@@ -268,6 +268,8 @@ impl std::fmt::Debug for Oms {
 }
 
 const QUERY_WEIGHT: u32 = 4;
+/// "Not found" answers, the last one after the window ended, that prove an attempt absent.
+const MIN_ABSENT_ANSWERS: u32 = 3;
 const ORDER_WEIGHT: u32 = 1;
 
 impl Oms {
@@ -702,8 +704,8 @@ impl Oms {
             next_ms: now,
             backoff_ms: self.cfg.backoff_initial_ms.max(1),
             not_found: 0,
+            attempts: 0,
             last_err: false,
-            answered: false,
         });
     }
 
@@ -954,7 +956,7 @@ impl Oms {
             }
             let now = self.now_ms();
             let p = &mut self.pending[i];
-            p.answered |= !matches!(q, Query::Failed);
+            p.attempts += 1;
             match q {
                 Query::NotFound => {
                     p.not_found += 1;
@@ -968,8 +970,20 @@ impl Oms {
                 i += 1;
                 continue;
             }
+            // Decisions need both time and answers: a stalled machine or a slow venue must not
+            // turn two late answers into proof.
+            let absent = !p.last_err && p.not_found >= MIN_ABSENT_ANSWERS;
+            let hard_end = now >= p.deadline_ms + self.cfg.unknown_window_ms
+                && p.attempts >= 2 * MIN_ABSENT_ANSWERS;
+            if !absent && !hard_end {
+                // The window is over but the answers are too few to prove anything (a slow
+                // venue): keep asking, up to a second window.
+                p.next_ms = now + p.backoff_ms;
+                i += 1;
+                continue;
+            }
             let p = self.pending.remove(i);
-            if !p.last_err && p.not_found >= 2 {
+            if absent {
                 // Absent: every answer to the end of the window said "no such order".
                 self.stats.absent += 1;
                 let resend = self.cfg.resend_absent

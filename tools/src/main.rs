@@ -53,6 +53,8 @@ enum Command {
     Audit(cmd::audit::AuditCommand),
     /// Run the engine on loopback with a live summary and a scripted halt / two-operator resume.
     Demo(cmd::demo::DemoArgs),
+    /// Preflight one venue account before LIVE (JSON; exit 1 if a check fails).
+    Doctor(cmd::doctor::DoctorArgs),
     /// Replay recorded market data through the real parsers, depth sync and books (no network).
     Replay(replay::ReplayArgs),
     /// Run the loopback venue simulator (Binance Spot dialect over TLS, matching, faults, oracle).
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Segment(c) => cmd::segment::run(&c),
         Command::Audit(c) => cmd::audit::run(&c),
         Command::Demo(a) => cmd::demo::demo(&a),
+        Command::Doctor(a) => cmd::doctor::doctor(&a),
         Command::Replay(a) => replay::run(&a).map_err(exit::Fail::from),
         Command::Sim(a) => sim::run(&a).map_err(exit::Fail::from),
     };

@@ -191,8 +191,19 @@ pub fn fast_cfg(run_id: &str) -> OmsConfig {
 
 /// An OMS on the venue, journal in `dir`, warmed (connection open, time synced), not reconciled.
 pub fn oms(v: &Venue, dir: &TempDir, seg: Arc<ControlSegment>, cfg: OmsConfig) -> Oms {
+    oms_with(v, dir, seg, cfg, 4096)
+}
+
+/// As [`oms`] with a journal of `capacity` records.
+pub fn oms_with(
+    v: &Venue,
+    dir: &TempDir,
+    seg: Arc<ControlSegment>,
+    cfg: OmsConfig,
+    capacity: u64,
+) -> Oms {
     let mut r = rest(v);
     r.warm().expect("warm");
     let clock: Arc<dyn Clock> = Arc::new(LiveClock);
-    Oms::open(cfg, &dir.0.join("journal"), 4096, r, vec![spec()], seg, clock).expect("oms")
+    Oms::open(cfg, &dir.0.join("journal"), capacity, r, vec![spec()], seg, clock).expect("oms")
 }
