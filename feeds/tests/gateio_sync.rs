@@ -207,3 +207,59 @@ fn malformed_frame_breaks_only_its_book() {
         Err("other".into())
     );
 }
+
+/// Deterministic pseudo-random numbers (xorshift64*), so a failure reproduces.
+fn rng(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn mutated_real_frames_never_panic() {
+    let dir = std::env::var_os("LYRA_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+        });
+    let Ok(text) = std::fs::read_to_string(dir.join("cryptofeed/2021-04-22_gateio/GATEIO.ws.1.0"))
+    else {
+        eprintln!(
+            "skipping: recorded data not found at {} (set LYRA_DATA_DIR)",
+            dir.display()
+        );
+        return;
+    };
+    let rest =
+        std::fs::read_to_string(dir.join("cryptofeed/2021-04-22_gateio/GATEIO.http.0.0")).unwrap();
+    let mut r = Rig::new();
+    let mut s = 0x0bad_cafe_dead_beefu64;
+    for (is_rest, l) in text
+        .lines()
+        .map(|l| (false, l))
+        .chain(rest.lines().map(|l| (true, l)))
+    {
+        let Some((_, f)) = l.split_once(": ") else {
+            continue;
+        };
+        for k in 0..16 {
+            let mut b = f.as_bytes().to_vec();
+            let i = (rng(&mut s) as usize) % b.len().max(1);
+            if k % 2 == 0 {
+                b.truncate(i);
+            } else if let Some(c) = b.get_mut(i) {
+                *c = b"[]{},:\"0.-x\\9"[(rng(&mut s) % 13) as usize];
+            }
+            let t = &r.t;
+            let mut resolve = |x: &[u8]| t.resolve(V, x);
+            let snap = if is_rest {
+                t.resolve(V, b"BTC_USDT")
+            } else {
+                None
+            };
+            let _ = r.md.on_frame(1, &b, &mut resolve, snap, &mut r.out);
+            r.out.clear();
+        }
+    }
+}

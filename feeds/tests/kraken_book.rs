@@ -436,3 +436,67 @@ fn malformed_frame_breaks_only_its_book() {
         let _ = feed(&mut md, &t, junk, &mut out);
     }
 }
+
+/// Deterministic pseudo-random numbers (xorshift64*), so a failure reproduces.
+fn rng(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn mutated_real_frames_never_panic() {
+    let Some(dir) = data_dir() else { return };
+    let path = dir.join("cryptofeed/2021-04-17_kraken/KRAKEN.ws.50.0");
+    let text = std::fs::read_to_string(path).unwrap();
+    // Every 8th frame (the file has ~4,300): snapshots included, a few seconds in debug.
+    let frames: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, f)| f))
+        .enumerate()
+        .filter(|(i, f)| i % 8 == 0 || f.contains("\"as\""))
+        .map(|(_, f)| f)
+        .collect();
+    let mut t = InstrumentTable::new();
+    for p in [
+        "WAVES/EUR",
+        "XMR/USD",
+        "KSM/XBT",
+        "GRT/ETH",
+        "SC/EUR",
+        "ETH/CHF",
+        "OCEAN/XBT",
+        "OMG/USD",
+        "XBT/CHF",
+        "ADA/XBT",
+    ] {
+        t.lookup_or_add(V, p, 8, 8).unwrap();
+    }
+    let mut md = KrakenMd::new(V, 10);
+    let mut out = Vec::new();
+    let mut s = 0x1234_5678_9abc_def1u64;
+    for f in &frames {
+        for k in 0..8 {
+            let mut b = f.as_bytes().to_vec();
+            let i = (rng(&mut s) as usize) % b.len().max(1);
+            if k % 2 == 0 {
+                b.truncate(i);
+            } else if let Some(c) = b.get_mut(i) {
+                *c = b"[]{},:\"0.-x\\9r"[(rng(&mut s) % 14) as usize];
+            }
+            let mut resolve = |x: &[u8]| t.resolve(V, x);
+            let _ = md.on_frame(1, &b, &mut resolve, &mut out);
+            out.clear();
+        }
+    }
+    // v2-shaped garbage goes through the number-quoting pass too.
+    for junk in [
+        r#"{"channel":"book","type":"update","data":[{"symbol":"XMR/USD","bids":[{"price":"#,
+        r#"{"price":1e400,"qty":-"#,
+        r#""price""#,
+    ] {
+        let mut resolve = |x: &[u8]| t.resolve(V, x);
+        let _ = md.on_frame(1, junk.as_bytes(), &mut resolve, &mut out);
+    }
+}

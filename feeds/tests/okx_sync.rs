@@ -515,3 +515,44 @@ fn data_dir() -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Deterministic pseudo-random numbers (xorshift64*), so a failure reproduces.
+fn rng(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn mutated_real_frames_never_panic() {
+    let Some(dir) = data_dir() else { return };
+    let text = std::fs::read_to_string(dir.join("cryptofeed/2022-05-13_okx/OKX.ws.1.0")).unwrap();
+    let frames: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, f)| f))
+        .collect();
+    let t = table();
+    let mut md = OkxMd::new(V);
+    let mut out = Vec::new();
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut errors = 0;
+    for f in &frames {
+        for k in 0..16 {
+            let mut b = f.as_bytes().to_vec();
+            let i = (rng(&mut s) as usize) % b.len().max(1);
+            if k % 2 == 0 {
+                b.truncate(i);
+            } else if let Some(c) = b.get_mut(i) {
+                *c = b"[]{},:\"0.-x\\9"[(rng(&mut s) % 13) as usize];
+            }
+            let mut resolve = |x: &[u8]| t.resolve(V, x);
+            errors += usize::from(md.on_frame(1, &b, &mut resolve, &mut out).is_err());
+            out.clear();
+        }
+    }
+    assert!(
+        errors > frames.len(),
+        "most mutations are refused: {errors}"
+    );
+}
