@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod monitor;
 pub mod runtime;
 pub mod stages;
+pub mod strategy;
