@@ -9,6 +9,7 @@ pub mod pin;
 pub mod replay;
 pub mod report;
 pub mod ring;
+pub mod sim;
 
 use report::Report;
 
@@ -71,5 +72,10 @@ pub fn suites() -> Vec<Suite> {
         name: "replay",
         about: "whole-capture replay throughput (frames/s): Lyra pipeline vs serde_json + BTreeMap",
         run: replay::run,
+    },
+    Suite {
+        name: "sim",
+        about: "lyra sim: book updates/s and publish->receive latency per venue over wss vs a bare wss writer",
+        run: sim::run,
     }]
 }

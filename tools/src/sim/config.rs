@@ -290,12 +290,59 @@ impl SimConfig {
 
 /// Formats a mantissa at [`SCALE`] with all 8 decimals, as Binance prints (`"61828.01000000"`).
 pub fn fmt8(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
+    let mut s = String::with_capacity(24);
+    push8(&mut s, v);
+    s
+}
+
+/// Appends [`fmt8`]'s text to `out` without the `fmt` machinery (frame rendering is the
+/// simulator's hottest loop).
+pub fn push8(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
     let a = v.unsigned_abs();
-    format!("{sign}{}.{:08}", a / ONE as u64, a % ONE as u64)
+    let (mut int, frac) = (a / ONE as u64, a % ONE as u64);
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (int % 10) as u8;
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    out.reserve(30 - i);
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+    out.push('.');
+    let mut f = [0u8; 8];
+    let mut x = frac;
+    for d in f.iter_mut().rev() {
+        *d = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    for b in f {
+        out.push(b as char);
+    }
 }
 
 /// `a * b / ONE` without overflow (price × quantity = notional), rounded down.
 pub fn mul(a: i64, b: i64) -> i64 {
     ((a as i128 * b as i128) / ONE as i128) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_eight_decimals() {
+        assert_eq!(fmt8(6_182_801_000_000), "61828.01000000");
+        assert_eq!(fmt8(0), "0.00000000");
+        assert_eq!(fmt8(1), "0.00000001");
+        assert_eq!(fmt8(-150_000_000), "-1.50000000");
+    }
 }

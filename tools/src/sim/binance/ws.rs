@@ -6,6 +6,7 @@
 
 use std::{
     collections::VecDeque,
+    fmt::Write as _,
     io,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -23,7 +24,7 @@ use tungstenite::{
 };
 
 use super::super::{
-    config::fmt8,
+    config::{fmt8, push8},
     faults::FaultKind,
     matching::PublicTrade,
     server::Stream,
@@ -43,9 +44,9 @@ fn levels(out: &mut String, lv: &[(i64, i64)]) {
             out.push(',');
         }
         out.push_str("[\"");
-        out.push_str(&fmt8(*p));
+        push8(out, *p);
         out.push_str("\",\"");
-        out.push_str(&fmt8(*q));
+        push8(out, *q);
         out.push_str("\"]");
     }
     out.push(']');
@@ -60,8 +61,11 @@ pub fn depth_update(
     bids: &[(i64, i64)],
     asks: &[(i64, i64)],
 ) -> String {
-    let mut s =
-        format!(r#"{{"e":"depthUpdate","E":{e_ms},"s":"{sym}","U":{first},"u":{last},"b":"#);
+    let mut s = String::with_capacity(96 + 40 * (bids.len() + asks.len()));
+    let _ = write!(
+        s,
+        r#"{{"e":"depthUpdate","E":{e_ms},"s":"{sym}","U":{first},"u":{last},"b":"#
+    );
     levels(&mut s, bids);
     s.push_str(",\"a\":");
     levels(&mut s, asks);
