@@ -413,3 +413,35 @@ fn key_material_never_appears_in_output_or_audit() {
         assert!(!seen.contains(&hex[..32]), "key fragment of {name} leaked");
     }
 }
+
+#[test]
+fn a_parked_thread_is_woken_by_lyra_halt_from_another_process() {
+    use std::{sync::Arc, time::Duration};
+
+    use lyra_shm::control::{ControlSegment, WaitOutcome};
+
+    let e = Env::new("futex");
+    e.ok(&["segment", "create"]);
+    let seg = Arc::new(ControlSegment::open(&e.seg).unwrap());
+    let seq = seg.wake_seq();
+    let waiter = {
+        let seg = seg.clone();
+        std::thread::spawn(move || loop {
+            // A long timeout: `Changed` with the halt set proves the CLI's trip woke us.
+            match seg.wait_for_change(seq, Duration::from_secs(60)) {
+                WaitOutcome::Changed(_) => return seg.is_halted(),
+                WaitOutcome::Spurious => continue,
+                WaitOutcome::TimedOut => return false,
+            }
+        })
+    };
+    // Let the waiter park (correctness does not depend on it: a missed wait returns at once).
+    while seg.sleepers() == 0 && !waiter.is_finished() {
+        std::thread::yield_now();
+    }
+    e.ok(&["halt", "--reason", "wake the parked"]);
+    assert!(
+        waiter.join().unwrap(),
+        "parked thread not woken by the halt"
+    );
+}
