@@ -105,6 +105,9 @@ impl<'a> Cur<'a> {
             return None;
         }
         i += 1;
+        if let Some(v) = self.word_dec(i, scale) {
+            return Some(v);
+        }
         let start = i;
         let mut iv: u64 = 0;
         while let Some(&c) = b.get(i) {
@@ -160,6 +163,37 @@ impl<'a> Cur<'a> {
         let fv = i64::try_from(fv).ok()?;
         iv.checked_mul(pow10(scale))?
             .checked_add(fv.checked_mul(pow10(scale - nf as u8))?)
+    }
+
+    /// Binance's usual text, 1–7 integer digits + '.' + exactly 8 fraction digits + '"', parsed
+    /// as two 8-byte words; `None` (caller takes the byte loop) for any other shape.
+    #[inline]
+    fn word_dec(&mut self, i: usize, scale: u8) -> Option<i64> {
+        if scale < 8 {
+            return None;
+        }
+        let w0 = u64::from_le_bytes(self.b.get(i..i + 8)?.try_into().ok()?);
+        // First '.' in w0 (the lowest matching byte of the zero-byte test is exact).
+        let x = w0 ^ 0x2E2E_2E2E_2E2E_2E2E;
+        let t = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+        let k = (t.trailing_zeros() / 8) as usize;
+        if k == 0 || k >= 8 {
+            return None;
+        }
+        // Integer digits to the top bytes, '0' fill below: the 8-digit word of the integer part.
+        let int_word = (w0 << (8 * (8 - k))) | (0x3030_3030_3030_3030u64 >> (8 * k));
+        let w1 = u64::from_le_bytes(self.b.get(i + k + 1..i + k + 9)?.try_into().ok()?);
+        if !all_digits(int_word) || !all_digits(w1) || self.b.get(i + k + 9) != Some(&b'"') {
+            return None;
+        }
+        // < 10^7 * 10^scale + 10^8 * 10^(scale-8): fits i64 for scale <= 11; checked anyway.
+        let iv = parse8(int_word) as i64;
+        let fv = parse8(w1) as i64;
+        let m = iv
+            .checked_mul(pow10(scale))?
+            .checked_add(fv.checked_mul(pow10(scale - 8))?)?;
+        self.i = i + k + 10;
+        Some(m)
     }
 
     /// `[["p","q"],...]` into `out`.
@@ -375,6 +409,28 @@ mod tests {
         assert_eq!(dec(b"0.00100000", 8), Some(100_000));
         assert_eq!(dec(b"12345678.12345678", 8), Some(1_234_567_812_345_678));
         assert_eq!(dec(b"1.1234567x", 8), None);
+        assert_eq!(dec(b"1234567.12345678", 8), Some(123_456_712_345_678));
+        assert_eq!(dec(b"0.00000001", 8), Some(1));
+        assert_eq!(dec(b"9.99999999", 10), Some(99_999_999_900));
+        // Every shape the word path takes must agree with the general parser.
+        for int in ["0", "1", "12", "61737", "1234567", "12345678", "00"] {
+            for frac in ["00000000", "12345678", "1", "123456789", "0000000a"] {
+                let t = format!("{int}.{frac}");
+                for scale in [8u8, 9, 12] {
+                    let got = dec(t.as_bytes(), scale);
+                    if let Some(v) = got {
+                        assert_eq!(Ok(v), parse_mantissa(t.as_bytes(), scale), "{t} at {scale}");
+                    } else {
+                        assert!(
+                            parse_mantissa(t.as_bytes(), scale).is_err()
+                                || frac.len() != 8
+                                || int.len() >= 8,
+                            "{t} at {scale} refused"
+                        );
+                    }
+                }
+            }
+        }
         assert_eq!(dec(b"1.", 8), None);
         assert_eq!(dec(b"-1.0", 8), None);
     }
