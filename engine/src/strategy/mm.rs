@@ -164,9 +164,11 @@ impl MarketMaker {
                 / self.cfg.max_position as i128) as i64;
             (half, shift)
         };
-        let at = |ppm: i64| fair.0 as i128 * (RATE_SCALE + ppm as i128) / RATE_SCALE;
-        let mut bid = floor_to(at(-half + shift) as i64, tick);
-        let mut ask = ceil_to(at(half + shift) as i64, tick);
+        // Bid rounds down and ask rounds up at every step, so rounding only widens the spread.
+        let x = |ppm: i64| fair.0 as i128 * (RATE_SCALE + ppm as i128);
+        let mut bid = floor_to(x(-half + shift).div_euclid(RATE_SCALE) as i64, tick);
+        let ask_exact = (x(half + shift) + RATE_SCALE - 1).div_euclid(RATE_SCALE);
+        let mut ask = ceil_to(ask_exact as i64, tick);
         if self.cfg.probe {
             // Strictly outside the touch: nothing on the book seen can trade with it.
             bid = bid.min(best_bid - tick);
