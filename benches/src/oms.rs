@@ -68,7 +68,9 @@ fn intent(seq: u64) -> OrderIntent {
 /// The baseline: the same request with `format!`, per-byte hex and fresh Strings.
 fn baseline(key: &ring::hmac::Key, spec: &SymbolSpec, it: &OrderIntent, ts: u64) -> String {
     let (px, qty) = quantize(spec, it).unwrap_or((0, 0));
-    let id = ClOrdId::new("bench1", it.intent_seq).map(|c| c.to_string()).unwrap_or_default();
+    let id = ClOrdId::new("bench1", it.intent_seq)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     let side = if it.side == Side::Buy { "BUY" } else { "SELL" };
     let query = format!(
         "symbol={}&side={}&type=LIMIT&timeInForce=GTC&quantity={}&price={}&newClientOrderId={}&newOrderRespType=FULL&recvWindow=5000&timestamp={}",
@@ -113,9 +115,14 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
         let it = intent(1);
         let (px, qty) = quantize(&spec, &it)?;
         let id = ClOrdId::new("bench1", 1)?;
-        let ours = rest.prepare_order(&spec, &it, px, qty, &id, false, 1_700_000_000_000).to_vec();
+        let ours = rest
+            .prepare_order(&spec, &it, px, qty, &id, false, 1_700_000_000_000)
+            .to_vec();
         let theirs = baseline(&key, &spec, &it, 1_700_000_000_000);
-        anyhow::ensure!(ours == theirs.as_bytes(), "lyra and baseline requests differ");
+        anyhow::ensure!(
+            ours == theirs.as_bytes(),
+            "lyra and baseline requests differ"
+        );
     }
     let mut seq = 0u64;
     for round in 0..=rounds {
@@ -166,7 +173,12 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
     let n = (per_round * rounds) as f64;
     Ok(vec![
         Report::from_hist("oms", "lyra", &h_lyra, n / (t_lyra as f64 / 1e9)),
-        Report::from_hist("oms", "format-hex-string", &h_base, n / (t_base as f64 / 1e9)),
+        Report::from_hist(
+            "oms",
+            "format-hex-string",
+            &h_base,
+            n / (t_base as f64 / 1e9),
+        ),
         Report::from_hist("oms", "harness-clock", &h_clock, 0.0),
     ])
 }

@@ -351,7 +351,10 @@ impl HttpsConn {
             };
             let n = s.read(&mut chunk).map_err(|e| io(e, true))?;
             if n == 0 {
-                return Err(io(io::Error::other("connection closed before response"), true));
+                return Err(io(
+                    io::Error::other("connection closed before response"),
+                    true,
+                ));
             }
             self.rbuf.extend_from_slice(&chunk[..n]);
         };
@@ -464,7 +467,10 @@ mod tests {
                 port: 443
             }
         );
-        assert_eq!(Endpoint::parse("https://127.0.0.1:8443/").unwrap().port, 8443);
+        assert_eq!(
+            Endpoint::parse("https://127.0.0.1:8443/").unwrap().port,
+            8443
+        );
         assert!(Endpoint::parse("http://x").is_err());
         assert!(Endpoint::parse("https://x/api").is_err());
         assert!(Endpoint::parse("https://x:y").is_err());

@@ -21,8 +21,8 @@ use crate::{
     binance::{
         filters::{to_decimal, to_mantissa, FilterError, Filters},
         response::{
-            mantissa, state_of, AccountBody, ApiErrorBody, ExchangeInfoBody, OrderBody,
-            RejectKind, TradeBody,
+            mantissa, state_of, AccountBody, ApiErrorBody, ExchangeInfoBody, OrderBody, RejectKind,
+            TradeBody,
         },
         BinanceRest, Method, SymbolSpec, Throttle,
     },
@@ -328,11 +328,7 @@ impl Oms {
     /// The first intent sequence never used by this run (from the journal).
     pub fn next_intent_seq(&self) -> u64 {
         self.orders.keys().max().map_or_else(
-            || {
-                self.recovery
-                    .as_ref()
-                    .map_or(1, |r| r.next_intent_seq())
-            },
+            || self.recovery.as_ref().map_or(1, |r| r.next_intent_seq()),
             |m| m + 1,
         )
     }
@@ -458,9 +454,9 @@ impl Oms {
             return false;
         }
         let now = self.wall_ns();
-        self.seg.grants().any(|(_, g)| {
-            g.grant_id == a.grant_id() && g.mode == GrantMode::Live && g.is_live(now)
-        })
+        self.seg
+            .grants()
+            .any(|(_, g)| g.grant_id == a.grant_id() && g.mode == GrantMode::Live && g.is_live(now))
     }
 
     /// Sends one approved intent: halt check, filters, budget, journal, halt re-check, send.
@@ -482,7 +478,10 @@ impl Oms {
         }
         if it.action == IntentAction::Cancel {
             self.cancel(it.target_seq)?;
-            let state = self.orders.get(&it.target_seq).map_or(OrderState::Canceled, |o| o.state);
+            let state = self
+                .orders
+                .get(&it.target_seq)
+                .map_or(OrderState::Canceled, |o| o.state);
             return Ok(Submitted {
                 intent_seq: it.target_seq,
                 state,
@@ -535,7 +534,8 @@ impl Oms {
         // Write-ahead: the intent is in the journal before any byte can reach the venue.
         let wall = self.wall_ns();
         self.journal.append_intent(&it, wall)?;
-        self.orders.insert(it.intent_seq, Order::new(it, clordid, safe));
+        self.orders
+            .insert(it.intent_seq, Order::new(it, clordid, safe));
         self.send_new(it.intent_seq, px, qty)?;
         let state = self.orders[&it.intent_seq].state;
         Ok(Submitted {
@@ -548,7 +548,10 @@ impl Oms {
     /// Builds, re-checks the halt, journals SENT, writes, and handles the answer.
     fn send_new(&mut self, seq: u64, px: i64, qty: i64) -> Result<(), OmsError> {
         let o = self.orders[&seq];
-        let Some(spec) = self.symbols.get(o.intent.instrument.0 as usize).and_then(Option::as_ref)
+        let Some(spec) = self
+            .symbols
+            .get(o.intent.instrument.0 as usize)
+            .and_then(Option::as_ref)
         else {
             return Ok(());
         };
@@ -585,7 +588,7 @@ impl Oms {
             }
             Err(e) => {
                 if e.maybe_sent() {
-                    return self.to_unknown(seq);
+                    return self.mark_unknown(seq);
                 }
                 return self.set_state(seq, OrderState::Rejected, 0);
             }
@@ -621,7 +624,7 @@ impl Oms {
             }
             200 => match serde_json::from_slice::<OrderBody<'_>>(body) {
                 Ok(b) => self.apply_body(seq, &b),
-                Err(_) => self.to_unknown(seq),
+                Err(_) => self.mark_unknown(seq),
             },
             429 => {
                 self.stats.http_429 += 1;
@@ -637,10 +640,10 @@ impl Oms {
                 self.alert(AlertKind::IpBanned, seq);
                 self.set_state(seq, OrderState::Rejected, -1003)
             }
-            s if s >= 500 => self.to_unknown(seq),
+            s if s >= 500 => self.mark_unknown(seq),
             _ => {
                 let Ok(e) = serde_json::from_slice::<ApiErrorBody<'_>>(body) else {
-                    return self.to_unknown(seq);
+                    return self.mark_unknown(seq);
                 };
                 let code = e.code;
                 let kind = RejectKind::of(e.msg);
@@ -656,8 +659,8 @@ impl Oms {
                 }
                 self.seg.add(Counter::VenueRejects, 1);
                 match code {
-                    -1007 => self.to_unknown(seq),
-                    -2010 if kind == RejectKind::Duplicate && !safe => self.to_unknown(seq),
+                    -1007 => self.mark_unknown(seq),
+                    -2010 if kind == RejectKind::Duplicate && !safe => self.mark_unknown(seq),
                     -1021 => {
                         self.set_state(seq, OrderState::Rejected, code)?;
                         self.resync_time();
@@ -688,7 +691,7 @@ impl Oms {
         }
     }
 
-    fn to_unknown(&mut self, seq: u64) -> Result<(), OmsError> {
+    fn mark_unknown(&mut self, seq: u64) -> Result<(), OmsError> {
         self.set_state(seq, OrderState::SentUnknown, 0)?;
         self.stats.sent_unknown += 1;
         self.push_pending(seq);
@@ -721,11 +724,21 @@ impl Oms {
             ord.venue_order_id = b.order_id;
         }
         for f in &b.fills {
-            let (Some(px), Some(qty)) = (mantissa(f.price, spec.px_scale), mantissa(f.qty, spec.qty_scale))
-            else {
+            let (Some(px), Some(qty)) = (
+                mantissa(f.price, spec.px_scale),
+                mantissa(f.qty, spec.qty_scale),
+            ) else {
                 continue;
             };
-            self.apply_fill(seq, &spec, f.trade_id, px, qty, f.commission, f.commission_asset);
+            self.apply_fill(
+                seq,
+                &spec,
+                f.trade_id,
+                px,
+                qty,
+                f.commission,
+                f.commission_asset,
+            );
         }
         let to = b.status.and_then(state_of).unwrap_or(OrderState::Acked);
         let cum = b
@@ -866,9 +879,10 @@ impl Oms {
         let body = std::mem::take(&mut self.body);
         if let Ok(trades) = serde_json::from_slice::<Vec<TradeBody<'_>>>(&body) {
             for t in trades.iter().filter(|t| t.order_id == o.venue_order_id) {
-                let (Some(px), Some(qty)) =
-                    (mantissa(t.price, spec.px_scale), mantissa(t.qty, spec.qty_scale))
-                else {
+                let (Some(px), Some(qty)) = (
+                    mantissa(t.price, spec.px_scale),
+                    mantissa(t.qty, spec.qty_scale),
+                ) else {
                     continue;
                 };
                 self.apply_fill(seq, &spec, t.id, px, qty, t.commission, t.commission_asset);
@@ -892,7 +906,10 @@ impl Oms {
         let (status, meta) = match self.venue.call(
             Method::Get,
             "/api/v3/order",
-            &[("symbol", &symbol), ("origClientOrderId", o.clordid.as_str())],
+            &[
+                ("symbol", &symbol),
+                ("origClientOrderId", o.clordid.as_str()),
+            ],
             true,
         ) {
             Ok(r) => {
@@ -986,8 +1003,8 @@ impl Oms {
             if absent {
                 // Absent: every answer to the end of the window said "no such order".
                 self.stats.absent += 1;
-                let resend = self.cfg.resend_absent
-                    && self.orders.get(&p.seq).is_some_and(|o| !o.safe);
+                let resend =
+                    self.cfg.resend_absent && self.orders.get(&p.seq).is_some_and(|o| !o.safe);
                 if resend {
                     self.stats.resends += 1;
                     if let Some((px, qty)) = self.orders.get(&p.seq).and_then(|o| {
@@ -1068,7 +1085,10 @@ impl Oms {
         let res = self.venue.call(
             Method::Delete,
             "/api/v3/order",
-            &[("symbol", &symbol), ("origClientOrderId", o.clordid.as_str())],
+            &[
+                ("symbol", &symbol),
+                ("origClientOrderId", o.clordid.as_str()),
+            ],
             true,
         );
         let status = match res {
@@ -1164,7 +1184,12 @@ impl Oms {
             };
             let r = self
                 .venue
-                .call(Method::Get, "/api/v3/exchangeInfo", &[("symbol", &sym)], false)
+                .call(
+                    Method::Get,
+                    "/api/v3/exchangeInfo",
+                    &[("symbol", &sym)],
+                    false,
+                )
                 .map_err(|e| e.to_string())?;
             if r.status != 200 {
                 return Err(format!("exchangeInfo {sym}: HTTP {}", r.status));
@@ -1223,7 +1248,7 @@ impl Oms {
             match st {
                 // SENT is journaled before the first byte is written: NEW was never sent.
                 OrderState::New => self.set_state(seq, OrderState::Rejected, 0)?,
-                OrderState::Sent => self.to_unknown(seq)?,
+                OrderState::Sent => self.mark_unknown(seq)?,
                 _ => self.push_pending(seq),
             }
         }
@@ -1258,15 +1283,21 @@ impl Oms {
     }
 
     fn reconcile_open_orders(&mut self, report: &mut ReconcileReport) {
-        let syms: Vec<String> = self.symbols.iter().flatten().map(|s| s.symbol.clone()).collect();
+        let syms: Vec<String> = self
+            .symbols
+            .iter()
+            .flatten()
+            .map(|s| s.symbol.clone())
+            .collect();
         for sym in syms {
-            let body = match self
-                .venue
-                .call(Method::Get, "/api/v3/openOrders", &[("symbol", &sym)], true)
-            {
-                Ok(r) if r.status == 200 => r.body.to_vec(),
-                _ => continue,
-            };
+            let body =
+                match self
+                    .venue
+                    .call(Method::Get, "/api/v3/openOrders", &[("symbol", &sym)], true)
+                {
+                    Ok(r) if r.status == 200 => r.body.to_vec(),
+                    _ => continue,
+                };
             let Ok(open) = serde_json::from_slice::<Vec<OrderBody<'_>>>(&body) else {
                 continue;
             };
@@ -1308,7 +1339,12 @@ impl Oms {
     pub fn balances(&mut self) -> Result<Vec<Balance>, String> {
         let r = self
             .venue
-            .call(Method::Get, "/api/v3/account", &[("omitZeroBalances", "true")], true)
+            .call(
+                Method::Get,
+                "/api/v3/account",
+                &[("omitZeroBalances", "true")],
+                true,
+            )
             .map_err(|e| e.to_string())?;
         if r.status != 200 {
             return Err(format!("account: HTTP {}", r.status));
@@ -1327,7 +1363,10 @@ impl Oms {
 
 /// Filters of an exchangeInfo symbol.
 pub fn filters_of(s: &crate::binance::response::SymbolBody<'_>) -> Filters {
-    let d = |v: Option<&str>| v.and_then(|t| t.parse::<Decimal>().ok()).unwrap_or_default();
+    let d = |v: Option<&str>| {
+        v.and_then(|t| t.parse::<Decimal>().ok())
+            .unwrap_or_default()
+    };
     let mut f = Filters::default();
     for x in &s.filters {
         match x.filter_type {

@@ -280,7 +280,10 @@ mod tests {
         assert_eq!(o.state, New);
         o.transition(Sent, 0, 1).unwrap();
         o.transition(Acked, 0, 1).unwrap();
-        assert!(o.transition(Sent, 0, 1).is_err(), "no resend of an acked order");
+        assert!(
+            o.transition(Sent, 0, 1).is_err(),
+            "no resend of an acked order"
+        );
         assert!(o.transition(SentUnknown, 0, 1).is_err());
     }
 

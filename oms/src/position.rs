@@ -37,6 +37,7 @@ impl Positions {
 
     /// Applies one fill; `fee_base` / `fee_quote` are commissions charged in the base (quantity
     /// scale) or quote asset (price + quantity scale). Unknown cells are ignored (and reported).
+    #[allow(clippy::too_many_arguments)] // one fill's fields; a struct would only be rebuilt here
     pub fn apply_fill(
         &mut self,
         v: VenueId,

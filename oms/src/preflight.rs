@@ -63,7 +63,12 @@ pub fn run(rest: &mut BinanceRest, inp: &PreflightInput<'_>) -> Preflight {
         Err(e) => add("clock_skew", false, e.to_string()),
     }
     let (mut can_trade, mut spot) = (None, None);
-    match rest.call(Method::Get, "/api/v3/account", &[("omitZeroBalances", "true")], true) {
+    match rest.call(
+        Method::Get,
+        "/api/v3/account",
+        &[("omitZeroBalances", "true")],
+        true,
+    ) {
         Ok(r) if r.status == 200 => match serde_json::from_slice::<AccountBody<'_>>(r.body) {
             Ok(a) => {
                 can_trade = Some(a.can_trade);
@@ -71,14 +76,22 @@ pub fn run(rest: &mut BinanceRest, inp: &PreflightInput<'_>) -> Preflight {
             }
             Err(e) => add("account", false, format!("unreadable: {e}")),
         },
-        Ok(r) => add("account", false, format!("HTTP {}: {}", r.status, short(r.body))),
+        Ok(r) => add(
+            "account",
+            false,
+            format!("HTTP {}: {}", r.status, short(r.body)),
+        ),
         Err(e) => add("account", false, e.to_string()),
     }
     if let Some(t) = can_trade {
         add("can_trade", t, format!("canTrade = {t}"));
     }
     if let Some(s) = spot {
-        add("spot_permission", s, format!("permissions include SPOT: {s}"));
+        add(
+            "spot_permission",
+            s,
+            format!("permissions include SPOT: {s}"),
+        );
     }
     match rest.call(Method::Get, "/sapi/v1/account/apiRestrictions", &[], true) {
         Ok(r) if r.status == 200 => match serde_json::from_slice::<RestrictionsBody>(r.body) {
@@ -108,7 +121,12 @@ pub fn run(rest: &mut BinanceRest, inp: &PreflightInput<'_>) -> Preflight {
     }
     for sym in inp.symbols {
         let name = "symbol_trading";
-        match rest.call(Method::Get, "/api/v3/exchangeInfo", &[("symbol", sym)], false) {
+        match rest.call(
+            Method::Get,
+            "/api/v3/exchangeInfo",
+            &[("symbol", sym)],
+            false,
+        ) {
             Ok(r) if r.status == 200 => {
                 match serde_json::from_slice::<ExchangeInfoBody<'_>>(r.body) {
                     Ok(info) => {

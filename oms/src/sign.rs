@@ -221,7 +221,10 @@ mod tests {
         std::fs::write(&f, "api_key = \"K1\"\napi_secret = \"S1\"\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = Credentials::load(&f).unwrap_err();
-        assert!(matches!(e, CredentialsError::NotPrivate { mode: 0o644, .. }));
+        assert!(matches!(
+            e,
+            CredentialsError::NotPrivate { mode: 0o644, .. }
+        ));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = Credentials::load(&f).unwrap();
         assert_eq!(c.api_key(), "K1");

@@ -32,14 +32,28 @@ fn safe_mode_sends_every_order_to_the_test_endpoint_and_none_live() {
     let mut oms = oms(&v, &dir, seg.clone(), fast_cfg("safe1"));
     oms.reconcile().unwrap();
     for seq in 1..=20 {
-        let a = risk.approve(intent(seq, Side::Buy, 6_000_000, 1_000)).unwrap();
+        let a = risk
+            .approve(intent(seq, Side::Buy, 6_000_000, 1_000))
+            .unwrap();
         let s = oms.submit(a).unwrap();
         assert!(s.safe);
-        assert_eq!(s.state, OrderState::Expired, "a would-be order ends without trading");
+        assert_eq!(
+            s.state,
+            OrderState::Expired,
+            "a would-be order ends without trading"
+        );
     }
     let st = v.state();
-    assert_eq!(st.live_order_requests(), 0, "SAFE: zero requests reach /api/v3/order");
-    assert_eq!(st.test_order_requests(), 20, "every would-be order hits /order/test");
+    assert_eq!(
+        st.live_order_requests(),
+        0,
+        "SAFE: zero requests reach /api/v3/order"
+    );
+    assert_eq!(
+        st.test_order_requests(),
+        20,
+        "every would-be order hits /order/test"
+    );
     assert!(st.orders.is_empty());
     drop(st);
     let safe_events = oms
@@ -59,21 +73,48 @@ fn live_mode_needs_the_live_grant_and_preflight() {
     let mut oms = oms(&v, &dir, seg.clone(), live_cfg("gate1"));
     oms.reconcile().unwrap();
     // No preflight yet: SAFE routing.
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert!(s.safe);
     oms.set_preflight(true);
-    let s = oms.submit(risk.approve(intent(2, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(2, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert!(!s.safe);
     assert_eq!(s.state, OrderState::Filled);
     let st = v.state();
     assert_eq!((st.test_order_requests(), st.live_order_requests()), (1, 1));
 }
 
-fn live_oms(v: &Venue, dir: &TempDir, run: &str, cfg: OmsConfig) -> (lyra_oms::Oms, Risk, std::sync::Arc<lyra_shm::control::ControlSegment>) {
+fn live_oms(
+    v: &Venue,
+    dir: &TempDir,
+    run: &str,
+    cfg: OmsConfig,
+) -> (
+    lyra_oms::Oms,
+    Risk,
+    std::sync::Arc<lyra_shm::control::ControlSegment>,
+) {
     let seg = segment(dir);
     put_grant(&seg, GrantMode::Live);
     let risk = Risk::new(seg.clone(), true);
-    let mut oms = oms(v, dir, seg.clone(), OmsConfig { run_id: run.into(), ..cfg });
+    let mut oms = oms(
+        v,
+        dir,
+        seg.clone(),
+        OmsConfig {
+            run_id: run.into(),
+            ..cfg
+        },
+    );
     oms.reconcile().unwrap();
     oms.set_preflight(true);
     (oms, risk, seg)
@@ -85,12 +126,25 @@ fn fills_make_positions_equal_to_venue_balances() {
     let dir = TempDir::new("fills");
     let (mut oms, mut risk, _seg) = live_oms(&v, &dir, "fill1", live_cfg("x"));
     v.state().fill_mode = FillMode::Half;
-    oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 40_000)).unwrap()).unwrap();
+    oms.submit(
+        risk.approve(intent(1, Side::Buy, 6_000_000, 40_000))
+            .unwrap(),
+    )
+    .unwrap();
     v.state().fill_mode = FillMode::All;
-    oms.submit(risk.approve(intent(2, Side::Sell, 6_100_000, 15_000)).unwrap()).unwrap();
+    oms.submit(
+        risk.approve(intent(2, Side::Sell, 6_100_000, 15_000))
+            .unwrap(),
+    )
+    .unwrap();
     let o1 = *oms.order(1).unwrap();
-    assert_eq!((o1.state, o1.cum_qty.0, o1.filled_qty.0), (OrderState::Partial, 20_000, 20_000));
-    let p = oms.positions().get(VenueId(0), lyra_shm::msg::InstrumentIdx(0));
+    assert_eq!(
+        (o1.state, o1.cum_qty.0, o1.filled_qty.0),
+        (OrderState::Partial, 20_000, 20_000)
+    );
+    let p = oms
+        .positions()
+        .get(VenueId(0), lyra_shm::msg::InstrumentIdx(0));
     assert_eq!(p.base, 20_000 - 15_000);
     assert_eq!(p.fills, 3);
     let st = v.state();
@@ -98,7 +152,10 @@ fn fills_make_positions_equal_to_venue_balances() {
     let btc = st.balances["BTC"] - rust_decimal::Decimal::from(10);
     let usdt = st.balances["USDT"] - rust_decimal::Decimal::from(1_000_000);
     assert_eq!(btc, rust_decimal::Decimal::new(p.base, 5));
-    assert_eq!(usdt, rust_decimal::Decimal::from_i128_with_scale(p.quote, 7));
+    assert_eq!(
+        usdt,
+        rust_decimal::Decimal::from_i128_with_scale(p.quote, 7)
+    );
 }
 
 #[test]
@@ -108,16 +165,27 @@ fn after_a_halt_no_order_request_reaches_the_venue_and_open_orders_are_cancelled
     let (mut oms, mut risk, seg) = live_oms(&v, &dir, "halt1", live_cfg("x"));
     v.state().fill_mode = FillMode::Rest;
     for seq in 1..=3 {
-        let s = oms.submit(risk.approve(intent(seq, Side::Buy, 5_000_000, 1_000)).unwrap()).unwrap();
+        let s = oms
+            .submit(
+                risk.approve(intent(seq, Side::Buy, 5_000_000, 1_000))
+                    .unwrap(),
+            )
+            .unwrap();
         assert_eq!(s.state, OrderState::Acked);
     }
     // An intent approved before the halt reaches the OMS after it: the OMS check refuses it.
-    let late = risk.approve(intent(4, Side::Buy, 5_000_000, 1_000)).unwrap();
+    let late = risk
+        .approve(intent(4, Side::Buy, 5_000_000, 1_000))
+        .unwrap();
     seg.trip(HaltReason::Operator, Source::Operator);
-    let flag_set = std::time::Instant::now();
+    let flag_set = lyra_shm::clock::mono_now_ns();
     let e = oms.submit(late).unwrap_err();
     assert!(matches!(e, OmsError::Halted { intent_seq: 4, .. }), "{e}");
-    assert!(risk.approve(intent(5, Side::Buy, 5_000_000, 1_000)).is_err(), "risk refuses too");
+    assert!(
+        risk.approve(intent(5, Side::Buy, 5_000_000, 1_000))
+            .is_err(),
+        "risk refuses too"
+    );
     oms.poll().unwrap();
     let st = v.state();
     let after: Vec<_> = st
@@ -126,7 +194,10 @@ fn after_a_halt_no_order_request_reaches_the_venue_and_open_orders_are_cancelled
         .filter(|e| e.at >= flag_set && e.method == "POST")
         .collect();
     assert!(after.is_empty(), "order requests after the halt: {after:?}");
-    assert!(st.orders.iter().all(|o| o.status == "CANCELED"), "cancel_on_halt = all");
+    assert!(
+        st.orders.iter().all(|o| o.status == "CANCELED"),
+        "cancel_on_halt = all"
+    );
     drop(st);
     for seq in 1..=3 {
         assert_eq!(oms.order(seq).unwrap().state, OrderState::Canceled);
@@ -144,15 +215,29 @@ fn cancel_on_halt_none_leaves_orders_and_venue_policy_ignores_other_venues() {
     };
     let (mut oms, mut risk, seg) = live_oms(&v, &dir, "pol1", cfg);
     v.state().fill_mode = FillMode::Rest;
-    oms.submit(risk.approve(intent(1, Side::Buy, 5_000_000, 1_000)).unwrap()).unwrap();
+    oms.submit(
+        risk.approve(intent(1, Side::Buy, 5_000_000, 1_000))
+            .unwrap(),
+    )
+    .unwrap();
     oms.poll().unwrap();
     let note = Note::auto(Source::Operator);
-    seg.trip_venue(VenueId(3), HaltReason::Operator, &note).unwrap();
+    seg.trip_venue(VenueId(3), HaltReason::Operator, &note)
+        .unwrap();
     oms.poll().unwrap();
-    assert_eq!(oms.order(1).unwrap().state, OrderState::Acked, "another venue's halt");
-    seg.trip_venue(VenueId(0), HaltReason::Operator, &note).unwrap();
+    assert_eq!(
+        oms.order(1).unwrap().state,
+        OrderState::Acked,
+        "another venue's halt"
+    );
+    seg.trip_venue(VenueId(0), HaltReason::Operator, &note)
+        .unwrap();
     oms.poll().unwrap();
-    assert_eq!(oms.order(1).unwrap().state, OrderState::Canceled, "our venue's halt");
+    assert_eq!(
+        oms.order(1).unwrap().state,
+        OrderState::Canceled,
+        "our venue's halt"
+    );
 }
 
 #[test]
@@ -161,13 +246,32 @@ fn http_429_honours_retry_after() {
     let dir = TempDir::new("429");
     let (mut oms, mut risk, _seg) = live_oms(&v, &dir, "r429", live_cfg("x"));
     v.state().faults.push_back(Fault::Http429(1));
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Rejected);
-    let e = oms.submit(risk.approve(intent(2, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap_err();
+    let e = oms
+        .submit(
+            risk.approve(intent(2, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap_err();
     assert!(matches!(e, OmsError::Throttled { .. }), "{e}");
-    assert_eq!(v.state().live_order_requests(), 1, "nothing sent during Retry-After");
+    assert_eq!(
+        v.state().live_order_requests(),
+        1,
+        "nothing sent during Retry-After"
+    );
     std::thread::sleep(Duration::from_millis(1100));
-    let s = oms.submit(risk.approve(intent(3, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(3, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Filled);
     assert_eq!(oms.stats().http_429, 1);
 }
@@ -178,16 +282,27 @@ fn http_418_halts_the_venue_until_the_ban_ends() {
     let dir = TempDir::new("418");
     let (mut oms, mut risk, seg) = live_oms(&v, &dir, "r418", live_cfg("x"));
     v.state().faults.push_back(Fault::Http418(120));
-    let approved_before = risk.approve(intent(2, Side::Buy, 6_000_000, 1_000)).unwrap();
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let approved_before = risk
+        .approve(intent(2, Side::Buy, 6_000_000, 1_000))
+        .unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Rejected);
     assert!(seg.is_venue_halted(VenueId(0)), "418 halts the venue");
     assert!(oms.venue().budget.banned_until_ms() > 0);
     let e = oms.submit(approved_before);
     assert!(matches!(e, Err(OmsError::Halted { .. })), "{e:?}");
-    assert!(oms
-        .drain_events()
-        .any(|e| matches!(e, AuditEvent::Alert { kind: AlertKind::IpBanned, .. })));
+    assert!(oms.drain_events().any(|e| matches!(
+        e,
+        AuditEvent::Alert {
+            kind: AlertKind::IpBanned,
+            ..
+        }
+    )));
     assert_eq!(v.state().live_order_requests(), 1);
 }
 
@@ -198,10 +313,19 @@ fn timestamp_outside_recv_window_resyncs_and_halts_past_the_skew_limit() {
     let (mut oms, mut risk, seg) = live_oms(&v, &dir, "r1021", live_cfg("x"));
     // The venue clock jumps 7 s ahead: our timestamps look older than recvWindow (5 s).
     v.state().skew_ms = 7_000;
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Rejected);
     assert_eq!(oms.stats().time_resyncs, 1);
-    assert!((6_500..7_500).contains(&oms.venue().offset_ms()), "{}", oms.venue().offset_ms());
+    assert!(
+        (6_500..7_500).contains(&oms.venue().offset_ms()),
+        "{}",
+        oms.venue().offset_ms()
+    );
     assert!(seg.is_venue_halted(VenueId(0)), "7 s skew > 1 s limit");
     // A small skew only resyncs: a fresh venue and OMS.
     let v = Venue::start();
@@ -212,9 +336,18 @@ fn timestamp_outside_recv_window_resyncs_and_halts_past_the_skew_limit() {
     };
     let (mut oms, mut risk, seg) = live_oms(&v, &dir, "r1021b", cfg);
     v.state().skew_ms = 7_000;
-    oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    oms.submit(
+        risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+            .unwrap(),
+    )
+    .unwrap();
     assert!(!seg.is_venue_halted(VenueId(0)));
-    let s = oms.submit(risk.approve(intent(2, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(2, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Filled, "after the resync orders pass");
 }
 
@@ -225,18 +358,37 @@ fn filter_failure_refreshes_exchange_info_and_the_next_order_is_quantized() {
     let (mut oms, mut risk, _seg) = live_oms(&v, &dir, "r1013", live_cfg("x"));
     // The venue's tick changes to 0.10 (a filter change): 60000.05 is now off-tick.
     v.state().tick = rust_decimal::Decimal::new(10, 2);
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_005, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_005, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Rejected);
     assert_eq!(oms.stats().filter_refreshes, 1);
     assert_eq!(
-        oms.symbol(lyra_shm::msg::InstrumentIdx(0)).unwrap().filters.tick_size,
+        oms.symbol(lyra_shm::msg::InstrumentIdx(0))
+            .unwrap()
+            .filters
+            .tick_size,
         rust_decimal::Decimal::new(1, 1)
     );
-    let s = oms.submit(risk.approve(intent(2, Side::Buy, 6_000_005, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(2, Side::Buy, 6_000_005, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::Filled);
-    assert_eq!(v.state().orders[0].price, rust_decimal::Decimal::new(600_000, 1), "buy rounds down");
+    assert_eq!(
+        v.state().orders[0].price,
+        rust_decimal::Decimal::new(600_000, 1),
+        "buy rounds down"
+    );
     // Below minNotional never leaves the process.
-    let e = oms.submit(risk.approve(intent(3, Side::Buy, 6_000_000, 1)).unwrap()).unwrap_err();
+    let e = oms
+        .submit(risk.approve(intent(3, Side::Buy, 6_000_000, 1)).unwrap())
+        .unwrap_err();
     assert!(matches!(e, OmsError::Filter { .. }), "{e}");
     assert_eq!(v.state().live_order_requests(), 2);
 }
@@ -250,7 +402,12 @@ fn reconciliation_reports_and_cancels_foreign_open_orders() {
         let dir0 = TempDir::new("foreign0");
         let (mut other, mut risk, _s) = live_oms(&v, &dir0, "manual", live_cfg("x"));
         v.state().fill_mode = FillMode::Rest;
-        other.submit(risk.approve(intent(1, Side::Buy, 5_000_000, 1_000)).unwrap()).unwrap();
+        other
+            .submit(
+                risk.approve(intent(1, Side::Buy, 5_000_000, 1_000))
+                    .unwrap(),
+            )
+            .unwrap();
     }
     let seg = segment(&dir);
     let cfg = OmsConfig {

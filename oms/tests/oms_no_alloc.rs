@@ -61,7 +61,9 @@ fn building_a_signed_order_allocates_nothing_after_warm_up() {
             it.intent_seq = seq;
             let (px, qty) = quantize(&spec, &it).unwrap();
             let id = ClOrdId::new("bench1", seq).unwrap();
-            total += rest.prepare_order(&spec, &it, px, qty, &id, false, 1_700_000_000_000 + seq).len();
+            total += rest
+                .prepare_order(&spec, &it, px, qty, &id, false, 1_700_000_000_000 + seq)
+                .len();
         }
         if !warm {
             assert_eq!(ALLOC.allocations() - before, 0, "allocations after warm-up");

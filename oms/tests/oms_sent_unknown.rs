@@ -98,13 +98,24 @@ fn one_run(v: &Venue, seed: u64) -> Outcome {
         if let Some(f) = FAULTS[rng.below(FAULTS.len() as u64) as usize] {
             v.state().faults.push_back(f);
         }
-        let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
+        let side = if rng.below(2) == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         let px = 5_900_000 + rng.below(200_000) as i64;
-        let a = risk.approve(intent(seq, side, px, 1_000 + rng.below(5_000) as i64)).unwrap();
+        let a = risk
+            .approve(intent(seq, side, px, 1_000 + rng.below(5_000) as i64))
+            .unwrap();
         let s = oms.submit(a).expect("submit");
         unknowns += (s.state == OrderState::SentUnknown) as u64;
     }
-    let crash = [Crash::None, Crash::None, Crash::AfterJournal, Crash::AfterSend][rng.below(4) as usize];
+    let crash = [
+        Crash::None,
+        Crash::None,
+        Crash::AfterJournal,
+        Crash::AfterSend,
+    ][rng.below(4) as usize];
     if crash != Crash::None {
         // The process dies while handling intent k+1, possibly with earlier intents still
         // SENT_UNKNOWN: what is in the journal and at the venue is all that survives.
@@ -114,8 +125,14 @@ fn one_run(v: &Venue, seed: u64) -> Outcome {
         let (mut j, _) = Journal::open(dir.0.join("journal"), &run, 256).expect("journal");
         j.append_intent(&it, wall_now_ns()).unwrap();
         if crash == Crash::AfterSend {
-            j.append_state(seq, OrderState::Sent, 0, lyra_shm::msg::Qty(0), wall_now_ns())
-                .unwrap();
+            j.append_state(
+                seq,
+                OrderState::Sent,
+                0,
+                lyra_shm::msg::Qty(0),
+                wall_now_ns(),
+            )
+            .unwrap();
             let mut r = rest(v);
             r.warm().unwrap();
             let id = lyra_oms::clordid::ClOrdId::new(&run, seq).unwrap();
@@ -128,7 +145,10 @@ fn one_run(v: &Venue, seed: u64) -> Outcome {
         oms = open(v, &dir, &seg, &run);
         let rep = oms.reconcile().expect("reconcile after crash");
         assert!(rep.unresolved.is_empty(), "seed {seed}: unresolved {rep:?}");
-        assert!(rep.foreign.is_empty(), "seed {seed}: our own orders look foreign");
+        assert!(
+            rep.foreign.is_empty(),
+            "seed {seed}: our own orders look foreign"
+        );
     }
     oms.settle(Duration::from_secs(5)).unwrap();
     assert_eq!(oms.pending_unknown(), 0, "seed {seed}");
@@ -154,14 +174,26 @@ fn one_run(v: &Venue, seed: u64) -> Outcome {
     }
     let alerts = oms
         .drain_events()
-        .filter(|e| matches!(e, AuditEvent::Alert { kind: AlertKind::UnresolvedSentUnknown, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                AuditEvent::Alert {
+                    kind: AlertKind::UnresolvedSentUnknown,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(alerts, 0, "seed {seed}: {:?} crash {crash:?}", oms.stats());
     let pos = oms.positions().get(VenueId(0), InstrumentIdx(0));
     let ours: Vec<_> = oms.orders().copied().collect();
     drop(oms);
     let (_, rec) = Journal::open(dir.0.join("journal"), &run, 256).expect("journal");
-    assert_eq!(rec.non_terminal().count(), 0, "seed {seed}: journal says not terminal");
+    assert_eq!(
+        rec.non_terminal().count(),
+        0,
+        "seed {seed}: journal says not terminal"
+    );
     let st = v.state();
     for (id, n) in st.placed_per_clordid() {
         assert!(n <= 1, "seed {seed}: {n} venue orders for {id}");
@@ -173,12 +205,20 @@ fn one_run(v: &Venue, seed: u64) -> Outcome {
             .unwrap_or_else(|| panic!("seed {seed}: venue order {} unknown", vo.clordid));
         assert_eq!(o.venue_order_id, vo.order_id, "seed {seed}");
         assert_eq!(Decimal::new(o.cum_qty.0, 5), vo.executed, "seed {seed}");
-        assert_ne!(o.state, OrderState::Rejected, "seed {seed}: placed but rejected");
+        assert_ne!(
+            o.state,
+            OrderState::Rejected,
+            "seed {seed}: placed but rejected"
+        );
     }
     let btc = st.balances["BTC"] - Decimal::from(10);
     let usdt = st.balances["USDT"] - Decimal::from(1_000_000);
     assert_eq!(btc, Decimal::new(pos.base, 5), "seed {seed}: base");
-    assert_eq!(usdt, Decimal::from_i128_with_scale(pos.quote, 7), "seed {seed}: quote");
+    assert_eq!(
+        usdt,
+        Decimal::from_i128_with_scale(pos.quote, 7),
+        "seed {seed}: quote"
+    );
     Outcome {
         unknowns,
         crashes: (crash != Crash::None) as u64,
@@ -197,7 +237,9 @@ fn seeded_fault_runs_end_terminal_unique_and_balanced() {
             std::thread::spawn(move || {
                 let v = Venue::start();
                 let (mut unknowns, mut crashes) = (0, 0);
-                let only: Option<u64> = std::env::var("LYRA_OMS_SEED").ok().and_then(|v| v.parse().ok());
+                let only: Option<u64> = std::env::var("LYRA_OMS_SEED")
+                    .ok()
+                    .and_then(|v| v.parse().ok());
                 for seed in (1..=runs).filter(|s| s % 4 == w && only.is_none_or(|o| o == *s)) {
                     let o = one_run(&v, seed);
                     unknowns += o.unknowns;
@@ -214,7 +256,10 @@ fn seeded_fault_runs_end_terminal_unique_and_balanced() {
         crashes += c;
     }
     eprintln!("{runs} runs: {unknowns} SENT_UNKNOWN intents, {crashes} simulated deaths");
-    assert!(runs < 20 || (unknowns > runs / 4 && crashes > runs / 4), "faults were exercised");
+    assert!(
+        runs < 20 || (unknowns > runs / 4 && crashes > runs / 4),
+        "faults were exercised"
+    );
 }
 
 #[test]
@@ -228,16 +273,32 @@ fn a_false_not_found_is_not_proof_and_a_late_fill_is_applied() {
     let mut risk = Risk::new(seg.clone(), true);
     let mut oms = open(&v, &dir, &seg, "f2013");
     oms.reconcile().unwrap();
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::SentUnknown);
     oms.settle(Duration::from_secs(2)).unwrap();
     let o = oms.order(1).unwrap();
-    assert_eq!(o.state, OrderState::Filled, "found after the false -2013 answers");
+    assert_eq!(
+        o.state,
+        OrderState::Filled,
+        "found after the false -2013 answers"
+    );
     assert_eq!(o.filled_qty.0, 1_000, "the fill was applied");
     assert_eq!(oms.stats().resolved, 1);
     let st = v.state();
-    let queries = st.oracle.iter().filter(|e| e.method == "GET" && e.path == "/api/v3/order").count();
-    assert!(queries >= 2, "one -2013 was not taken as proof ({queries} queries)");
+    let queries = st
+        .oracle
+        .iter()
+        .filter(|e| e.method == "GET" && e.path == "/api/v3/order")
+        .count();
+    assert!(
+        queries >= 2,
+        "one -2013 was not taken as proof ({queries} queries)"
+    );
     assert_eq!(st.live_order_requests(), 1, "never resent");
 }
 
@@ -261,7 +322,11 @@ fn an_attempt_never_placed_is_proven_absent_and_resent_with_the_same_id_when_all
     );
     oms.set_preflight(true);
     oms.reconcile().unwrap();
-    oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    oms.submit(
+        risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+            .unwrap(),
+    )
+    .unwrap();
     oms.settle(Duration::from_secs(2)).unwrap();
     assert_eq!(oms.order(1).unwrap().state, OrderState::Filled);
     assert_eq!(oms.stats().resends, 1);
@@ -273,7 +338,10 @@ fn an_attempt_never_placed_is_proven_absent_and_resent_with_the_same_id_when_all
         .map(|e| e.clordid.clone().unwrap())
         .collect();
     assert_eq!(ids.len(), 2);
-    assert_eq!(ids[0], ids[1], "the resend carries the same client order id");
+    assert_eq!(
+        ids[0], ids[1],
+        "the resend carries the same client order id"
+    );
     assert_eq!(st.orders.len(), 1);
 }
 
@@ -289,14 +357,27 @@ fn an_unresolvable_intent_halts_the_venue_and_alerts() {
     oms.reconcile().unwrap();
     // Every query fails for longer than the window (the venue keeps answering -2013 falsely
     // would be "absent"; a venue that answers nothing at all is unresolved): stop the venue.
-    let s = oms.submit(risk.approve(intent(1, Side::Buy, 6_000_000, 1_000)).unwrap()).unwrap();
+    let s = oms
+        .submit(
+            risk.approve(intent(1, Side::Buy, 6_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(s.state, OrderState::SentUnknown);
     drop(v);
     oms.settle(Duration::from_secs(3)).unwrap();
-    assert_eq!(oms.order(1).unwrap().state, OrderState::SentUnknown, "not guessed");
+    assert_eq!(
+        oms.order(1).unwrap().state,
+        OrderState::SentUnknown,
+        "not guessed"
+    );
     assert!(seg.is_venue_halted(VenueId(0)));
     assert_eq!(oms.stats().unresolved, 1);
-    assert!(oms
-        .drain_events()
-        .any(|e| matches!(e, AuditEvent::Alert { kind: AlertKind::UnresolvedSentUnknown, .. })));
+    assert!(oms.drain_events().any(|e| matches!(
+        e,
+        AuditEvent::Alert {
+            kind: AlertKind::UnresolvedSentUnknown,
+            ..
+        }
+    )));
 }

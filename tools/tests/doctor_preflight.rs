@@ -17,7 +17,11 @@ fn write_config(dir: &Path, v: &Venue) -> std::path::PathBuf {
     let creds = dir.join("creds.toml");
     std::fs::write(
         &creds,
-        format!("api_key = \"{}\"\napi_secret = \"{}\"\n", venue::API_KEY, venue::SECRET),
+        format!(
+            "api_key = \"{}\"\napi_secret = \"{}\"\n",
+            venue::API_KEY,
+            venue::SECRET
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -119,8 +123,11 @@ fn doctor_passes_a_good_account_and_fails_each_bad_one() {
     v.state().skew_ms = 0;
 
     // Credentials others can read are refused before anything is sent.
-    std::fs::set_permissions(dir.join("creds.toml"), std::fs::Permissions::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.join("creds.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let (code, _, stderr) = doctor(&cfg);
     assert_eq!(code, 1);
     assert!(stderr.contains("chmod 600"), "{stderr}");

@@ -374,7 +374,8 @@ mod tests {
         )
         .unwrap();
         let q = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.5&price=60000.01&newClientOrderId=4run10000000000007&newOrderRespType=FULL&recvWindow=5000&timestamp=1499827319559";
-        let sig = String::from_utf8(Signer::new(b"SECRET").sign_hex(q.as_bytes()).to_vec()).unwrap();
+        let sig =
+            String::from_utf8(Signer::new(b"SECRET").sign_hex(q.as_bytes()).to_vec()).unwrap();
         assert_eq!(
             req,
             format!("POST /api/v3/order?{q}&signature={sig} HTTP/1.1\r\nHost: 127.0.0.1:9\r\nX-MBX-APIKEY: KEY\r\nContent-Length: 0\r\n\r\n")

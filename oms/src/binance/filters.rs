@@ -136,14 +136,32 @@ mod tests {
     #[test]
     fn the_documented_nknusdt_cases() {
         let f = nkn();
-        assert_eq!(f.apply(d("0.3521"), d("100"), true, false), Ok((d("0.3521"), d("100"))));
+        assert_eq!(
+            f.apply(d("0.3521"), d("100"), true, false),
+            Ok((d("0.3521"), d("100")))
+        );
         // 0.35215 is off-tick: a buy rounds down, a sell up (never more aggressive).
-        assert_eq!(f.apply(d("0.35215"), d("100"), true, false).unwrap().0, d("0.3521"));
-        assert_eq!(f.apply(d("0.35215"), d("100"), false, false).unwrap().0, d("0.3522"));
+        assert_eq!(
+            f.apply(d("0.35215"), d("100"), true, false).unwrap().0,
+            d("0.3521")
+        );
+        assert_eq!(
+            f.apply(d("0.35215"), d("100"), false, false).unwrap().0,
+            d("0.3522")
+        );
         // 100.5 rounds down to the step.
-        assert_eq!(f.apply(d("0.3521"), d("100.5"), true, false).unwrap().1, d("100"));
-        assert_eq!(f.apply(d("0.3521"), d("20"), true, false), Err(FilterError::MinNotional));
-        assert_eq!(f.apply(d("0.3521"), d("0.5"), true, false), Err(FilterError::LotSize));
+        assert_eq!(
+            f.apply(d("0.3521"), d("100.5"), true, false).unwrap().1,
+            d("100")
+        );
+        assert_eq!(
+            f.apply(d("0.3521"), d("20"), true, false),
+            Err(FilterError::MinNotional)
+        );
+        assert_eq!(
+            f.apply(d("0.3521"), d("0.5"), true, false),
+            Err(FilterError::LotSize)
+        );
     }
 
     #[test]
@@ -156,9 +174,18 @@ mod tests {
             max_notional: d("9000000"),
             ..Default::default()
         };
-        assert_eq!(f.apply(d("60000"), d("9001"), true, false), Err(FilterError::LotSize));
-        assert_eq!(f.apply(d("2000000"), d("1"), true, false), Err(FilterError::Price));
-        assert_eq!(f.apply(d("60000"), d("200"), true, false), Err(FilterError::MaxNotional));
+        assert_eq!(
+            f.apply(d("60000"), d("9001"), true, false),
+            Err(FilterError::LotSize)
+        );
+        assert_eq!(
+            f.apply(d("2000000"), d("1"), true, false),
+            Err(FilterError::Price)
+        );
+        assert_eq!(
+            f.apply(d("60000"), d("200"), true, false),
+            Err(FilterError::MaxNotional)
+        );
         assert_eq!(to_mantissa(d("60000.01"), 2), Some(6_000_001));
         assert_eq!(to_mantissa(d("60000.011"), 2), None);
         assert_eq!(to_decimal(6_000_001, 2), d("60000.01"));

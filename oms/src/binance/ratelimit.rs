@@ -176,11 +176,25 @@ mod tests {
         for _ in 0..9 {
             b.take(t, 1, true).unwrap();
         }
-        assert_eq!(b.take(t, 1, true), Err(Throttle::Orders), "10 % of 10 kept back");
+        assert_eq!(
+            b.take(t, 1, true),
+            Err(Throttle::Orders),
+            "10 % of 10 kept back"
+        );
         assert_eq!(b.take(t + 10_000, 1, true), Ok(()), "next 10 s window");
-        b.observe(t + 10_000, &RespMeta { used_weight_1m: Some(95), ..Default::default() });
+        b.observe(
+            t + 10_000,
+            &RespMeta {
+                used_weight_1m: Some(95),
+                ..Default::default()
+            },
+        );
         assert_eq!(b.take(t + 10_000, 1, true), Err(Throttle::Weight));
-        assert_eq!(b.take(t + 10_000, 4, false), Ok(()), "a query may use the headroom");
+        assert_eq!(
+            b.take(t + 10_000, 4, false),
+            Ok(()),
+            "a query may use the headroom"
+        );
         assert_eq!(b.take(t + 60_000, 1, true), Ok(()), "next minute");
     }
 
@@ -188,10 +202,16 @@ mod tests {
     fn retry_after_and_bans_block_until_they_end() {
         let mut b = RateBudget::default();
         b.on_429(1_000, Some(3));
-        assert_eq!(b.take(3_999, 1, false), Err(Throttle::RetryAfter { until_ms: 4_000 }));
+        assert_eq!(
+            b.take(3_999, 1, false),
+            Err(Throttle::RetryAfter { until_ms: 4_000 })
+        );
         assert_eq!(b.take(4_000, 1, false), Ok(()));
         b.on_418(5_000, None);
-        assert_eq!(b.take(124_999, 1, false), Err(Throttle::Banned { until_ms: 125_000 }));
+        assert_eq!(
+            b.take(124_999, 1, false),
+            Err(Throttle::Banned { until_ms: 125_000 })
+        );
         assert_eq!(b.take(125_000, 1, false), Ok(()));
     }
 }

@@ -261,7 +261,10 @@ mod tests {
     fn a_full_reply_parses() {
         let body = br#"{"symbol":"BTCUSDT","orderId":28,"orderListId":-1,"clientOrderId":"6gCrw2kRUAF9CvJDGP16IP","transactTime":1507725176595,"price":"0.00000000","origQty":"10.00000000","executedQty":"10.00000000","origQuoteOrderQty":"0.000000","cummulativeQuoteQty":"10.00000000","status":"FILLED","timeInForce":"GTC","type":"MARKET","side":"SELL","workingTime":1507725176595,"selfTradePreventionMode":"NONE","fills":[{"price":"4000.00000000","qty":"1.00000000","commission":"4.00000000","commissionAsset":"USDT","tradeId":56}]}"#;
         let o: OrderBody<'_> = serde_json::from_slice(body).unwrap();
-        assert_eq!((o.order_id, o.status, o.fills.len()), (28, Some("FILLED"), 1));
+        assert_eq!(
+            (o.order_id, o.status, o.fills.len()),
+            (28, Some("FILLED"), 1)
+        );
         assert_eq!(o.fills[0].trade_id, 56);
         assert_eq!(mantissa(o.fills[0].price, 2), Some(400_000));
         assert_eq!(state_of("EXPIRED_IN_MATCH"), Some(OrderState::Expired));

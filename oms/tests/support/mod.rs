@@ -124,7 +124,10 @@ impl Risk {
     }
 
     /// Approves `it` (panics on refusal: tests feed good intents unless they test the halt).
-    pub fn approve(&mut self, it: OrderIntent) -> Result<RiskApproved<OrderIntent>, lyra_risk::Refusal> {
+    pub fn approve(
+        &mut self,
+        it: OrderIntent,
+    ) -> Result<RiskApproved<OrderIntent>, lyra_risk::Refusal> {
         let now = mono_now_ns();
         let grant = self.seg.grants().map(|(_, g)| g).find(|g| g.grant_id == 7);
         let books = [BookCheck {
@@ -205,5 +208,14 @@ pub fn oms_with(
     let mut r = rest(v);
     r.warm().expect("warm");
     let clock: Arc<dyn Clock> = Arc::new(LiveClock);
-    Oms::open(cfg, &dir.0.join("journal"), capacity, r, vec![spec()], seg, clock).expect("oms")
+    Oms::open(
+        cfg,
+        &dir.0.join("journal"),
+        capacity,
+        r,
+        vec![spec()],
+        seg,
+        clock,
+    )
+    .expect("oms")
 }

@@ -16,10 +16,11 @@ use std::{
         Arc, Mutex,
     },
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use lyra_oms::sign::Signer;
+use lyra_shm::clock::{mono_now_ns, wall_now_ns};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rust_decimal::Decimal;
 use rustls::{
@@ -71,8 +72,8 @@ pub struct OracleEntry {
     pub path: String,
     /// newClientOrderId / origClientOrderId, if any.
     pub clordid: Option<String>,
-    /// When the venue received it.
-    pub at: Instant,
+    /// When the venue received it (monotonic ns).
+    pub at: u64,
     /// Whether it placed an order.
     pub placed: bool,
 }
@@ -86,7 +87,7 @@ pub struct VOrder {
     pub qty: Decimal,
     pub executed: Decimal,
     pub status: &'static str,
-    pub placed_at: Instant,
+    pub placed_at: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -217,11 +218,8 @@ impl Venue {
     /// Starts a venue on 127.0.0.1 with a fresh CA written to a temp file.
     pub fn start() -> Self {
         let (cfg, ca_pem) = server_config();
-        let dir = std::env::temp_dir().join(format!(
-            "lyra-venue-{}-{}",
-            std::process::id(),
-            rand_u64()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("lyra-venue-{}-{}", std::process::id(), rand_u64()));
         std::fs::create_dir_all(&dir).unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca_pem).unwrap();
@@ -344,7 +342,11 @@ fn serve(tcp: TcpStream, cfg: Arc<ServerConfig>, st: Arc<Mutex<State>>, stop: Ar
 type Reply = Option<(u16, String, String)>;
 
 fn err(status: u16, code: i32, msg: &str) -> Reply {
-    Some((status, String::new(), format!("{{\"code\":{code},\"msg\":\"{msg}\"}}")))
+    Some((
+        status,
+        String::new(),
+        format!("{{\"code\":{code},\"msg\":\"{msg}\"}}"),
+    ))
 }
 
 fn ok(body: String) -> Reply {
@@ -352,10 +354,7 @@ fn ok(body: String) -> Reply {
 }
 
 fn server_now_ms(st: &State) -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = (wall_now_ns() / 1_000_000) as i64;
     now + st.skew_ms
 }
 
@@ -374,13 +373,20 @@ fn handle(sm: &Mutex<State>, method: &str, target: &str, key: Option<&str>) -> R
         method: method.to_owned(),
         path: path.to_owned(),
         clordid,
-        at: Instant::now(),
+        at: mono_now_ns(),
         placed: false,
     });
-    let signed = !matches!(path, "/api/v3/time" | "/api/v3/ping" | "/api/v3/exchangeInfo");
+    let signed = !matches!(
+        path,
+        "/api/v3/time" | "/api/v3/ping" | "/api/v3/exchangeInfo"
+    );
     if signed {
         if key != Some(API_KEY) {
-            return err(401, -2015, "Invalid API-key, IP, or permissions for action.");
+            return err(
+                401,
+                -2015,
+                "Invalid API-key, IP, or permissions for action.",
+            );
         }
         let Some((payload, sig)) = query.rsplit_once("&signature=") else {
             return err(400, -1102, "Mandatory parameter 'signature' was not sent.");
@@ -388,11 +394,21 @@ fn handle(sm: &Mutex<State>, method: &str, target: &str, key: Option<&str>) -> R
         if !Signer::new(SECRET.as_bytes()).verify_hex(payload.as_bytes(), sig.as_bytes()) {
             return err(400, -1022, "Signature for this request is not valid.");
         }
-        let ts: i64 = params.get("timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
-        let rw: i64 = params.get("recvWindow").and_then(|t| t.parse().ok()).unwrap_or(5000);
+        let ts: i64 = params
+            .get("timestamp")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let rw: i64 = params
+            .get("recvWindow")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(5000);
         let now = server_now_ms(&st);
         if ts >= now + 1000 || now - ts > rw {
-            return err(400, -1021, "Timestamp for this request is outside of the recvWindow.");
+            return err(
+                400,
+                -1021,
+                "Timestamp for this request is outside of the recvWindow.",
+            );
         }
     }
     match (method, path) {
@@ -408,7 +424,7 @@ fn handle(sm: &Mutex<State>, method: &str, target: &str, key: Option<&str>) -> R
             let Some(o) = find(&st, &params) else {
                 return err(400, -2013, "Order does not exist.");
             };
-            if o.placed_at.elapsed() < st.false_2013 {
+            if mono_now_ns().saturating_sub(o.placed_at) < st.false_2013.as_nanos() as u64 {
                 return err(400, -2013, "Order does not exist.");
             }
             ok(order_json(o, &[]))
@@ -543,7 +559,7 @@ fn place(st: &mut State, p: &HashMap<&str, &str>) -> Reply {
         qty,
         executed: Decimal::ZERO,
         status: "NEW",
-        placed_at: Instant::now(),
+        placed_at: mono_now_ns(),
     };
     let fill = match st.fill_mode {
         FillMode::All => vec![qty],

@@ -42,7 +42,13 @@ pub fn doctor(a: &DoctorArgs) -> Result<(), Fail> {
         .venues
         .iter()
         .find(|v| v.name == a.venue)
-        .ok_or_else(|| Fail::refused(format!("{}: no [[venues]] named {:?}", a.config.display(), a.venue)))?;
+        .ok_or_else(|| {
+            Fail::refused(format!(
+                "{}: no [[venues]] named {:?}",
+                a.config.display(),
+                a.venue
+            ))
+        })?;
     let creds = Credentials::load(&v.credentials_file).map_err(|e| Fail::Refused(e.into()))?;
     let tls = tls_config(v.ca_file.as_deref()).map_err(|e| Fail::Other(e.into()))?;
     let bcfg = BinanceConfig {
@@ -67,8 +73,16 @@ pub fn doctor(a: &DoctorArgs) -> Result<(), Fail> {
     if report.passed {
         Ok(())
     } else {
-        let failed: Vec<_> = report.checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
-        Err(Fail::refused(format!("preflight failed: {}", failed.join(", "))))
+        let failed: Vec<_> = report
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name)
+            .collect();
+        Err(Fail::refused(format!(
+            "preflight failed: {}",
+            failed.join(", ")
+        )))
     }
 }
 
