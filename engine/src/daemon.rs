@@ -10,6 +10,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use lyra_amrc::{Amrc, AuditLog};
 use lyra_shm::{
     clock::{Clock, LiveClock},
     control::{ControlSegment, Counter, CreateOpts, LockStatus},
@@ -22,7 +23,7 @@ use crate::{
     runtime::{
         plan::{plan, StageKind},
         stage::Stage,
-        thread::{install_panic_halt, Runtime},
+        thread::Runtime,
     },
     stages::{order_gate::OrderGate, slot_source::SlotSource},
 };
@@ -46,7 +47,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<()> {
             "control segment not mlocked (RLIMIT_MEMLOCK?): the first halt may take a page fault"
         );
     }
-    install_panic_halt(seg.clone());
+    // A panic anywhere trips the halt before the process dies (DESIGN §3).
+    lyra_amrc::install_panic_trip(seg.clone());
+    let amrc = Arc::new(Amrc::new(seg.clone(), AuditLog::new(&cfg.paths.audit)));
     let clock: Arc<dyn Clock> = Arc::new(LiveClock);
 
     // Build the stages and hand each to the thread the layout puts it on.
@@ -85,7 +88,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     )
     .context("starting hot threads")?;
     let mut monitor =
-        Monitor::start(seg.clone(), clock, cfg.threads.stuck_ms).context("starting monitor")?;
+        Monitor::start(amrc, clock, cfg.threads.stuck_ms).context("starting monitor")?;
     for t in &threads {
         tracing::info!(thread = %t.name, core = ?t.core.map(|c| c.id), "hot thread running");
     }

@@ -10,43 +10,33 @@ use std::{
     time::Duration,
 };
 
-use lyra_shm::{
-    clock::Clock,
-    control::{ControlSegment, HaltReason, Source},
-};
+use lyra_amrc::{Amrc, HeartbeatWatch};
+use lyra_shm::clock::Clock;
 
-/// Watches the heartbeats of the threads named in `names`.
+/// Runs the AMRC heartbeat watchdog on a side thread.
 pub struct Monitor {
     handle: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Monitor {
-    /// Starts the monitor: a heartbeat older than `stuck_ms` trips the halt.
-    pub fn start(
-        seg: Arc<ControlSegment>,
-        clock: Arc<dyn Clock>,
-        stuck_ms: u64,
-    ) -> std::io::Result<Self> {
+    /// Starts the monitor: a heartbeat older than `stuck_ms` trips the halt (audited by the AMRC).
+    pub fn start(amrc: Arc<Amrc>, clock: Arc<dyn Clock>, stuck_ms: u64) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("lyra-amrc-mon".into())
             .spawn(move || {
                 let period = Duration::from_millis((stuck_ms / 4).max(1));
-                let stuck_ns = stuck_ms * 1_000_000;
-                let pid = std::process::id();
+                let watch = HeartbeatWatch {
+                    max_age_ns: stuck_ms * 1_000_000,
+                };
                 while !flag.load(Ordering::Acquire) {
                     std::thread::sleep(period);
-                    let now = clock.mono_ns();
-                    for hb in seg.heartbeats() {
-                        // Only our own threads: the gate or a second engine has its own monitor.
-                        if hb.pid != pid || hb.last_beat_ns == 0 {
-                            continue;
-                        }
-                        if now.saturating_sub(hb.last_beat_ns) > stuck_ns && !seg.is_halted() {
-                            let _ = seg.trip(HaltReason::HeartbeatLost, Source::AmrcMonitor);
-                        }
+                    if let Err(e) = amrc.check_heartbeats(&watch, clock.mono_ns(), clock.wall_ns())
+                    {
+                        // The halt is in force even when its audit record could not be written.
+                        tracing::error!(error = %e, "heartbeat trip could not be audited");
                     }
                 }
             })?;
@@ -55,7 +45,6 @@ impl Monitor {
             stop,
         })
     }
-
     /// Stops and joins the monitor.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);

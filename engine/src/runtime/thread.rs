@@ -8,10 +8,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use lyra_shm::{
-    clock::Clock,
-    control::{ControlSegment, HaltReason, Source},
-};
+use lyra_shm::{clock::Clock, control::ControlSegment};
 
 use super::{
     plan::ThreadPlan,
@@ -208,14 +205,4 @@ fn hot_loop(
         stage.stop(now);
     }
     seg.unregister_thread(slot);
-}
-
-/// Installs a panic hook that trips the halt before the process dies (DESIGN §3): a panic anywhere
-/// means no new orders until a human looks.
-pub fn install_panic_halt(seg: Arc<ControlSegment>) {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = seg.trip(HaltReason::Panic, Source::Panic);
-        previous(info);
-    }));
 }
