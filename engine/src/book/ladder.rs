@@ -24,6 +24,11 @@ pub struct Ladder {
     base: i64,
     /// Key units per slot; 0 = unknown (window unused).
     tick: i64,
+    /// `slots * tick` (saturating): keys at or past `base + span` are outside the window.
+    span: u64,
+    /// `ceil(2^64 / tick)` when `(key - base) / tick` can be taken as a multiply-high exactly for
+    /// every offset inside the window (`span * tick < 2^64`); 0 = divide.
+    magic: u64,
     /// Slot of the best window level, or `slots.len()` when the window is empty.
     win_best: usize,
     /// Levels in the window.
@@ -39,14 +44,32 @@ impl Ladder {
     /// If `slots` is 0 (a shape error at start-up, never at run time).
     pub fn new(slots: usize, far_cap: usize, tick: i64) -> Self {
         assert!(slots > 0, "a ladder needs at least one slot");
-        Self {
+        let mut l = Self {
             slots: vec![0; slots],
             base: 0,
-            tick: tick.max(0),
+            tick: 0,
+            span: 0,
+            magic: 0,
             win_best: slots,
             win_len: 0,
             far: Vec::with_capacity(far_cap),
-        }
+        };
+        l.set_geometry(tick.max(0));
+        l
+    }
+
+    /// Sets `tick` and the derived window span and reciprocal.
+    fn set_geometry(&mut self, tick: i64) {
+        self.tick = tick;
+        let t = tick.unsigned_abs();
+        self.span = (self.slots.len() as u64).saturating_mul(t);
+        // Multiply-high by ceil(2^64/t) is exact for n < 2^64 / t; offsets inside the window are
+        // < span, so it is safe when span * t < 2^64. The caller re-checks idx * tick == off.
+        self.magic = if t > 1 && u128::from(self.span) * u128::from(t) < 1u128 << 64 {
+            u64::try_from(((1u128 << 64) + u128::from(t) - 1) / u128::from(t)).unwrap_or(0)
+        } else {
+            0
+        };
     }
 
     /// Key units per window slot (0 = unknown, window unused).
@@ -81,11 +104,17 @@ impl Ladder {
             return None;
         }
         let off = key.checked_sub(self.base)?;
-        if off < 0 {
+        if off < 0 || off as u64 >= self.span {
             return None;
         }
-        let idx = off / self.tick;
-        if idx * self.tick != off || idx as u64 >= self.slots.len() as u64 {
+        let off = off as u64;
+        let t = self.tick as u64;
+        let idx = if self.magic != 0 {
+            ((u128::from(off) * u128::from(self.magic)) >> 64) as u64
+        } else {
+            off / t
+        };
+        if idx.wrapping_mul(t) != off || idx >= self.slots.len() as u64 {
             return None;
         }
         Some(idx as usize)
@@ -261,7 +290,7 @@ impl Ladder {
             self.win_len = 0;
             self.win_best = self.slots.len();
         }
-        self.tick = tick;
+        self.set_geometry(tick);
         if let Some(t) = touch {
             self.recentre(t - t.rem_euclid(tick));
         }
