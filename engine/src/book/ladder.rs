@@ -66,7 +66,7 @@ impl Ladder {
         // Multiply-high by ceil(2^64/t) is exact for n < 2^64 / t; offsets inside the window are
         // < span, so it is safe when span * t < 2^64. The caller re-checks idx * tick == off.
         self.magic = if t > 1 && u128::from(self.span) * u128::from(t) < 1u128 << 64 {
-            u64::try_from(((1u128 << 64) + u128::from(t) - 1) / u128::from(t)).unwrap_or(0)
+            u64::try_from((1u128 << 64).div_ceil(u128::from(t))).unwrap_or(0)
         } else {
             0
         };
