@@ -237,7 +237,6 @@ fn random_books_produce_groups() {
         .filter(|i| i.strategy == ARB && i.side == Side::Sell)
         .count();
     let quotes = out.iter().filter(|i| i.strategy == 1).count();
-    eprintln!("groups {groups} quotes {quotes} intents {}", out.len());
     assert!(groups > 5, "{groups} arbitrage sells");
     assert!(quotes > 5, "{quotes} quotes");
 }
