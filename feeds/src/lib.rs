@@ -12,3 +12,4 @@ pub mod okx;
 pub mod tape;
 pub mod gateio;
 pub mod kraken;
+pub mod live;

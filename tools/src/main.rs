@@ -14,6 +14,7 @@
 
 mod cmd;
 mod exit;
+mod record;
 mod replay;
 mod sim;
 
@@ -55,6 +56,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Preflight one venue account before LIVE (JSON; exit 1 if a check fails).
     Doctor(cmd::doctor::DoctorArgs),
+    /// Record a venue's live market data (frames and REST snapshots) to a native file.
+    Record(record::RecordArgs),
     /// Replay recorded market data through the real parsers, depth sync and books (no network).
     Replay(replay::ReplayArgs),
     /// Run the loopback venue simulator (Binance Spot dialect over TLS, matching, faults, oracle).
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => cmd::audit::run(&c),
         Command::Demo(a) => cmd::demo::demo(&a),
         Command::Doctor(a) => cmd::doctor::doctor(&a),
+        Command::Record(a) => record::run(&a).map_err(exit::Fail::from),
         Command::Replay(a) => replay::run(&a).map_err(exit::Fail::from),
         Command::Sim(a) => sim::run(&a).map_err(exit::Fail::from),
     };
