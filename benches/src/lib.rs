@@ -10,7 +10,7 @@ pub mod replay;
 pub mod report;
 pub mod ring;
 pub mod sim;
-pub mod venue_books;
+pub mod strategy;
 
 use report::Report;
 
@@ -80,8 +80,8 @@ pub fn suites() -> Vec<Suite> {
         run: sim::run,
     },
     Suite {
-        name: "venue-books",
-        about: "OKX + Kraken book messages: decode + sequence + L2Book + checksum vs serde_json + Decimal + BTreeMap",
-        run: venue_books::run,
+        name: "strategy",
+        about: "book top -> arbitrage legs over 3 venues: engine::strategy vs rust_decimal + HashMap + Vec",
+        run: strategy::run,
     }]
 }
