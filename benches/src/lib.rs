@@ -11,6 +11,7 @@ pub mod report;
 pub mod ring;
 pub mod sim;
 pub mod strategy;
+pub mod venue_books;
 
 use report::Report;
 
@@ -78,6 +79,11 @@ pub fn suites() -> Vec<Suite> {
         name: "sim",
         about: "lyra sim: book updates/s and publish->receive latency per venue over wss vs a bare wss writer",
         run: sim::run,
+    },
+    Suite {
+        name: "venue-books",
+        about: "OKX + Kraken book messages: decode + sequence + L2Book + checksum vs serde_json + Decimal + BTreeMap",
+        run: venue_books::run,
     },
     Suite {
         name: "strategy",
