@@ -91,6 +91,9 @@ impl Default for InstrumentCfg {
 pub enum Dialect {
     /// Binance Spot (REST `/api/v3`, WS combined streams, WS API user data stream).
     Binance,
+    /// OKX v5 (public WS `books`/`bbo-tbt`/`trades` with seqId/prevSeqId and checksum; REST
+    /// `/api/v5/trade/*` with OK-ACCESS-* signatures).
+    Okx,
 }
 
 /// One venue and its market profile.
@@ -129,6 +132,9 @@ pub struct VenueCfg {
     pub orders_per_10s: u32,
     /// ORDERS per day per account.
     pub orders_per_day: u32,
+    /// OKX: send real CRC32 book checksums (OKX itself fixed them to 0 from 2026-06-23; set false
+    /// to mimic that, sequence numbers then carry integrity alone).
+    pub okx_checksum: bool,
 }
 
 impl Default for VenueCfg {
@@ -150,6 +156,7 @@ impl Default for VenueCfg {
             weight_per_minute: 6000,
             orders_per_10s: 100,
             orders_per_day: 200_000,
+            okx_checksum: true,
         }
     }
 }
@@ -162,6 +169,8 @@ pub struct AccountCfg {
     pub api_key: Option<String>,
     /// HMAC secret (generated if absent).
     pub secret: Option<String>,
+    /// OKX passphrase (generated if absent).
+    pub passphrase: Option<String>,
     /// Starting balances: asset -> decimal amount.
     pub balances: Vec<(String, String)>,
 }
@@ -171,6 +180,7 @@ impl Default for AccountCfg {
         Self {
             api_key: None,
             secret: None,
+            passphrase: None,
             balances: vec![
                 ("USDT".into(), "100000".into()),
                 ("BTC".into(), "1".into()),

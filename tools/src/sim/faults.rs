@@ -34,6 +34,8 @@ pub enum FaultKind {
     WsStall,
     /// Market data: update ids skip ahead (a sequence gap every client sees).
     WsGap,
+    /// Market data (OKX): one book update carries a wrong checksum.
+    ChecksumCorruption,
     /// Market data: one depth update carries a bid above the best ask.
     CrossedLevel,
     /// Market WS: one 2 MiB frame.

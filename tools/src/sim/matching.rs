@@ -216,6 +216,8 @@ pub struct Account {
     pub api_key: String,
     /// HMAC secret.
     pub secret: String,
+    /// OKX passphrase.
+    pub passphrase: String,
     /// Balances by asset.
     pub balances: BTreeMap<String, Balance>,
 }

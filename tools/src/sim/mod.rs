@@ -18,6 +18,7 @@ pub mod faults;
 pub mod http;
 pub mod market;
 pub mod matching;
+pub mod okx;
 pub mod oracle;
 pub mod server;
 pub mod tls;
@@ -43,7 +44,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rustls::ServerConfig;
 
 use self::{
-    config::{dec, SimConfig},
+    config::{dec, Dialect, SimConfig},
     faults::{FaultAction, FaultFile, FaultKind, Faults},
     market::{Latent, VenueGen},
     matching::{Account, Balance, Matcher},
@@ -99,13 +100,16 @@ impl Shared {
 pub struct Endpoint {
     /// Venue name.
     pub venue: String,
+    /// Its dialect.
+    pub dialect: Dialect,
     /// Listening address.
     pub addr: SocketAddr,
     /// REST base URL (`https://127.0.0.1:PORT`).
     pub rest: String,
-    /// Market-stream base URL (`wss://127.0.0.1:PORT`; append `/stream?streams=…` or `/ws/…`).
+    /// Market-data URL: Binance `wss://127.0.0.1:PORT` (append `/stream?streams=…` or `/ws/…`),
+    /// OKX `wss://127.0.0.1:PORT/ws/v5/public`.
     pub ws: String,
-    /// WebSocket API URL (user data stream).
+    /// Private WebSocket URL (Binance WebSocket API user data stream; OKX `/ws/v5/private`, not served yet).
     pub ws_api: String,
 }
 
@@ -116,6 +120,8 @@ pub struct Credentials {
     pub api_key: String,
     /// HMAC secret.
     pub secret: String,
+    /// OKX passphrase.
+    pub passphrase: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -184,6 +190,10 @@ impl Sim {
                 Some(s) => s.clone(),
                 None => random_token(&rng, 64)?,
             };
+            let passphrase = match &a.passphrase {
+                Some(s) => s.clone(),
+                None => random_token(&rng, 16)?,
+            };
             let mut balances = BTreeMap::new();
             for (asset, amount) in &a.balances {
                 balances.insert(
@@ -197,10 +207,12 @@ impl Sim {
             credentials.push(Credentials {
                 api_key: api_key.clone(),
                 secret: secret.clone(),
+                passphrase: passphrase.clone(),
             });
             accounts.push(Account {
                 api_key,
                 secret,
+                passphrase,
                 balances,
             });
         }
@@ -278,12 +290,17 @@ impl Sim {
             } else {
                 ("http", "ws")
             };
+            let (ws_path, api_path) = match v.cfg.dialect {
+                Dialect::Binance => ("", "/ws-api/v3"),
+                Dialect::Okx => ("/ws/v5/public", "/ws/v5/private"),
+            };
             endpoints.push(Endpoint {
                 venue: v.cfg.name.clone(),
+                dialect: v.cfg.dialect,
                 addr,
                 rest: format!("{http}://{addr}"),
-                ws: format!("{ws}://{addr}"),
-                ws_api: format!("{ws}://{addr}/ws-api/v3"),
+                ws: format!("{ws}://{addr}{ws_path}"),
+                ws_api: format!("{ws}://{addr}{api_path}"),
             });
             let sh = shared.clone();
             threads.push(
@@ -467,8 +484,8 @@ impl SimHandle {
         let mut creds = String::from("# Simulator test accounts (secret: keep this file 0600).\n");
         for (i, c) in self.credentials.iter().enumerate() {
             creds.push_str(&format!(
-                "[[accounts]]\nindex = {i}\napi_key = \"{}\"\nsecret = \"{}\"\n",
-                c.api_key, c.secret
+                "[[accounts]]\nindex = {i}\napi_key = \"{}\"\nsecret = \"{}\"\npassphrase = \"{}\"\n",
+                c.api_key, c.secret, c.passphrase
             ));
         }
         write_private(&cred_path, &creds)?;
@@ -482,8 +499,14 @@ impl SimHandle {
         ));
         for e in &self.endpoints {
             out.push_str(&format!(
-                "\n[[venues]]\nname = {:?}\ndialect = \"binance\"\nrest_url = {:?}\nws_url = {:?}\nws_api_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}\n",
-                e.venue, e.rest, e.ws, e.ws_api, self.ca_path, cred_path
+                "\n[[venues]]\nname = {:?}\ndialect = {:?}\nrest_url = {:?}\nws_url = {:?}\nws_api_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}\n",
+                e.venue,
+                format!("{:?}", e.dialect).to_lowercase(),
+                e.rest,
+                e.ws,
+                e.ws_api,
+                self.ca_path,
+                cred_path
             ));
         }
         write_private(path, &out)?;

@@ -25,8 +25,9 @@ use tungstenite::{
 
 use super::{
     binance,
+    config::Dialect,
     http::{self, Request},
-    Shared,
+    okx, Shared,
 };
 
 /// A server-side byte stream: plain TCP or TLS.
@@ -131,7 +132,11 @@ fn serve(shared: Arc<Shared>, v: usize, sock: TcpStream, _peer: SocketAddr) -> i
             return upgrade(&shared, v, stream, &req, leftover);
         }
         let close = req.wants_close();
-        match binance::rest::handle(&shared, v, &req) {
+        let resp = match shared.venues[v].cfg.dialect {
+            Dialect::Binance => binance::rest::handle(&shared, v, &req),
+            Dialect::Okx => okx::rest::handle(&shared, v, &req),
+        };
+        match resp {
             Some(resp) => http::write_response(&mut stream, &resp, close)?,
             // The accept-then-drop fault: the request was processed, the response never comes.
             None => return Ok(()),
@@ -175,10 +180,12 @@ fn upgrade(
         .max_message_size(Some(1 << 20))
         .max_frame_size(Some(1 << 20));
     let ws = WebSocket::from_partially_read(stream, leftover, Role::Server, Some(cfg));
-    if req.path.starts_with("/ws-api/") {
-        binance::user_stream::serve(shared, v, ws);
-    } else {
-        binance::ws::serve(shared, v, ws, &req.path, &req.query);
+    match shared.venues[v].cfg.dialect {
+        Dialect::Okx => okx::ws::serve(shared, v, ws, &req.path),
+        Dialect::Binance if req.path.starts_with("/ws-api/") => {
+            binance::user_stream::serve(shared, v, ws)
+        }
+        Dialect::Binance => binance::ws::serve(shared, v, ws, &req.path, &req.query),
     }
     Ok(())
 }

@@ -14,10 +14,12 @@ use crossbeam::channel::{Sender, TrySendError};
 
 use super::{
     binance,
+    config::Dialect,
     config::VenueCfg,
     faults::{FaultKind, Faults},
     market::{Latent, VenueGen},
     matching::{Effects, Matcher},
+    okx,
     oracle::Oracle,
 };
 
@@ -262,7 +264,34 @@ impl VenueState {
             let last = self.seq[inst] + (bids.len() + asks.len()) as u64;
             self.seq[inst] = last;
             let sym = self.m.instruments[inst].symbol.clone();
-            let data = binance::ws::depth_update(&sym, now_ms, first, last, &bids, &asks);
+            let data = match v.cfg.dialect {
+                Dialect::Binance => {
+                    binance::ws::depth_update(&sym, now_ms, first, last, &bids, &asks)
+                }
+                Dialect::Okx => {
+                    let corrupt = faults.take(v.idx, FaultKind::ChecksumCorruption);
+                    if corrupt {
+                        oracle.fault(
+                            lyra_shm::clock::wall_now_ns(),
+                            &v.cfg.name,
+                            "checksum_corruption",
+                            "checksum off by one",
+                        );
+                    }
+                    let ck = v.cfg.okx_checksum.then(|| okx::ws::checksum(&self.m, inst));
+                    let ck = ck.map(|c| if corrupt { c.wrapping_add(1) } else { c });
+                    okx::ws::books_frame(
+                        &self.m.instruments[inst],
+                        "update",
+                        now_ms,
+                        first - 1,
+                        last,
+                        &bids,
+                        &asks,
+                        ck,
+                    )
+                }
+            };
             self.fan_out(inst, DEPTH, data, "depthUpdate", last, v, oracle);
             let top = match (tb, ta) {
                 (Some(b), Some(a)) => (
@@ -275,16 +304,25 @@ impl VenueState {
             };
             if top != self.last_top[inst] && top.0 > 0 {
                 self.last_top[inst] = top;
-                let data = binance::ws::book_ticker(&sym, last, top);
+                let data = match v.cfg.dialect {
+                    Dialect::Binance => binance::ws::book_ticker(&sym, last, top),
+                    Dialect::Okx => {
+                        okx::ws::bbo_frame(&self.m.instruments[inst], now_ms, last, top)
+                    }
+                };
                 self.fan_out(inst, BOOK_TICKER, data, "bookTicker", last, v, oracle);
             }
         }
         for t in &fx.trades {
             let sym = self.m.instruments[t.inst].symbol.clone();
-            let data = binance::ws::trade(&sym, now_ms, t);
+            let data = match v.cfg.dialect {
+                Dialect::Binance => binance::ws::trade(&sym, now_ms, t),
+                Dialect::Okx => okx::ws::trade_frame(&self.m.instruments[t.inst], t),
+            };
             self.fan_out(t.inst, TRADE, data, "trade", t.id, v, oracle);
         }
-        if !fx.execs.is_empty() || !fx.touched.is_empty() {
+        // OKX's private `orders` channel is not served yet: its clients poll the REST API.
+        if v.cfg.dialect == Dialect::Binance && (!fx.execs.is_empty() || !fx.touched.is_empty()) {
             self.publish_user(v, &fx, now_ms, faults, oracle);
         }
     }

@@ -109,11 +109,38 @@ impl Http {
         key: Option<&str>,
         body: &str,
     ) -> io::Result<Resp> {
+        let key_header = key.map(|k| ("X-MBX-APIKEY".to_string(), k.to_string()));
+        self.request_with(method, target, key_header.as_slice(), body)
+    }
+
+    /// An OKX request signed with `OK-ACCESS-*` headers (`target` includes any query).
+    pub fn okx(&mut self, method: &str, target: &str, c: &Credentials, body: &str) -> Resp {
+        let ts = crate::sim::okx::sign::iso_ms(now_ms());
+        let sig = crate::sim::okx::sign::sign(&c.secret, &ts, method, target, body);
+        let h = [
+            ("OK-ACCESS-KEY".to_string(), c.api_key.clone()),
+            ("OK-ACCESS-SIGN".to_string(), sig),
+            ("OK-ACCESS-TIMESTAMP".to_string(), ts),
+            ("OK-ACCESS-PASSPHRASE".to_string(), c.passphrase.clone()),
+        ];
+        self.request_with(method, target, &h, body).expect("answer")
+    }
+
+    /// Sends a request with extra headers; `Err` if the server closed without answering.
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> io::Result<Resp> {
         let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-        if let Some(k) = key {
-            req.push_str(&format!("X-MBX-APIKEY: {k}\r\n"));
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !body.is_empty() {
+        if body.starts_with('{') {
+            req.push_str("Content-Type: application/json\r\n");
+        } else if !body.is_empty() {
             req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
         }
         req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
