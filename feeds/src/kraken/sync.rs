@@ -13,7 +13,7 @@
 //! prints XBT/USD as "58724.80000", more decimals than REST `pair_decimals`) unless it was
 //! configured; a later message with more decimals widens it and is counted.
 
-use lyra_shm::msg::{md_flags, InstrumentIdx, InvalidReason, MdEvent, Side, VenueId};
+use lyra_shm::msg::{md_flags, InstrumentIdx, InvalidReason, MdEvent, MdKind, Side, VenueId};
 
 use super::parse::{KrakenBookHeader, KrakenLevel};
 use crate::{
@@ -257,7 +257,7 @@ impl KrakenBookSync {
         let outcome = if h.snapshot {
             self.bids.clear();
             self.asks.clear();
-            let mut begin = self.emit.event(lyra_shm::msg::MdKind::SnapshotBegin, st);
+            let mut begin = self.emit.event(MdKind::SnapshotBegin, st);
             begin.flags = md_flags::SNAPSHOT;
             self.push(begin, sink);
             for l in levels {
@@ -266,7 +266,7 @@ impl KrakenBookSync {
                 self.push(ev, sink);
             }
             self.truncate(st, sink);
-            let mut end = self.emit.event(lyra_shm::msg::MdKind::SnapshotEnd, st);
+            let mut end = self.emit.event(MdKind::SnapshotEnd, st);
             end.flags = md_flags::SNAPSHOT;
             self.push(end, sink);
             self.flush(sink);

@@ -12,7 +12,7 @@
 //! * `checksum` != 0 is forwarded as a `Checksum` event after the message; 0 means "not
 //!   provided" (OKX fixed it to 0 in June 2026) and is counted apart, never as ok or fail.
 
-use lyra_shm::msg::{InstrumentIdx, InvalidReason, MdKind, Side, VenueId};
+use lyra_shm::msg::{md_flags, InstrumentIdx, InvalidReason, MdKind, Side, VenueId};
 
 use super::parse::{OkxAction, OkxBookHeader, OkxChannel};
 use crate::{
@@ -217,7 +217,7 @@ impl OkxBookSync {
                 let mut ev = self.emit.level(st, side, px, qty, 0);
                 ev.kind = MdKind::Bbo;
                 if k == n {
-                    ev.flags = lyra_shm::msg::md_flags::END_OF_MESSAGE;
+                    ev.flags = md_flags::END_OF_MESSAGE;
                 }
                 let _ = sink.push(ev);
             }
