@@ -106,9 +106,12 @@ fn lyra() -> Result<Strategies> {
     Ok(s)
 }
 
+/// Levels of one side as decimals, best first: (price, qty).
+type Levels = Vec<(Decimal, Decimal)>;
+
 /// The baseline: the same marginal walk in rust_decimal over HashMap'd Vec levels.
 struct Naive {
-    books: HashMap<u8, (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>)>,
+    books: HashMap<u8, (Levels, Levels)>,
     fee: Decimal,
     threshold: Decimal,
     max_qty: Decimal,
@@ -128,7 +131,7 @@ impl Naive {
     }
 
     fn on_top(&mut self, t: &BookTop) -> Vec<NaiveLeg> {
-        let lv = |px: &[Px], q: &[Qty]| -> Vec<(Decimal, Decimal)> {
+        let lv = |px: &[Px], q: &[Qty]| -> Levels {
             px.iter()
                 .zip(q)
                 .filter(|(_, q)| q.0 > 0)
