@@ -14,11 +14,15 @@
 //! 0): the producer pushes N `u64`s as fast as it can while the consumer pops and checks them;
 //! `lyra-batch` moves them with `push_slice`/`pop_into` in chunks of 64.
 //!
-//! Implementations are measured in interleaved rounds (each round runs every implementation once;
-//! latency histograms are merged across rounds, throughput keeps each one's best round), so a burst
-//! of load from another process on this shared box does not land on one implementation only.
-//! Threads spin without `pause`: that is how a hot stage waits, and it is what the peers are
-//! measured with too.
+//! Implementations are measured in interleaved rounds (each round runs every implementation once,
+//! in an order rotated every round; latency histograms are merged across rounds, throughput reports
+//! the median round), so a burst of load from another process on this shared box, or a position
+//! effect, does not land on one implementation only. `n` is samples (latency, all rounds) or items
+//! per round (throughput).
+//!
+//! Latency loops spin without `pause`, as a hot stage waits, so the row measures the queue and not
+//! the pause instruction. Throughput loops `pause` when blocked, so the blocked side does not keep
+//! stealing the cache lines the running side is writing.
 
 use std::{
     hint::{black_box, spin_loop},
@@ -41,8 +45,6 @@ use crate::{
     Opts,
 };
 
-/// Interleaved rounds per implementation.
-const ROUNDS: u64 = 3;
 /// Ring capacity for the latency runs (only one item is ever in flight).
 const LATENCY_CAP: usize = 1024;
 /// Ring capacity for the throughput runs.
@@ -55,15 +57,16 @@ const WARMUP_TRIPS: u64 = 20_000;
 /// The suite's entry: latency rows, then throughput rows.
 pub fn run(opts: &Opts) -> anyhow::Result<Vec<Report>> {
     let cores = two_cores();
-    let trips = opts.pick(1_000_000, 60_000);
-    let items = opts.pick(30_000_000, 3_000_000);
+    let rounds = opts.pick(8, 4) as usize;
+    let trips = opts.pick(250_000, 25_000);
+    let items = opts.pick(10_000_000, 2_000_000);
 
     let latency_impls = ["lyra", "rtrb", "crossbeam-arrayqueue", "atomic-pingpong"];
     let mut hists: Vec<Histogram<u64>> = latency_impls.iter().map(|_| new_hist()).collect();
-    for _ in 0..ROUNDS {
-        for (name, hist) in latency_impls.iter().zip(hists.iter_mut()) {
-            let h = latency_round(name, trips, cores)?;
-            hist.add(&h).context("merging latency histograms")?;
+    for round in 0..rounds {
+        for which in rotation(round, latency_impls.len()) {
+            let h = latency_round(latency_impls[which], trips, cores)?;
+            hists[which].add(&h).context("merging latency histograms")?;
         }
     }
     let mut reports: Vec<Report> = latency_impls
@@ -79,16 +82,24 @@ pub fn run(opts: &Opts) -> anyhow::Result<Vec<Report>> {
     ));
 
     let throughput_impls = ["lyra", "lyra-batch", "rtrb", "crossbeam-arrayqueue"];
-    let mut best = [0f64; 4];
-    for _ in 0..ROUNDS {
-        for (name, best) in throughput_impls.iter().zip(best.iter_mut()) {
-            *best = best.max(throughput_round(name, items, cores)?);
+    let mut per_s: Vec<Vec<f64>> = throughput_impls.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for which in rotation(round, throughput_impls.len()) {
+            per_s[which].push(throughput_round(throughput_impls[which], items, cores)?);
         }
     }
-    for (name, per_s) in throughput_impls.iter().zip(best) {
-        reports.push(Report::throughput("ring-throughput", name, items, per_s));
+    for (name, mut runs) in throughput_impls.iter().zip(per_s) {
+        runs.sort_by(f64::total_cmp);
+        let median = runs[runs.len() / 2];
+        reports.push(Report::throughput("ring-throughput", name, items, median));
     }
     Ok(reports)
+}
+
+/// The order implementations run in during `round`: rotated each round, so every one runs in
+/// every position (first after a pause, right after another, ...) equally often.
+fn rotation(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| (k + round) % n)
 }
 
 /// The two cores as separate options for the two threads.

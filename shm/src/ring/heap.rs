@@ -2,6 +2,8 @@
 
 use std::ptr::NonNull;
 
+use crossbeam_utils::CachePadded;
+
 use super::{
     raw::{Indices, RawConsumer, RawParts, RawProducer, Slot},
     sync::{Arc, Ordering},
@@ -55,11 +57,11 @@ pub fn channel<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     // power of two (asserted); exactly one producer and one consumer are made.
     let (raw_p, raw_c) = unsafe { (RawProducer::new(parts), RawConsumer::new(parts)) };
     let producer = Producer {
-        raw: raw_p,
+        raw: CachePadded::new(raw_p),
         _owner: Owner::Heap(Arc::clone(&ring)),
     };
     let consumer = Consumer {
-        raw: raw_c,
+        raw: CachePadded::new(raw_c),
         _owner: Owner::Heap(ring),
     };
     (producer, consumer)

@@ -19,6 +19,7 @@ use std::{
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
 };
 
+use crossbeam_utils::CachePadded;
 use memmap2::{MmapMut, MmapOptions};
 
 use super::{
@@ -477,7 +478,7 @@ fn producer<T: Pod>(owner: MappedOwner) -> Producer<T> {
     // ring in `owner`'s mapping, which the handle keeps; our claim makes us the only producer.
     let raw = unsafe { RawProducer::new(owner.parts::<T>()) };
     Producer {
-        raw,
+        raw: CachePadded::new(raw),
         _owner: Owner::Mapped(owner),
     }
 }
@@ -486,7 +487,7 @@ fn consumer<T: Pod>(owner: MappedOwner) -> Consumer<T> {
     // SAFETY: as in `producer`; our claim makes us the only consumer.
     let raw = unsafe { RawConsumer::new(owner.parts::<T>()) };
     Consumer {
-        raw,
+        raw: CachePadded::new(raw),
         _owner: Owner::Mapped(owner),
     }
 }

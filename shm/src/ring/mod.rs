@@ -19,6 +19,8 @@ mod sync;
 
 use std::fmt;
 
+use crossbeam_utils::CachePadded;
+
 pub use heap::channel;
 #[cfg(not(loom))]
 pub use mapped::{MappedError, Role};
@@ -72,14 +74,17 @@ enum Owner<T> {
 
 /// The writing end of a ring. One per ring; move it to the producing thread.
 pub struct Producer<T> {
-    raw: RawProducer<T>,
+    // Cache-padded: the handle's own indices are written on every push, so they get their own
+    // line pair wherever the handle ends up (e.g. in a heap block next to the consumer's).
+    raw: CachePadded<RawProducer<T>>,
     // Declared after `raw`: the memory `raw` points into outlives every use of it.
     _owner: Owner<T>,
 }
 
 /// The reading end of a ring. One per ring; move it to the consuming thread.
 pub struct Consumer<T> {
-    raw: RawConsumer<T>,
+    // Cache-padded for the same reason as the producer's.
+    raw: CachePadded<RawConsumer<T>>,
     _owner: Owner<T>,
 }
 
