@@ -383,3 +383,40 @@ fn a_partial_fix_is_retried_and_the_residual_is_reported() {
     assert_eq!((g.fixes, g.residual(), g.closed), (3, 2, true));
     assert_eq!(arb.ledger().totals().one_legged, 1);
 }
+
+#[test]
+fn full_book_depth_beyond_five_levels_sizes_the_trade() {
+    use lyra_engine::book::{BookConfig, L2Book};
+    let bc = BookConfig {
+        window_slots: 1_024,
+        far_levels: 64,
+        tick: 1,
+    };
+    let mut a = L2Book::new(VenueId(0), I0, bc);
+    let mut b = L2Book::new(VenueId(1), I0, bc);
+    // Seven asks of 1 at 999000..999006 on A; one bid of 10 at 1003100 on B: every ask clears.
+    for k in 0..7 {
+        a.set(Side::Sell, Px(999_000 + k), Qty(1));
+    }
+    a.set(Side::Buy, Px(998_000), Qty(5));
+    b.set(Side::Buy, Px(1_003_100), Qty(10));
+    b.set(Side::Sell, Px(1_010_000), Qty(5));
+    let (mut ta, mut tb) = (a.top(), b.top());
+    for t in [&mut ta, &mut tb] {
+        t.valid = 1;
+        t.recv_ts = NOW;
+    }
+    // Five levels only: 5 units, limit 999004.
+    let mut s = strategies(OneLegPolicy::Hedge);
+    let out = feed(&mut s, &[ta, tb], NOW);
+    assert_eq!((out[0].qty, out[0].px), (Qty(5), Px(999_004)));
+    // The full books: all 7, limit 999006.
+    let mut s = strategies(OneLegPolicy::Hedge);
+    let books = [&a, &b];
+    let mut out = Vec::with_capacity(8);
+    for t in [ta, tb] {
+        s.on_top_with_depth(&t, |v| books.get(v.0 as usize).copied(), NOW, &mut out);
+    }
+    assert_eq!((out[0].qty, out[0].px), (Qty(7), Px(999_006)));
+    assert_eq!((out[1].qty, out[1].px), (Qty(7), Px(1_003_100)));
+}

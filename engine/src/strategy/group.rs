@@ -10,6 +10,7 @@ use lyra_shm::{
 use super::{
     arb::Arb,
     config::{StrategiesConfig, StrategyConfigError},
+    depth_walk::Depth,
     inventory::{Inventory, Owner},
     mm::MarketMaker,
     tops::Tops,
@@ -112,6 +113,41 @@ impl Strategies {
         }
         if let Some(arb) = &mut self.arb {
             arb.on_top(top, &self.tops, &mut self.inv, &mut self.ids, now, sink);
+        }
+        for mm in &mut self.mms {
+            if mm.watches(top.venue.0, top.instrument.0) {
+                mm.update(&self.tops, &mut self.inv, &mut self.ids, now, sink);
+            }
+        }
+    }
+
+    /// [`Strategies::on_top`] where the arbitrage walks full books beyond the top's five levels:
+    /// `depth(venue)` gives the venue's book of `top.instrument` (e.g. the book stage's
+    /// [`crate::book::L2Book`]); validity, age and sequence still come from the tops.
+    pub fn on_top_with_depth<'d, D: Depth + 'd>(
+        &mut self,
+        top: &BookTop,
+        depth: impl Fn(VenueId) -> Option<&'d D>,
+        now: Nanos,
+        sink: &mut impl IntentSink,
+    ) {
+        self.stats.tops += 1;
+        if !self.tops.update(top) {
+            self.stats.tops_unknown += 1;
+            return;
+        }
+        if let Some(arb) = &mut self.arb {
+            let (i, v) = (top.instrument, top.venue);
+            arb.scan(
+                i,
+                v,
+                &self.tops,
+                depth,
+                &mut self.inv,
+                &mut self.ids,
+                now,
+                sink,
+            );
         }
         for mm in &mut self.mms {
             if mm.watches(top.venue.0, top.instrument.0) {

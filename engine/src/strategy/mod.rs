@@ -8,6 +8,14 @@
 //! gives the same intents — no hash-map iteration, no clock, no randomness — so every thread
 //! layout produces the same intents. Everything is allocated at construction.
 //!
+//! Wiring (strategy thread): build [`Strategies::new`] from `[strategies]` ([`StrategiesConfig`])
+//! with [`Ids`] from the journal's recovery, set balances from the venues, then call
+//! [`Strategies::on_top`] (or [`Strategies::on_top_with_depth`] with the full books) for each
+//! top, [`Strategies::on_report`] for each `ExecReport`, and [`Strategies::on_timer`] every few
+//! ms. Before sending an arbitrage leg, the order stage calls [`edge_still_positive`] with the
+//! latest tops and passes `Edge::to_notional(px_scale, qty_scale, NOTIONAL_SCALE)` to risk as
+//! `CheckInput::edge_after_fees`. Money is integer throughout (see [`fees`]).
+//!
 //! [`BookTop`]: lyra_shm::msg::BookTop
 //! [`ExecReport`]: lyra_shm::msg::ExecReport
 
