@@ -355,9 +355,9 @@ impl Arb {
             ) else {
                 break;
             };
-            let reserve = (bp.0 as i128 * q as i128 * (RATE_SCALE + fa as i128) + RATE_SCALE - 1)
-                / RATE_SCALE;
-            if reserve <= quote_free {
+            // ceil(cost / RATE_SCALE) <= free  <=>  cost <= free x RATE_SCALE (no division).
+            let cost = bp.0 as i128 * q as i128 * (RATE_SCALE + fa as i128);
+            if cost <= quote_free.saturating_mul(RATE_SCALE) {
                 legs = Some((bp, braw, sp, sraw));
                 break;
             }

@@ -82,12 +82,15 @@ pub fn walk<A: Depth, B: Depth>(buy: &A, sell: &B, p: &WalkParams) -> Option<Wal
         }
         let room = p.max_qty.0 - out.qty.0;
         let unit_cost = ap.0 as i128 * (RATE_SCALE + p.buy_fee_ppm as i128);
-        let affordable = if unit_cost > 0 {
-            (budget / unit_cost).min(i64::MAX as i128) as i64
+        let want = aq.0.min(bq.0).min(room);
+        // The budget rarely binds: skip the (slow, i128) division when the whole level fits.
+        let take = if unit_cost > 0 && unit_cost * want.max(0) as i128 <= budget {
+            want
+        } else if unit_cost > 0 {
+            want.min((budget / unit_cost).min(i64::MAX as i128) as i64)
         } else {
             0
         };
-        let take = aq.0.min(bq.0).min(room).min(affordable);
         if take <= 0 {
             break;
         }
