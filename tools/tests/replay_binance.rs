@@ -186,6 +186,7 @@ fn malformed_lines_are_counted_and_invalidate_never_crash() {
             )
             .unwrap();
             writeln!(f, "not a record").unwrap();
+            f.write_all(b"124 {\"stream\":\"\xff\xfe\"}\n").unwrap();
         }
         writeln!(f, "{l}").unwrap();
     }
@@ -193,7 +194,7 @@ fn malformed_lines_are_counted_and_invalidate_never_crash() {
     let (out, stderr) = replay(&["--venue", "binance"], std::slice::from_ref(&tmp));
     let _ = std::fs::remove_file(&tmp);
     let s = &out[0];
-    assert_eq!(s["malformed"], 2, "{s}");
+    assert_eq!(s["malformed"], 3, "{s}");
     assert!(stderr.contains("binance"), "{stderr}");
     assert!(
         stderr.contains(":31:"),

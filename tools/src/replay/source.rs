@@ -57,7 +57,7 @@ pub struct NativeReader {
     files: Vec<PathBuf>,
     next_file: usize,
     cur: Option<(usize, Box<dyn BufRead>, usize)>,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl NativeReader {
@@ -67,7 +67,7 @@ impl NativeReader {
             files,
             next_file: 0,
             cur: None,
-            buf: String::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -90,19 +90,33 @@ impl NativeReader {
             };
             self.buf.clear();
             let n = reader
-                .read_line(&mut self.buf)
+                .read_until(b'\n', &mut self.buf)
                 .with_context(|| format!("read {}", self.files[*file].display()))?;
             if n == 0 {
                 self.cur = None;
                 continue;
             }
             *line += 1;
-            let text = self.buf.trim_end_matches(['\n', '\r']);
+            let Ok(text) = std::str::from_utf8(&self.buf) else {
+                return Ok(Some(malformed("invalid UTF-8", *file, *line)));
+            };
+            let text = text.trim_end_matches(['\n', '\r']);
             if text.is_empty() {
                 continue;
             }
             return Ok(Some(parse_native_line(text, *file, *line)));
         }
+    }
+}
+
+/// A record for a line that could not be read.
+fn malformed(why: &str, file: usize, line: usize) -> Record {
+    Record {
+        recv_ns: 0,
+        kind: RecordKind::Malformed(why.to_owned()),
+        frame: String::new(),
+        file,
+        line,
     }
 }
 
@@ -202,18 +216,22 @@ pub fn read_cryptofeed(files: &[PathBuf]) -> Result<Vec<Record>> {
     let mut all = Vec::new();
     for (i, p) in files.iter().enumerate() {
         let mut r = open(p)?;
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         let mut line = 0;
         loop {
             buf.clear();
-            if r.read_line(&mut buf)
+            if r.read_until(b'\n', &mut buf)
                 .with_context(|| format!("read {}", p.display()))?
                 == 0
             {
                 break;
             }
             line += 1;
-            if let Some(rec) = parse_cryptofeed_line(buf.trim_end_matches(['\n', '\r']), i, line) {
+            let Ok(text) = std::str::from_utf8(&buf) else {
+                all.push(malformed("invalid UTF-8", i, line));
+                continue;
+            };
+            if let Some(rec) = parse_cryptofeed_line(text.trim_end_matches(['\n', '\r']), i, line) {
                 all.push(rec);
             }
         }
