@@ -77,9 +77,18 @@ impl Credentials {
             path: p.clone(),
             reason: "not valid TOML".into(),
         })?;
+        // Either top-level `api_key`/`api_secret`, or the first `[[accounts]]` entry with
+        // `api_key`/`secret` (the file `lyra sim --write-config` writes).
+        let account = table
+            .get("accounts")
+            .and_then(|a| a.as_array())
+            .and_then(|a| a.first())
+            .and_then(|a| a.as_table());
         let get = |k: &str| {
+            let alt = if k == "api_secret" { "secret" } else { k };
             table
                 .get(k)
+                .or_else(|| account.and_then(|a| a.get(alt)))
                 .and_then(|v| v.as_str())
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| CredentialsError::Format {
@@ -231,6 +240,8 @@ mod tests {
         std::fs::write(&f, "api_key = \"K1\"\n").unwrap();
         let e = Credentials::load(&f).unwrap_err().to_string();
         assert!(e.contains("api_secret") && !e.contains("K1"), "{e}");
+        std::fs::write(&f, "[[accounts]]\nindex = 0\napi_key = \"K2\"\nsecret = \"S2\"\n").unwrap();
+        assert_eq!(Credentials::load(&f).unwrap().api_key(), "K2", "lyra sim's file");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
