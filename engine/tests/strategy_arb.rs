@@ -420,3 +420,36 @@ fn full_book_depth_beyond_five_levels_sizes_the_trade() {
     assert_eq!((out[0].qty, out[0].px), (Qty(7), Px(999_006)));
     assert_eq!((out[1].qty, out[1].px), (Qty(7), Px(1_003_100)));
 }
+
+#[test]
+fn a_leg_refused_before_the_venue_releases_it_and_the_other_leg_is_hedged() {
+    let mut s = strategies(OneLegPolicy::Hedge);
+    let a = a_top(&[(999_000, 3)]);
+    let b = b_top(&[(1_003_000, 5)]);
+    feed(&mut s, &[a, b], NOW);
+    let mut out = Vec::with_capacity(8);
+    // Risk refused the sell leg; the buy leg filled.
+    s.on_refused(101, NOW, &mut out);
+    assert_eq!(s.inventory().balance(VenueId(1), I0).reserved_base, 0);
+    assert!(out.is_empty());
+    s.on_report(
+        &fill(100, 1, 999_000, 3, 3, OrderState::Filled),
+        NOW,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].venue, out[0].side, out[0].qty),
+        (VenueId(1), Side::Sell, Qty(3))
+    );
+    // Both refused (edge vanished at send time): the group closes with nothing traded.
+    let mut s = strategies(OneLegPolicy::Hedge);
+    feed(&mut s, &[a, b], NOW);
+    s.on_refused(100, NOW, &mut out);
+    s.on_refused(101, NOW, &mut out);
+    assert!(s.arb().unwrap().groups().is_empty());
+    assert!(s.inventory().working().is_empty());
+    assert_eq!(s.arb().unwrap().ledger().totals().closed, 1);
+    // The pair is free again: the same books fire a new group.
+    assert_eq!(feed(&mut s, &[b], NOW).len(), 2);
+}

@@ -4,7 +4,7 @@
 
 use lyra_shm::{
     clock::Nanos,
-    msg::{BookTop, ExecReport, InstrumentIdx, Qty, VenueId},
+    msg::{BookTop, ExecReport, InstrumentIdx, OrderState, Qty, VenueId},
 };
 
 use super::{
@@ -175,6 +175,19 @@ impl Strategies {
                 }
             }
         }
+    }
+
+    /// An intent that never reached the venue (risk refused it, the send-time edge recheck
+    /// dropped it, the ring or OMS refused it): finishes it as rejected with nothing filled, so
+    /// its reservation is released and its group settles (a lone surviving leg is then hedged or
+    /// unwound). The stage that drops an intent must call this, or the order stays working.
+    pub fn on_refused(&mut self, intent_seq: u64, now: Nanos, sink: &mut impl IntentSink) {
+        let r = ExecReport {
+            intent_seq,
+            state: OrderState::Rejected,
+            ..Default::default()
+        };
+        self.on_report(&r, now, sink);
     }
 
     /// Time passes without data: time boxes, quote TTLs and staleness pulls.

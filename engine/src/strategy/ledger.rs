@@ -135,8 +135,13 @@ impl GroupLedger {
         self.totals.groups += 1;
     }
 
+    /// Newest first: fills and closes concern recent groups, so the search stays short.
     fn rec(&mut self, group_id: u64) -> Option<&mut GroupPnl> {
-        self.records.iter_mut().find(|r| r.group_id == group_id)
+        let n = self.records.len();
+        let k = (1..=n)
+            .map(|d| (self.next + self.capacity - d) % self.capacity)
+            .find(|&k| k < n && self.records[k].group_id == group_id)?;
+        Some(&mut self.records[k])
     }
 
     /// Applies one fill of an order of `group_id` paying `fee_ppm`.
