@@ -5,7 +5,7 @@
 mod strategy_support;
 
 use lyra_engine::strategy::{
-    edge_still_positive, fees::RATE_SCALE, Ids, MarketSpec, OneLegPolicy, Strategies,
+    edge_still_positive, fees::RATE_SCALE, ArbGroup, Ids, MarketSpec, OneLegPolicy, Strategies,
 };
 use lyra_shm::msg::{
     BookTop, InstrumentIdx, IntentAction, OrdType, OrderIntent, OrderState, Px, Qty, Side, Tif,
@@ -190,6 +190,20 @@ fn send_time_recheck_refuses_a_vanished_edge() {
     feed(&mut s, &[a, b], NOW);
     let g = *s.arb().unwrap().group(7).unwrap();
     let e = edge_still_positive(&g, s.tops()).expect("edge still there");
+    // The order stage's view, rebuilt from the two leg intents, gives the same answer.
+    let out = s.inventory().working().to_vec();
+    let leg = |k: usize| OrderIntent {
+        intent_seq: out[k].intent_seq,
+        group_id: out[k].group_id,
+        px: out[k].px,
+        qty: out[k].qty,
+        venue: out[k].venue,
+        side: out[k].side,
+        ..Default::default()
+    };
+    let rebuilt = ArbGroup::from_legs(&leg(0), &leg(1), 1_000, 1_000).unwrap();
+    assert_eq!(edge_still_positive(&rebuilt, s.tops()), Some(e));
+    assert!(ArbGroup::from_legs(&leg(1), &leg(0), 1_000, 1_000).is_none());
     // 3 x (1003000 x 0.999 - 999000 x 1.001) in raw x RATE_SCALE.
     assert_eq!(
         e.net(),

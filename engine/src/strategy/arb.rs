@@ -82,6 +82,41 @@ pub struct ArbGroup {
 }
 
 impl ArbGroup {
+    /// The group as an order stage on another thread can rebuild it from the two leg intents
+    /// it pops (same `group_id`, a buy and a sell) and the venues' taker fees, for the
+    /// send-time recheck; `None` if the intents are not the two legs of one group.
+    pub fn from_legs(
+        buy: &OrderIntent,
+        sell: &OrderIntent,
+        buy_fee_ppm: i64,
+        sell_fee_ppm: i64,
+    ) -> Option<Self> {
+        let legs = buy.group_id == sell.group_id
+            && buy.side == Side::Buy
+            && sell.side == Side::Sell
+            && buy.instrument == sell.instrument
+            && buy.qty == sell.qty
+            && buy.action == IntentAction::New
+            && sell.action == IntentAction::New;
+        legs.then(|| Self {
+            group_id: buy.group_id,
+            instrument: buy.instrument,
+            buy_venue: buy.venue,
+            sell_venue: sell.venue,
+            qty: buy.qty,
+            buy_px: buy.px,
+            sell_px: sell.px,
+            buy_fee_ppm,
+            sell_fee_ppm,
+            buy_seq: buy.intent_seq,
+            sell_seq: sell.intent_seq,
+            buy_book_seq: buy.book_seq,
+            sell_book_seq: sell.book_seq,
+            decided_ts: buy.decided_ts,
+            ..Default::default()
+        })
+    }
+
     /// The send-time recheck: the fee-inclusive edge of both legs on the latest tops, filling
     /// `qty` within the limits; `None` if a top is invalid or of the wrong book, a side cannot
     /// fill within its limit, or the edge is no longer strictly positive.
