@@ -1361,6 +1361,71 @@ impl Oms {
     }
 }
 
+/// A venue balance that differs from what the fills explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceDiff {
+    /// Asset.
+    pub asset: String,
+    /// Baseline + net fills of this run.
+    pub expected: Decimal,
+    /// Free + locked at the venue now.
+    pub venue: Decimal,
+}
+
+impl Oms {
+    /// Compares the venue's balances (free + locked) of every configured symbol's assets with
+    /// `baseline` (balances read at the start of the run) plus the net fills this OMS applied;
+    /// each difference raises a `BalanceMismatch` alert. Deposits, withdrawals or another
+    /// trader on the account show up here.
+    ///
+    /// # Errors
+    /// A description of a failed balance read.
+    pub fn check_balances(&mut self, baseline: &[Balance]) -> Result<Vec<BalanceDiff>, String> {
+        let now = self.balances()?;
+        let total = |v: &[Balance], a: &str| {
+            v.iter()
+                .find(|b| b.asset == a)
+                .map_or(Decimal::ZERO, |b| b.free + b.locked)
+        };
+        let mut expected: Vec<(String, Decimal)> = Vec::new();
+        for spec in self.symbols.iter().flatten() {
+            let p = self.positions.get(self.cfg.venue, spec.instrument);
+            let scale = spec.px_scale as u32 + spec.qty_scale as u32;
+            for (asset, delta) in [
+                (
+                    &spec.base_asset,
+                    Decimal::new(p.base, spec.qty_scale as u32),
+                ),
+                (
+                    &spec.quote_asset,
+                    Decimal::from_i128_with_scale(p.quote, scale),
+                ),
+            ] {
+                match expected.iter_mut().find(|(a, _)| a == asset) {
+                    Some((_, d)) => *d += delta,
+                    None => expected.push((asset.clone(), delta)),
+                }
+            }
+        }
+        let mut diffs = Vec::new();
+        for (asset, delta) in expected {
+            let want = total(baseline, &asset) + delta;
+            let got = total(&now, &asset);
+            if want != got {
+                diffs.push(BalanceDiff {
+                    asset,
+                    expected: want,
+                    venue: got,
+                });
+            }
+        }
+        for _ in &diffs {
+            self.alert(AlertKind::BalanceMismatch, 0);
+        }
+        Ok(diffs)
+    }
+}
+
 /// Filters of an exchangeInfo symbol.
 pub fn filters_of(s: &crate::binance::response::SymbolBody<'_>) -> Filters {
     let d = |v: Option<&str>| {

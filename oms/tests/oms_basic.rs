@@ -421,3 +421,42 @@ fn reconciliation_reports_and_cancels_foreign_open_orders() {
     assert_eq!(v.state().orders[0].status, "CANCELED");
     assert!(rep.balances.iter().any(|b| b.asset == "BTC"));
 }
+
+#[test]
+fn balances_are_checked_against_fills_and_cancel_intents_cancel() {
+    let v = Venue::start();
+    let dir = TempDir::new("balances");
+    let (mut oms, mut risk, _seg) = live_oms(&v, &dir, "bal1", live_cfg("x"));
+    let baseline = oms.balances().unwrap();
+    oms.submit(
+        risk.approve(intent(1, Side::Buy, 6_000_000, 30_000))
+            .unwrap(),
+    )
+    .unwrap();
+    v.state().fill_mode = FillMode::Rest;
+    oms.submit(
+        risk.approve(intent(2, Side::Sell, 7_000_000, 10_000))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(oms.check_balances(&baseline).unwrap(), vec![]);
+    // A strategy's cancel intent (target 2) goes through risk and the OMS like any intent.
+    let mut c = intent(3, Side::Sell, 7_000_000, 10_000);
+    c.action = lyra_shm::msg::IntentAction::Cancel;
+    c.target_seq = 2;
+    let s = oms.submit(risk.approve(c).unwrap()).unwrap();
+    assert_eq!((s.intent_seq, s.state), (2, OrderState::Canceled));
+    // Someone else trades on the account: the check reports it.
+    *v.state().balances.get_mut("BTC").unwrap() += rust_decimal::Decimal::ONE;
+    let d = oms.check_balances(&baseline).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].asset, "BTC");
+    assert_eq!(d[0].venue - d[0].expected, rust_decimal::Decimal::ONE);
+    assert!(oms.drain_events().any(|e| matches!(
+        e,
+        AuditEvent::Alert {
+            kind: AlertKind::BalanceMismatch,
+            ..
+        }
+    )));
+}
