@@ -1,6 +1,6 @@
 //! Bounded, lock-free single-producer single-consumer rings (DESIGN §5).
 //!
-//! One index protocol ([`raw`]) runs over two kinds of memory:
+//! One index protocol (`raw.rs`) runs over two kinds of memory:
 //! - [`channel`]: a heap ring between threads, for any `T: Send`; items still queued when both
 //!   handles are gone are dropped exactly once.
 //! - [`mapped`]: a ring in a file mapping (normally under `/dev/shm`) between processes, for
@@ -9,6 +9,11 @@
 //! Either way the caller gets a [`Producer`] and a [`Consumer`], separate `Send` handles. A full
 //! ring is a value ([`PushError::Full`] gives the item back), never a panic or a block; an empty
 //! ring pops `None`. Nothing here waits: callers spin, yield or park as their stage requires.
+//!
+//! Streaming many items: prefer [`Producer::push_slice`] and [`Consumer::pop_into`] /
+//! [`Consumer::read_batch`], which publish one index store per batch instead of per item. With
+//! per-item calls and both sides busy, each index store and each freshly written slot line crosses
+//! cores, and a side that keeps polling an empty (or full) ring slows the other down.
 
 mod heap;
 #[cfg(not(loom))]
