@@ -1,6 +1,6 @@
 //! The mapped owner: a ring in a file mapping shared between processes (engine <-> gate).
 //!
-//! File layout: a 128-byte [`Meta`] block (magic, layout version, element type name, size and
+//! File layout: a 128-byte `Meta` block (magic, layout version, element type name, size and
 //! alignment, capacity, slot offset, creator pid, side claims), the two cache-padded indices, then
 //! `capacity` slots of `T` at `slots_offset`. The creator writes everything, then stores the magic
 //! with Release; an opener loads it with Acquire and checks every field against its own `T` before
