@@ -1035,14 +1035,55 @@ impl Oms {
         Ok(())
     }
 
+    /// Finds fills and ends of working orders without a user stream: one `openOrders` per
+    /// symbol (weight 6), then a query (weight 4) only for orders that left the list or whose
+    /// executed quantity moved — not one query per working order per poll.
     fn poll_working(&mut self) {
+        if !self
+            .orders
+            .values()
+            .any(|o| matches!(o.state, OrderState::Acked | OrderState::Partial))
+        {
+            return;
+        }
         self.seqs.clear();
-        self.seqs.extend(
-            self.orders
-                .values()
-                .filter(|o| matches!(o.state, OrderState::Acked | OrderState::Partial))
-                .map(|o| o.intent.intent_seq),
-        );
+        for i in 0..self.symbols.len() {
+            let Some((sym, inst, qty_scale)) = self.symbols[i]
+                .as_ref()
+                .map(|s| (s.symbol.clone(), s.instrument, s.qty_scale))
+            else {
+                continue;
+            };
+            let now = self.venue.local_ms();
+            if self.venue.budget.take(now, 6, false).is_err() {
+                return;
+            }
+            let body =
+                match self
+                    .venue
+                    .call(Method::Get, "/api/v3/openOrders", &[("symbol", &sym)], true)
+                {
+                    Ok(r) if r.status == 200 => r.body.to_vec(),
+                    _ => continue,
+                };
+            let Ok(open) = serde_json::from_slice::<Vec<OrderBody<'_>>>(&body) else {
+                continue;
+            };
+            for o in self.orders.values().filter(|o| {
+                o.intent.instrument == inst
+                    && matches!(o.state, OrderState::Acked | OrderState::Partial)
+            }) {
+                let listed = open
+                    .iter()
+                    .find(|b| b.client_order_id == o.clordid.as_str());
+                let unchanged = listed.is_some_and(|b| {
+                    b.executed_qty.and_then(|q| mantissa(q, qty_scale)) == Some(o.cum_qty.0)
+                });
+                if !unchanged {
+                    self.seqs.push(o.intent.intent_seq);
+                }
+            }
+        }
         let seqs = std::mem::take(&mut self.seqs);
         for &s in &seqs {
             let _ = self.query(s);

@@ -460,3 +460,51 @@ fn balances_are_checked_against_fills_and_cancel_intents_cancel() {
         }
     )));
 }
+
+#[test]
+fn working_orders_are_polled_with_open_orders_and_queried_only_when_they_change() {
+    let v = Venue::start();
+    let dir = TempDir::new("working");
+    let cfg = OmsConfig {
+        working_poll_ms: 0,
+        ..live_cfg("x")
+    };
+    let (mut oms, mut risk, _seg) = live_oms(&v, &dir, "work1", cfg);
+    v.state().fill_mode = FillMode::Rest;
+    for seq in 1..=3 {
+        oms.submit(
+            risk.approve(intent(seq, Side::Buy, 5_000_000, 1_000))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    let queries = |v: &Venue| {
+        v.state()
+            .oracle
+            .iter()
+            .filter(|e| e.method == "GET" && e.path == "/api/v3/order")
+            .count()
+    };
+    oms.poll().unwrap();
+    assert_eq!(queries(&v), 0, "nothing changed: openOrders only");
+    // The venue fills order 2 completely (a trade the OMS has not seen).
+    {
+        let mut st = v.state();
+        let o = &mut st.orders[1];
+        o.executed = o.qty;
+        o.status = "FILLED";
+        let (id, px, qty) = (o.order_id, o.price, o.qty);
+        st.trades.push(support::venue::VTrade {
+            id: 9_001,
+            order_id: id,
+            price: px,
+            qty,
+            buy: true,
+        });
+    }
+    oms.poll().unwrap();
+    assert_eq!(queries(&v), 1, "only the order that left the open list");
+    let o = oms.order(2).unwrap();
+    assert_eq!((o.state, o.filled_qty.0), (OrderState::Filled, 1_000));
+    assert_eq!(oms.order(1).unwrap().state, OrderState::Acked);
+}
