@@ -1,5 +1,20 @@
 //! Order management: the order life cycle, the write-ahead intents journal, venue order entry
 //! and reconciliation. Accepts only `risk::RiskApproved<OrderIntent>`.
+//!
+//! How the engine uses it (one OMS per venue account, driven from the OMS thread):
+//! 1. [`binance::BinanceRest::new`] + [`binance::BinanceRest::warm`] (TLS handshake and
+//!    server-time sync off the order path), then [`Oms::open`] (opens the journal).
+//! 2. [`Oms::refresh_exchange_info`] (filters, TRADING status, rate limits), then
+//!    [`Oms::reconcile`] — no order is accepted before it — and, for LIVE,
+//!    [`preflight::run`] + [`Oms::set_preflight`].
+//! 3. [`Oms::submit`] per approved intent (cancels are intents too), [`Oms::poll`] often
+//!    (SENT_UNKNOWN resolution, working-order fills, the kill path on a halt), and drain
+//!    [`Oms::drain_events`] (audit) and [`Oms::drain_reports`] (risk + strategies).
+//!
+//! Decisions: fills come from FULL responses and `myTrades`, not yet from the WebSocket API user
+//! stream (see [`binance`]); SAFE would-be orders end EXPIRED after `/order/test` accepts them;
+//! a SENT_UNKNOWN attempt is declared absent only after the window ended *and* three "not
+//! found" answers (the last one after the window), and is resent only if `resend_absent`.
 #![forbid(unsafe_code)]
 
 pub mod binance;
