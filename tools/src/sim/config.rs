@@ -94,6 +94,8 @@ pub enum Dialect {
     /// OKX v5 (public WS `books`/`bbo-tbt`/`trades` with seqId/prevSeqId and checksum; REST
     /// `/api/v5/trade/*` with OK-ACCESS-* signatures).
     Okx,
+    /// Kraken Spot (WebSocket v2 `book` with checksums; REST `AddOrder`/`CancelOrder`/`QueryOrders`).
+    Kraken,
 }
 
 /// One venue and its market profile.
@@ -135,6 +137,8 @@ pub struct VenueCfg {
     /// OKX: send real CRC32 book checksums (OKX itself fixed them to 0 from 2026-06-23; set false
     /// to mimic that, sequence numbers then carry integrity alone).
     pub okx_checksum: bool,
+    /// Kraken: the one `book` depth served (10, 25, 100, 500 or 1000).
+    pub kraken_depth: usize,
 }
 
 impl Default for VenueCfg {
@@ -157,6 +161,7 @@ impl Default for VenueCfg {
             orders_per_10s: 100,
             orders_per_day: 200_000,
             okx_checksum: true,
+            kraken_depth: 10,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod binance;
 pub mod config;
 pub mod faults;
 pub mod http;
+pub mod kraken;
 pub mod market;
 pub mod matching;
 pub mod okx;
@@ -293,6 +294,7 @@ impl Sim {
             let (ws_path, api_path) = match v.cfg.dialect {
                 Dialect::Binance => ("", "/ws-api/v3"),
                 Dialect::Okx => ("/ws/v5/public", "/ws/v5/private"),
+                Dialect::Kraken => ("/v2", "/v2"),
             };
             endpoints.push(Endpoint {
                 venue: v.cfg.name.clone(),

@@ -27,7 +27,7 @@ use super::{
     binance,
     config::Dialect,
     http::{self, Request},
-    okx, Shared,
+    kraken, okx, Shared,
 };
 
 /// A server-side byte stream: plain TCP or TLS.
@@ -135,6 +135,7 @@ fn serve(shared: Arc<Shared>, v: usize, sock: TcpStream, _peer: SocketAddr) -> i
         let resp = match shared.venues[v].cfg.dialect {
             Dialect::Binance => binance::rest::handle(&shared, v, &req),
             Dialect::Okx => okx::rest::handle(&shared, v, &req),
+            Dialect::Kraken => kraken::rest::handle(&shared, v, &req),
         };
         match resp {
             Some(resp) => http::write_response(&mut stream, &resp, close)?,
@@ -182,6 +183,7 @@ fn upgrade(
     let ws = WebSocket::from_partially_read(stream, leftover, Role::Server, Some(cfg));
     match shared.venues[v].cfg.dialect {
         Dialect::Okx => okx::ws::serve(shared, v, ws, &req.path),
+        Dialect::Kraken => kraken::ws::serve(shared, v, ws, &req.path),
         Dialect::Binance if req.path.starts_with("/ws-api/") => {
             binance::user_stream::serve(shared, v, ws)
         }

@@ -17,6 +17,7 @@ use super::{
     config::Dialect,
     config::VenueCfg,
     faults::{FaultKind, Faults},
+    kraken,
     market::{Latent, VenueGen},
     matching::{Effects, Matcher},
     okx,
@@ -106,6 +107,10 @@ pub struct VenueState {
     pub tick_mult: i64,
     /// Steps taken.
     pub steps: u64,
+    /// Kraken: the depth window last published per instrument (bids, asks).
+    pub kr_window: Vec<(Levels, Levels)>,
+    /// Kraken: last nonce per account.
+    pub kr_nonce: Vec<u64>,
 }
 
 /// One venue.
@@ -145,6 +150,7 @@ impl VenueState {
     /// magnitudes.
     pub fn new(m: Matcher, gen: VenueGen) -> Self {
         let n = m.instruments.len();
+        let n_accounts = m.accounts.len();
         Self {
             m,
             gen,
@@ -155,6 +161,8 @@ impl VenueState {
             frames_hash: 0xCBF2_9CE4_8422_2325,
             tick_mult: 1,
             steps: 0,
+            kr_window: vec![(Vec::new(), Vec::new()); n],
+            kr_nonce: vec![0; n_accounts],
         }
     }
 
@@ -265,8 +273,35 @@ impl VenueState {
             self.seq[inst] = last;
             let sym = self.m.instruments[inst].symbol.clone();
             let data = match v.cfg.dialect {
-                Dialect::Binance => {
-                    binance::ws::depth_update(&sym, now_ms, first, last, &bids, &asks)
+                Dialect::Binance => Some(binance::ws::depth_update(
+                    &sym, now_ms, first, last, &bids, &asks,
+                )),
+                Dialect::Kraken => {
+                    let depth = v.cfg.kraken_depth;
+                    let new = (
+                        self.m.depth(inst, true, depth),
+                        self.m.depth(inst, false, depth),
+                    );
+                    let m = &self.m;
+                    let upd = kraken::ws::window_update(&self.kr_window[inst], &new, |bid, p| {
+                        m.level_qty(inst, bid, p) > 0
+                    });
+                    let ins = &self.m.instruments[inst];
+                    let out = upd.map(|(b, a)| {
+                        let mut ck = kraken::checksum(ins, &new.0, &new.1);
+                        if faults.take(v.idx, FaultKind::ChecksumCorruption) {
+                            ck = ck.wrapping_add(1);
+                            oracle.fault(
+                                lyra_shm::clock::wall_now_ns(),
+                                &v.cfg.name,
+                                "checksum_corruption",
+                                "checksum off by one",
+                            );
+                        }
+                        kraken::ws::book_frame(ins, "update", now_ms, &b, &a, ck)
+                    });
+                    self.kr_window[inst] = new;
+                    out
                 }
                 Dialect::Okx => {
                     let corrupt = faults.take(v.idx, FaultKind::ChecksumCorruption);
@@ -280,7 +315,7 @@ impl VenueState {
                     }
                     let ck = v.cfg.okx_checksum.then(|| okx::ws::checksum(&self.m, inst));
                     let ck = ck.map(|c| if corrupt { c.wrapping_add(1) } else { c });
-                    okx::ws::books_frame(
+                    Some(okx::ws::books_frame(
                         &self.m.instruments[inst],
                         "update",
                         now_ms,
@@ -289,10 +324,12 @@ impl VenueState {
                         &bids,
                         &asks,
                         ck,
-                    )
+                    ))
                 }
             };
-            self.fan_out(inst, DEPTH, data, "depthUpdate", last, v, oracle);
+            if let Some(data) = data {
+                self.fan_out(inst, DEPTH, data, "depthUpdate", last, v, oracle);
+            }
             let top = match (tb, ta) {
                 (Some(b), Some(a)) => (
                     b,
@@ -305,12 +342,19 @@ impl VenueState {
             if top != self.last_top[inst] && top.0 > 0 {
                 self.last_top[inst] = top;
                 let data = match v.cfg.dialect {
-                    Dialect::Binance => binance::ws::book_ticker(&sym, last, top),
-                    Dialect::Okx => {
-                        okx::ws::bbo_frame(&self.m.instruments[inst], now_ms, last, top)
-                    }
+                    Dialect::Binance => Some(binance::ws::book_ticker(&sym, last, top)),
+                    Dialect::Okx => Some(okx::ws::bbo_frame(
+                        &self.m.instruments[inst],
+                        now_ms,
+                        last,
+                        top,
+                    )),
+                    // Kraken's `ticker` channel is not served.
+                    Dialect::Kraken => None,
                 };
-                self.fan_out(inst, BOOK_TICKER, data, "bookTicker", last, v, oracle);
+                if let Some(data) = data {
+                    self.fan_out(inst, BOOK_TICKER, data, "bookTicker", last, v, oracle);
+                }
             }
         }
         for t in &fx.trades {
@@ -318,10 +362,13 @@ impl VenueState {
             let data = match v.cfg.dialect {
                 Dialect::Binance => binance::ws::trade(&sym, now_ms, t),
                 Dialect::Okx => okx::ws::trade_frame(&self.m.instruments[t.inst], t),
+                // Kraken's `trade` channel is not served.
+                Dialect::Kraken => continue,
             };
             self.fan_out(t.inst, TRADE, data, "trade", t.id, v, oracle);
         }
-        // OKX's private `orders` channel is not served yet: its clients poll the REST API.
+        // OKX's `orders` and Kraken's `executions` channels are not served yet: their clients
+        // poll the REST API.
         if v.cfg.dialect == Dialect::Binance && (!fx.execs.is_empty() || !fx.touched.is_empty()) {
             self.publish_user(v, &fx, now_ms, faults, oracle);
         }

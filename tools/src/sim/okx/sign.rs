@@ -26,6 +26,24 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Standard Base64 decoding (padding optional); `None` on a character outside the alphabet.
+/// Kraken's secrets are Base64 too.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let v = B64.iter().position(|x| *x == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// The OKX signature of one request.
 pub fn sign(secret: &str, ts: &str, method: &str, path: &str, body: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
@@ -131,5 +149,7 @@ mod tests {
         assert_eq!(iso_ms(ms), "2020-12-08T09:08:57.715Z");
         assert_eq!(parse_iso_ms("2020-12-08 09:08:57"), None);
         assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64_decode("YWI=").as_deref(), Some(&b"ab"[..]));
+        assert_eq!(base64_decode("a*b"), None);
     }
 }
