@@ -31,7 +31,10 @@ impl Clock for LiveClock {
 /// Monotonic now in ns (`CLOCK_MONOTONIC`, comparable across processes on one host).
 #[inline]
 pub fn mono_now_ns() -> Nanos {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC is always supported on Linux;
     // clock_gettime writes only into `ts`.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
@@ -41,7 +44,10 @@ pub fn mono_now_ns() -> Nanos {
 /// Wall-clock now in ns since the Unix epoch (`CLOCK_REALTIME`).
 #[inline]
 pub fn wall_now_ns() -> Nanos {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: as in `mono_now_ns`; CLOCK_REALTIME is always supported.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -57,7 +63,10 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock at the given wall time; monotonic time starts at the same value.
     pub fn new(wall_ns: Nanos) -> Self {
-        Self { mono: AtomicU64::new(wall_ns), wall: AtomicU64::new(wall_ns) }
+        Self {
+            mono: AtomicU64::new(wall_ns),
+            wall: AtomicU64::new(wall_ns),
+        }
     }
     /// Sets both clocks to `ns` (monotonic time never moves backwards).
     pub fn set(&self, ns: Nanos) {

@@ -137,7 +137,8 @@ pub fn parse_mantissa(text: &[u8], scale: u8) -> Result<i64, DecimalError> {
         if shift > 18 {
             return Err(DecimalError::Overflow(scale));
         }
-        acc.checked_mul(POW10[shift as usize]).ok_or(DecimalError::Overflow(scale))?
+        acc.checked_mul(POW10[shift as usize])
+            .ok_or(DecimalError::Overflow(scale))?
     } else {
         let s = -shift;
         if s > 18 || acc % POW10[s as usize] != 0 {
@@ -197,7 +198,10 @@ impl std::fmt::Display for DecimalText {
 /// drops digits that must be zero; more than `scale` pads with zeros). Kraken's checksum wants
 /// this "precision-correct" form.
 pub fn format_fixed(mantissa: i64, scale: u8, decimals: u8) -> DecimalText {
-    let mut out = DecimalText { buf: [0; 48], len: 0 };
+    let mut out = DecimalText {
+        buf: [0; 48],
+        len: 0,
+    };
     let mut digits = [0u8; 20];
     let mut n = 0;
     let mut v = mantissa.unsigned_abs();
@@ -271,7 +275,9 @@ mod tests {
 
     /// The reference: rust_decimal scaled by 10^scale, exact or refused.
     fn reference(text: &str, scale: u8) -> Option<i64> {
-        let d = Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text)).ok()?;
+        let d = Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .ok()?;
         let scaled = d.checked_mul(Decimal::from(pow10(scale)))?;
         if scaled.fract() != Decimal::ZERO {
             return None;
@@ -289,12 +295,21 @@ mod tests {
         assert_eq!(parse_mantissa(b"1e-5", 8), Ok(1000));
         assert_eq!(parse_mantissa(b"1.5E+3", 0), Ok(1500));
         assert_eq!(parse_mantissa(b"3366.1", 1), Ok(33661));
-        assert_eq!(parse_mantissa(b"1.234", 2), Err(DecimalError::TooPrecise(2)));
+        assert_eq!(
+            parse_mantissa(b"1.234", 2),
+            Err(DecimalError::TooPrecise(2))
+        );
         assert_eq!(parse_mantissa(b"", 2), Err(DecimalError::Empty));
         assert_eq!(parse_mantissa(b".", 2), Err(DecimalError::Empty));
-        assert_eq!(parse_mantissa(b"1.2.3", 2), Err(DecimalError::BadByte(b'.')));
+        assert_eq!(
+            parse_mantissa(b"1.2.3", 2),
+            Err(DecimalError::BadByte(b'.'))
+        );
         assert_eq!(parse_mantissa(b"1,2", 2), Err(DecimalError::BadByte(b',')));
-        assert_eq!(parse_mantissa(b"99999999999999999999", 0), Err(DecimalError::Overflow(0)));
+        assert_eq!(
+            parse_mantissa(b"99999999999999999999", 0),
+            Err(DecimalError::Overflow(0))
+        );
         assert_eq!(parse_mantissa(b"1", 19), Err(DecimalError::BadScale(19)));
         assert_eq!(parse_mantissa(b"1.50000000000000000000000", 2), Ok(150));
         assert_eq!(parse_mantissa(b"000000000000000000000001", 2), Ok(100));
@@ -310,7 +325,10 @@ mod tests {
         assert_eq!(format_fixed(452_852, 1, 1).as_str(), "45285.2");
         assert_eq!(format_fixed(100_000, 8, 8).as_str(), "0.00100000");
         assert_eq!(format_fixed(5, 0, 2).as_str(), "5.00");
-        assert_eq!(format_fixed(i64::MIN, 18, 18).as_str(), "-9.223372036854775808");
+        assert_eq!(
+            format_fixed(i64::MIN, 18, 18).as_str(),
+            "-9.223372036854775808"
+        );
     }
 
     #[test]
@@ -339,7 +357,11 @@ mod tests {
                             for _ in 0..trail {
                                 buf.push('0');
                             }
-                            let text = if fd == 0 && trail > 0 { format!("{int}.00") } else { buf.clone() };
+                            let text = if fd == 0 && trail > 0 {
+                                format!("{int}.00")
+                            } else {
+                                buf.clone()
+                            };
                             let got = parse_mantissa(text.as_bytes(), scale).ok();
                             assert_eq!(got, reference(&text, scale), "{text} at scale {scale}");
                             if let Some(m) = got {

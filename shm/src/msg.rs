@@ -287,7 +287,10 @@ pub enum OrderState {
 impl OrderState {
     /// Whether no further transition can happen.
     pub const fn is_terminal(self) -> bool {
-        matches!(self, Self::Filled | Self::Canceled | Self::Rejected | Self::Expired)
+        matches!(
+            self,
+            Self::Filled | Self::Canceled | Self::Rejected | Self::Expired
+        )
     }
 }
 
