@@ -10,7 +10,9 @@
 //!
 //! Resync: a gap, a malformed frame, a stale feed, an oversized frame or a disconnect emits
 //! `BookInvalid` at once for the affected instrument(s); the sync then buffers the stream again
-//! and the handler fetches a fresh snapshot (Binance) until the bridge holds and the book is valid.
+//! and the handler fetches a fresh REST snapshot ([`BinanceFeed`]) or resubscribes the
+//! instrument so the venue pushes a new one on the socket ([`SocketFeed`] with [`OkxVenue`] or
+//! [`KrakenVenue`]), until the book is valid again.
 //! Checks that need the rebuilt book (crossed/locked top, venue checksums) run in the book stage,
 //! which reports a break back through `resync(inst, reason)`.
 //!
@@ -19,11 +21,19 @@
 //! decoder saw, in the order it saw it).
 
 pub mod binance;
+pub mod kraken;
+pub mod okx;
+pub mod socket;
 
 use lyra_shm::msg::MdEvent;
 use thiserror::Error;
 
-pub use self::binance::{BinanceFeed, BinanceFeedConfig};
+pub use self::{
+    binance::{BinanceFeed, BinanceFeedConfig},
+    kraken::KrakenVenue,
+    okx::OkxVenue,
+    socket::{SocketFeed, SocketFeedConfig, SocketVenue},
+};
 use crate::{rest::RestError, sink::MdSink, ws::TlsError, ws::WsError};
 
 /// What a recorder is handed: one raw input of the decoder.

@@ -1,0 +1,148 @@
+//! Kraken WebSocket v2 `book` as a [`SocketVenue`]: the subscription (with `snapshot: true`)
+//! pushes the snapshot; a broken book (checksum mismatch found by the book stage, malformed
+//! frame) is unsubscribed and subscribed again.
+
+use lyra_shm::msg::{InstrumentIdx, InvalidReason, VenueId};
+
+use super::socket::SocketVenue;
+use crate::{
+    instrument::Resolved,
+    kraken::{KrakenFrameInfo, KrakenMd},
+    sink::MdSink,
+    ws::{protocol::find_in, venues::KrakenWs, FrameKind, PreAckData, WsProtocol},
+};
+
+/// How far into a method response the keys are looked for.
+const HEAD: usize = 160;
+
+/// [`KrakenWs`] with method responses recognised before book data.
+///
+/// Kraken's subscribe ack is `{"method":"subscribe","result":{"channel":"book",...},...}`: its
+/// `"channel":"book"` ends at byte 48, inside the window where `KrakenWs::classify` looks for book
+/// data, so the ack was taken for data (dropped before the ack) and the connection never became
+/// subscribed. A frame that starts with `"method"` answers a request and is never data.
+#[derive(Debug, Clone)]
+pub struct KrakenLiveWs(KrakenWs);
+
+impl WsProtocol for KrakenLiveWs {
+    fn venue(&self) -> &'static str {
+        self.0.venue()
+    }
+    fn url(&self) -> &str {
+        self.0.url()
+    }
+    fn subscribe_frames(&mut self, wall_ms: u64, out: &mut Vec<String>) -> usize {
+        self.0.subscribe_frames(wall_ms, out)
+    }
+    fn classify(&self, f: &[u8]) -> FrameKind {
+        if !f.starts_with(br#"{"method":"#) {
+            return self.0.classify(f);
+        }
+        let ok = find_in(f, br#""success":true"#, f.len());
+        if find_in(f, br#""method":"subscribe""#, HEAD) {
+            if ok {
+                FrameKind::Ack
+            } else {
+                FrameKind::Error
+            }
+        } else if find_in(f, br#""method":"pong""#, HEAD) {
+            FrameKind::KeepAliveReply
+        } else if find_in(f, br#""success":false"#, f.len()) {
+            FrameKind::Error
+        } else {
+            FrameKind::Control // e.g. the unsubscribe of a resubscription
+        }
+    }
+    fn keepalive_frame(&mut self, wall_ms: u64, out: &mut String) -> bool {
+        self.0.keepalive_frame(wall_ms, out)
+    }
+    fn pre_ack_data(&self) -> PreAckData {
+        self.0.pre_ack_data()
+    }
+}
+
+/// The Kraken decoder for one connection and its subscribed depth.
+#[derive(Debug)]
+pub struct KrakenVenue {
+    md: KrakenMd,
+    depth: u32,
+    req_id: u64,
+}
+
+impl KrakenVenue {
+    /// The `book` channel at `depth` (10, 25, 100, 500 or 1000) for `venue`.
+    pub fn new(venue: VenueId, depth: u32) -> Self {
+        Self {
+            md: KrakenMd::new(venue, depth as usize),
+            depth,
+            // Resubscriptions use ids apart from the transport's initial subscribe (1, 2, ...).
+            req_id: 1 << 32,
+        }
+    }
+
+    /// The decoder (sync states and counters).
+    pub fn md(&self) -> &KrakenMd {
+        &self.md
+    }
+}
+
+impl SocketVenue for KrakenVenue {
+    type Proto = KrakenLiveWs;
+    const NAME: &'static str = "kraken";
+
+    fn protocol(&self, url: &str, symbols: &[String]) -> KrakenLiveWs {
+        KrakenLiveWs(KrakenWs::new(url, symbols.to_vec(), self.depth))
+    }
+
+    fn prepare(&mut self, inst: InstrumentIdx) {
+        self.md.prepare(inst);
+    }
+
+    fn decode(
+        &mut self,
+        recv_ts: u64,
+        frame: &[u8],
+        resolve: &mut dyn FnMut(&[u8]) -> Option<Resolved>,
+        sink: &mut impl MdSink,
+    ) -> Result<Option<InstrumentIdx>, String> {
+        match self.md.on_frame(recv_ts, frame, resolve, sink) {
+            Ok(KrakenFrameInfo::Book { inst, .. }) => Ok(Some(inst)),
+            Ok(KrakenFrameInfo::Other) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn invalidate(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        reason: InvalidReason,
+        recv_ts: u64,
+        sink: &mut impl MdSink,
+    ) {
+        self.md.invalidate(inst, reason, recv_ts, sink);
+    }
+
+    fn needs_snapshot(&self, inst: InstrumentIdx) -> bool {
+        self.md.book(inst).is_some_and(|b| b.needs_snapshot())
+    }
+
+    fn is_synced(&self, inst: InstrumentIdx) -> bool {
+        self.md.book(inst).is_some_and(|b| b.is_synced())
+    }
+
+    fn resubscribe(&mut self, symbol: &str, out: &mut Vec<String>) {
+        for method in ["unsubscribe", "subscribe"] {
+            let id = self.req_id;
+            self.req_id += 1;
+            let snapshot = if method == "subscribe" {
+                r#","snapshot":true"#
+            } else {
+                ""
+            };
+            out.push(format!(
+                r#"{{"method":"{method}","params":{{"channel":"book","symbol":["{symbol}"],"depth":{}{snapshot}}},"req_id":{id}}}"#,
+                self.depth
+            ));
+        }
+    }
+}
