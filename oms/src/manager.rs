@@ -942,6 +942,11 @@ impl Oms {
             }
             _ => match serde_json::from_slice::<ApiErrorBody<'_>>(&body) {
                 Ok(e) if e.code == -2013 => Query::NotFound,
+                Ok(e) if e.code == -1021 => {
+                    // Our clock drifted: re-sync so the next query is accepted.
+                    self.resync_time();
+                    Query::Failed
+                }
                 _ => Query::Failed,
             },
         };

@@ -240,8 +240,16 @@ mod tests {
         std::fs::write(&f, "api_key = \"K1\"\n").unwrap();
         let e = Credentials::load(&f).unwrap_err().to_string();
         assert!(e.contains("api_secret") && !e.contains("K1"), "{e}");
-        std::fs::write(&f, "[[accounts]]\nindex = 0\napi_key = \"K2\"\nsecret = \"S2\"\n").unwrap();
-        assert_eq!(Credentials::load(&f).unwrap().api_key(), "K2", "lyra sim's file");
+        std::fs::write(
+            &f,
+            "[[accounts]]\nindex = 0\napi_key = \"K2\"\nsecret = \"S2\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Credentials::load(&f).unwrap().api_key(),
+            "K2",
+            "lyra sim's file"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
