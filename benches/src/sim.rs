@@ -55,9 +55,13 @@ fn client(addr: std::net::SocketAddr, ca_der: &[u8], path: &str) -> anyhow::Resu
     Ok(ws)
 }
 
-/// The `"E":N` value of a frame (our producers put the event index there).
+/// The event index of a frame: Binance `"E":N`, OKX `"ts":"N"` (our producers put the step
+/// number there: epoch 0, one ms per step).
 fn event_index(f: &str) -> Option<u64> {
-    let i = f.find("\"E\":")? + 4;
+    let i = f
+        .find("\"E\":")
+        .map(|i| i + 4)
+        .or_else(|| f.find("\"ts\":\"").map(|i| i + 6))?;
     let rest = &f[i..];
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     rest[..end].parse().ok()
@@ -77,7 +81,8 @@ fn consume(
     while got < n {
         match ws.read() {
             Ok(Message::Text(t)) => {
-                if !t.as_str().contains("depthUpdate") {
+                let t_str = t.as_str();
+                if !t_str.contains("depthUpdate") && !t_str.contains("\"action\":\"update\"") {
                     continue;
                 }
                 let now = mono_now_ns();
@@ -101,8 +106,10 @@ fn consume(
     Ok((hist, first, last))
 }
 
-/// Lyra's simulator: generator + matching + Binance rendering + fan-out, three instruments.
-fn run_sim(steps: u64) -> anyhow::Result<Report> {
+/// Lyra's simulator, one venue of `dialect`: generator + matching + rendering + fan-out, three
+/// instruments, one depth update per instrument per step.
+fn run_sim(steps: u64, dialect: sim_impl::config::Dialect) -> anyhow::Result<Report> {
+    use sim_impl::config::Dialect;
     let mut cfg = sim_impl::config::SimConfig {
         seed: 3,
         step_ms: 0,
@@ -111,19 +118,36 @@ fn run_sim(steps: u64) -> anyhow::Result<Report> {
         oracle_frames: false,
         ..Default::default()
     };
+    cfg.venues.retain(|v| v.dialect == dialect);
     for v in &mut cfg.venues {
         v.lag_prob = 0.0; // every step moves every instrument: one depth update each
     }
     let n_inst = cfg.instruments.len() as u64;
     let sim = sim_impl::Sim::start(cfg, None)?;
     let ep = sim.endpoints()[0].clone();
-    let mut ws = client(
-        ep.addr,
-        sim.ca_der(),
-        "/stream?streams=btcusdt@depth@100ms/ethusdt@depth@100ms/solusdt@depth@100ms",
-    )?;
-    ws.send(Message::text(r#"{"method":"LIST_SUBSCRIPTIONS","id":1}"#))?;
-    let _ack = ws.read()?;
+    let mut ws = match dialect {
+        Dialect::Okx => {
+            let mut ws = client(ep.addr, sim.ca_der(), "/ws/v5/public")?;
+            ws.send(Message::text(
+                r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"books","instId":"ETH-USDT"},{"channel":"books","instId":"SOL-USDT"}]}"#,
+            ))?;
+            // Three acks and three snapshots.
+            for _ in 0..6 {
+                let _ = ws.read()?;
+            }
+            ws
+        }
+        _ => {
+            let mut ws = client(
+                ep.addr,
+                sim.ca_der(),
+                "/stream?streams=btcusdt@depth@100ms/ethusdt@depth@100ms/solusdt@depth@100ms",
+            )?;
+            ws.send(Message::text(r#"{"method":"LIST_SUBSCRIPTIONS","id":1}"#))?;
+            let _ack = ws.read()?;
+            ws
+        }
+    };
     let stamps: Arc<Vec<AtomicU64>> = Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
     let received = Arc::new(AtomicU64::new(0));
     let shared = sim.shared().clone();
@@ -144,7 +168,11 @@ fn run_sim(steps: u64) -> anyhow::Result<Report> {
         .map_err(|_| anyhow::anyhow!("producer panicked"))?;
     sim.stop();
     let per_s = (steps * n_inst) as f64 / ((last - first).max(1) as f64 / 1e9);
-    Ok(Report::from_hist("sim", "lyra-sim", &hist, per_s))
+    let name = match dialect {
+        Dialect::Okx => "lyra-sim-okx",
+        _ => "lyra-sim-binance",
+    };
+    Ok(Report::from_hist("sim", name, &hist, per_s))
 }
 
 /// The baseline: a bare TLS WebSocket server writing pre-rendered depth frames.
@@ -206,5 +234,10 @@ fn run_baseline(frames: u64) -> anyhow::Result<Report> {
 /// Start-up or connection failures.
 pub fn run(opts: &Opts) -> anyhow::Result<Vec<Report>> {
     let steps = opts.pick(200_000, 20_000);
-    Ok(vec![run_sim(steps)?, run_baseline(steps * 3)?])
+    use sim_impl::config::Dialect;
+    Ok(vec![
+        run_sim(steps, Dialect::Binance)?,
+        run_sim(steps, Dialect::Okx)?,
+        run_baseline(steps * 3)?,
+    ])
 }

@@ -153,7 +153,7 @@ impl Default for VenueCfg {
             taker_fee_bps: 10,
             latency_steps: 0,
             jump_prob: 0.001,
-            jump_bps: 8.0,
+            jump_bps: 30.0,
             lag_prob: 0.0005,
             lag_steps: 20,
             trade_prob: 0.05,
@@ -222,7 +222,30 @@ impl Default for SimConfig {
                 inst("ETH", "3000", "0.0001", "5", 0.7),
                 inst("SOL", "150", "0.001", "50", 1.0),
             ],
-            venues: vec![VenueCfg::default()],
+            // Three venues with different spreads, fees and publication latencies, so that
+            // fee-inclusive cross-venue arbitrage opens now and then (mostly on dislocations).
+            venues: vec![
+                VenueCfg::default(),
+                VenueCfg {
+                    name: "okx".into(),
+                    dialect: Dialect::Okx,
+                    spread_bps: 1.5,
+                    maker_fee_bps: 8,
+                    taker_fee_bps: 10,
+                    latency_steps: 2,
+                    ..VenueCfg::default()
+                },
+                VenueCfg {
+                    name: "kraken".into(),
+                    dialect: Dialect::Kraken,
+                    spread_bps: 2.0,
+                    maker_fee_bps: 16,
+                    taker_fee_bps: 26,
+                    latency_steps: 5,
+                    jump_prob: 0.002,
+                    ..VenueCfg::default()
+                },
+            ],
             accounts: vec![AccountCfg::default()],
         }
     }
