@@ -55,16 +55,17 @@ impl<'a> Waiter<'a> {
         match self.kind {
             WaitKind::Spin => std::hint::spin_loop(),
             WaitKind::SpinYield => {
-                if self.idle_passes < SPINS_BEFORE_YIELD {
+                if self.idle_passes <= SPINS_BEFORE_YIELD {
                     std::hint::spin_loop();
                 } else {
                     std::thread::yield_now();
                 }
             }
             WaitKind::Park => {
-                if self.idle_passes < SPINS_BEFORE_YIELD {
+                // Passes 1..=SPINS spin, the next YIELDS yield, every later one parks.
+                if self.idle_passes <= SPINS_BEFORE_YIELD {
                     std::hint::spin_loop();
-                } else if self.idle_passes < SPINS_BEFORE_YIELD + YIELDS_BEFORE_PARK {
+                } else if self.idle_passes <= SPINS_BEFORE_YIELD + YIELDS_BEFORE_PARK {
                     std::thread::yield_now();
                 } else {
                     self.sleeper.sleep(self.park_ns);
