@@ -55,6 +55,185 @@ pub struct Config {
     /// `[[venues]]`: order-entry connections (`lyra doctor` and the OMS read them).
     #[serde(default)]
     pub venues: Vec<VenueSection>,
+    /// `[[instruments]]`: canonical instruments the pipeline trades (none = the skeleton
+    /// slot-source -> halt-gate pipeline runs instead).
+    #[serde(default)]
+    pub instruments: Vec<InstrumentSection>,
+    /// `[strategies]`: arbitrage and market making.
+    #[serde(default)]
+    pub strategies: crate::strategy::StrategiesConfig,
+    /// `[risk]`: pre-trade limits.
+    #[serde(default)]
+    pub risk: RiskSection,
+    /// `[oms]`: order entry policy.
+    #[serde(default)]
+    pub oms: OmsSection,
+    /// `[grant]`: a grant the engine issues into the segment at start (demo and tests only).
+    #[serde(default)]
+    pub grant: Option<GrantSection>,
+}
+
+/// `[[instruments]]`: one canonical instrument, index = position in the list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentSection {
+    /// Canonical name (`BTC-USDT`).
+    pub name: String,
+    /// Venue symbol, the same on every venue that lists it (`BTCUSDT`).
+    pub symbol: String,
+    /// Base asset (`BTC`).
+    pub base: String,
+    /// Quote asset (`USDT`).
+    pub quote: String,
+    /// Decimals of price mantissas.
+    #[serde(default = "default_scale")]
+    pub px_scale: u8,
+    /// Decimals of quantity mantissas.
+    #[serde(default = "default_scale")]
+    pub qty_scale: u8,
+    /// Price tick (mantissa at `px_scale`; 0 = derived from the first snapshot).
+    #[serde(default)]
+    pub tick: i64,
+}
+
+fn default_scale() -> u8 {
+    8
+}
+
+/// `[risk]`: the limits of `lyra_risk::RiskLimits`, with one entry per instrument.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSection {
+    /// Most orders working at once (all venues).
+    #[serde(default = "default_open_orders")]
+    pub max_open_orders: u32,
+    /// Most new orders per second.
+    #[serde(default = "default_orders_per_s")]
+    pub max_orders_per_s: u32,
+    /// Daily loss stop, quote mantissa at `lyra_risk::NOTIONAL_SCALE`.
+    #[serde(default = "default_loss_stop")]
+    pub daily_loss_stop: i64,
+    /// `[[risk.instruments]]`, one per instrument index (missing = that instrument never trades).
+    #[serde(default)]
+    pub instruments: Vec<RiskInstrumentSection>,
+}
+
+fn default_open_orders() -> u32 {
+    64
+}
+fn default_orders_per_s() -> u32 {
+    50
+}
+fn default_loss_stop() -> i64 {
+    1_000 * 100_000_000
+}
+
+impl Default for RiskSection {
+    fn default() -> Self {
+        Self {
+            max_open_orders: default_open_orders(),
+            max_orders_per_s: default_orders_per_s(),
+            daily_loss_stop: default_loss_stop(),
+            instruments: Vec::new(),
+        }
+    }
+}
+
+/// `[[risk.instruments]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskInstrumentSection {
+    /// Instrument index.
+    pub instrument: u16,
+    /// Largest quantity of one order (mantissa).
+    pub max_order_qty: i64,
+    /// Largest notional of one order (quote mantissa at NOTIONAL_SCALE).
+    pub max_order_notional: i64,
+    /// Largest absolute net position (mantissa).
+    pub max_position: i64,
+    /// Price collar around the reference mid, bps.
+    #[serde(default = "default_collar")]
+    pub collar_bps: u32,
+    /// Oldest book a decision may use, ms.
+    #[serde(default = "default_book_age")]
+    pub max_book_age_ms: u64,
+}
+
+fn default_collar() -> u32 {
+    100
+}
+fn default_book_age() -> u64 {
+    1_000
+}
+
+/// `[oms]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OmsSection {
+    /// `safe` (every order to the test endpoint) or `live`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Directory of the per-venue intent journals.
+    #[serde(default = "default_journal_dir")]
+    pub journal_dir: PathBuf,
+    /// Records per journal.
+    #[serde(default = "default_journal_capacity")]
+    pub journal_capacity: u64,
+    /// How often working orders are polled for fills, ms.
+    #[serde(default = "default_working_poll")]
+    pub working_poll_ms: u64,
+}
+
+fn default_mode() -> String {
+    "safe".into()
+}
+fn default_journal_dir() -> PathBuf {
+    PathBuf::from("lyra-run/journal")
+}
+fn default_journal_capacity() -> u64 {
+    65_536
+}
+fn default_working_poll() -> u64 {
+    200
+}
+
+impl Default for OmsSection {
+    fn default() -> Self {
+        Self {
+            mode: default_mode(),
+            journal_dir: default_journal_dir(),
+            journal_capacity: default_journal_capacity(),
+            working_poll_ms: default_working_poll(),
+        }
+    }
+}
+
+/// `[grant]`: a grant issued at start. Only for the demo and tests: production grants come from
+/// the operators (`lyra approve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSection {
+    /// What it is, logged and audited (`demo grant: simulator only`).
+    pub label: String,
+    /// `safe` or `live`.
+    pub mode: String,
+    /// Lifetime, s.
+    #[serde(default = "default_grant_ttl")]
+    pub ttl_s: u64,
+    /// Most orders under it.
+    #[serde(default = "default_grant_orders")]
+    pub max_orders: u32,
+    /// Largest notional of one order (NOTIONAL_SCALE).
+    pub max_order_notional: i64,
+    /// Largest exposure (NOTIONAL_SCALE).
+    pub max_exposure: i64,
+}
+
+fn default_grant_ttl() -> u64 {
+    3_600
+}
+fn default_grant_orders() -> u32 {
+    100_000
 }
 
 /// `[[venues]]`: one venue account for order entry.
@@ -78,6 +257,9 @@ pub struct VenueSection {
     /// Symbols that preflight requires TRADING.
     #[serde(default)]
     pub symbols: Vec<String>,
+    /// Market-data WebSocket base (`wss://host:port`); absent = this venue trades no market data.
+    #[serde(default)]
+    pub md_ws_url: Option<String>,
     /// Largest tolerated clock skew against the venue, ms.
     #[serde(default = "default_max_skew_ms")]
     pub max_skew_ms: u64,
@@ -338,6 +520,66 @@ impl Config {
                 ));
             }
         }
+        self.validate_pipeline(path)
+    }
+
+    /// Whether the trading pipeline runs (instruments configured) or the halt-gate skeleton.
+    pub fn has_pipeline(&self) -> bool {
+        !self.instruments.is_empty()
+    }
+
+    fn validate_pipeline(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, reason: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            reason,
+        };
+        if !self.has_pipeline() {
+            return Ok(());
+        }
+        if self.venues.is_empty() {
+            return Err(bad("venues", "instruments need at least one venue".into()));
+        }
+        for i in &self.instruments {
+            if i.symbol.is_empty() || i.px_scale > 18 || i.qty_scale > 18 || i.tick < 0 {
+                return Err(bad(
+                    "instruments",
+                    format!("{}: empty symbol, scale above 18 or negative tick", i.name),
+                ));
+            }
+        }
+        if !matches!(self.oms.mode.as_str(), "safe" | "live") {
+            return Err(bad(
+                "oms.mode",
+                format!("{:?} must be \"safe\" or \"live\"", self.oms.mode),
+            ));
+        }
+        if let Some(g) = &self.grant {
+            if !matches!(g.mode.as_str(), "safe" | "live") {
+                return Err(bad(
+                    "grant.mode",
+                    format!("{:?} must be \"safe\" or \"live\"", g.mode),
+                ));
+            }
+            if g.label.is_empty() {
+                return Err(bad("grant.label", "must say what the grant is".into()));
+            }
+        }
+        for r in &self.risk.instruments {
+            if r.instrument as usize >= self.instruments.len() {
+                return Err(bad(
+                    "risk.instruments.instrument",
+                    format!("{} is not an instrument index", r.instrument),
+                ));
+            }
+        }
+        crate::strategy::Strategies::new(
+            &self.strategies,
+            self.venues.len(),
+            self.instruments.len(),
+            crate::strategy::Ids::default(),
+        )
+        .map_err(|e| bad("strategies", e.to_string()))?;
         Ok(())
     }
 }

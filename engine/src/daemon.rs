@@ -26,13 +26,24 @@ use crate::{
         thread::Runtime,
     },
     stages::{order_gate::OrderGate, slot_source::SlotSource},
+    stats::EngineStats,
 };
+
+pub mod pipeline;
 
 /// Runs the engine until SIGTERM/SIGINT (or `stop` is set), then stops cleanly.
 ///
 /// # Errors
 /// Start-up failures (segment, pinning, threads), each naming what failed.
 pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<()> {
+    run_with_stats(cfg, stop, Arc::new(EngineStats::default()))
+}
+
+/// [`run`], updating `stats` (the in-process demo and tests read them while it runs).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with_stats(cfg: &Config, stop: Arc<AtomicBool>, stats: Arc<EngineStats>) -> Result<()> {
     // Read the core list once, before any thread pins itself (DESIGN §4).
     let cores = core_affinity::get_core_ids();
     let plan = plan(&cfg.threads, cores.as_deref()).context("planning threads")?;
@@ -53,23 +64,31 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(LiveClock);
 
     // Build the stages and hand each to the thread the layout puts it on.
-    let (tx, rx) = lyra_shm::ring::channel::<OrderIntent>(cfg.order_stage.ring_capacity);
-    let mut slot_source: Option<Box<dyn Stage>> = Some(Box::new(SlotSource::new(
-        tx,
-        cfg.order_stage.send_slots_per_s,
-        seg.clone(),
-    )));
-    let mut gate: Option<Box<dyn Stage>> = Some(Box::new(OrderGate::new(rx, seg.clone())));
+    let mut built = if cfg.has_pipeline() {
+        pipeline::build(cfg, &seg, &clock, &stats).context("building the trading pipeline")?
+    } else {
+        let (tx, rx) = lyra_shm::ring::channel::<OrderIntent>(cfg.order_stage.ring_capacity);
+        pipeline::Built {
+            feed: None,
+            book: None,
+            strategy: Some(Box::new(SlotSource::new(
+                tx,
+                cfg.order_stage.send_slots_per_s,
+                seg.clone(),
+            ))),
+            order: Some(Box::new(OrderGate::new(rx, seg.clone()))),
+        }
+    };
     let mut threads = Vec::new();
     let mut stage_lists = Vec::new();
     for tp in &plan {
         let mut list: Vec<Box<dyn Stage>> = Vec::new();
         for kind in &tp.stages {
             match kind {
-                StageKind::Strategy => list.extend(slot_source.take()),
-                StageKind::Order => list.extend(gate.take()),
-                // Feeds and books join here when venues are configured (issue 3/6).
-                StageKind::Feed | StageKind::Book => {}
+                StageKind::Feed => list.extend(built.feed.take()),
+                StageKind::Book => list.extend(built.book.take()),
+                StageKind::Strategy => list.extend(built.strategy.take()),
+                StageKind::Order => list.extend(built.order.take()),
             }
         }
         if list.is_empty() {

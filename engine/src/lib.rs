@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod monitor;
 pub mod runtime;
 pub mod stages;
+pub mod stats;
 pub mod strategy;

@@ -1,5 +1,10 @@
-//! The stages the runtime polls. Until the OMS lands (issue 5), the order stage is the halt gate
-//! fed by a paced slot source in the strategy position.
+//! The stages the runtime polls: feed -> book -> strategy (with risk) -> order (OMS), joined by
+//! SPSC rings. Without configured instruments the daemon runs the halt-gate skeleton instead:
+//! a paced slot source feeding the order stage's halt gate.
 
+pub mod book;
+pub mod feed;
+pub mod order;
 pub mod order_gate;
 pub mod slot_source;
+pub mod strategy;

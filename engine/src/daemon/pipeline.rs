@@ -1,0 +1,366 @@
+//! Builds the trading pipeline from the config: market-data sources per venue, the books, the
+//! strategies with risk, one OMS per venue (warmed, reconciled, preflighted for LIVE), the
+//! rings between them, and the config's grant in the segment.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use lyra_feeds::{
+    instrument::InstrumentTable,
+    live::{BinanceFeed, BinanceFeedConfig},
+    ws::TlsRoots,
+};
+use lyra_oms::{
+    binance::{BinanceConfig, BinanceRest, SymbolSpec},
+    http::tls_config,
+    preflight::{self, PreflightInput},
+    sign::Credentials,
+    Mode, Oms, OmsConfig,
+};
+use lyra_risk::{InstrumentLimits, RiskEngine, RiskLimits};
+use lyra_shm::{
+    clock::Clock,
+    control::{ControlSegment, Grant, GrantMode},
+    msg::{InstrumentIdx, MdEvent, Qty, VenueId},
+    ring::channel,
+};
+use rust_decimal::Decimal;
+
+use crate::{
+    config::Config,
+    runtime::stage::Stage,
+    stages::{
+        book::{BookInstrument, BookStage},
+        feed::{BinanceSource, FeedStage, MdSource},
+        order::{OmsSet, OrderStage},
+        strategy::{Scales, StrategyStage},
+    },
+    stats::EngineStats,
+    strategy::{Ids, Strategies},
+};
+
+/// The four stages, each taken by the thread the layout puts it on.
+pub struct Built {
+    /// Feeds.
+    pub feed: Option<Box<dyn Stage>>,
+    /// Books.
+    pub book: Option<Box<dyn Stage>>,
+    /// Strategies + risk.
+    pub strategy: Option<Box<dyn Stage>>,
+    /// OMS.
+    pub order: Option<Box<dyn Stage>>,
+}
+
+/// Ring capacities: market data is bursty (a snapshot is thousands of levels).
+const MD_RING: usize = 1 << 16;
+const TOP_RING: usize = 1 << 12;
+const ORDER_RING: usize = 1 << 10;
+const REPORT_RING: usize = 1 << 12;
+
+/// Risk limits from `[risk]`.
+pub fn risk_limits(cfg: &Config) -> RiskLimits {
+    let mut instruments = vec![None; cfg.instruments.len()];
+    for r in &cfg.risk.instruments {
+        let i = &cfg.instruments[r.instrument as usize];
+        instruments[r.instrument as usize] = Some(InstrumentLimits {
+            px_scale: i.px_scale,
+            qty_scale: i.qty_scale,
+            max_order_qty: Qty(r.max_order_qty),
+            max_order_notional: r.max_order_notional,
+            max_position: Qty(r.max_position),
+            collar_bps: r.collar_bps,
+            max_book_age_ms: r.max_book_age_ms,
+        });
+    }
+    RiskLimits {
+        instruments,
+        max_open_orders: cfg.risk.max_open_orders,
+        max_orders_per_s: cfg.risk.max_orders_per_s,
+        daily_loss_stop: cfg.risk.daily_loss_stop,
+        cooldown_after_losses: 0,
+        cooldown_ms: 0,
+    }
+}
+
+/// Issues `[grant]` into the segment: one grant per strategy id the config uses, all venues.
+fn issue_grants(cfg: &Config, seg: &ControlSegment, clock: &dyn Clock) -> Result<()> {
+    let Some(g) = &cfg.grant else {
+        return Ok(());
+    };
+    let mut ids: Vec<u8> = cfg.strategies.mm.iter().map(|m| m.strategy).collect();
+    ids.extend(cfg.strategies.arb.iter().map(|a| a.strategy));
+    ids.sort_unstable();
+    ids.dedup();
+    let now = clock.wall_ns();
+    let mask = if cfg.venues.len() >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << cfg.venues.len()) - 1
+    };
+    for (k, s) in ids.iter().enumerate() {
+        let grant = Grant {
+            grant_id: 1 + k as u64,
+            strategy_id: u16::from(*s),
+            venue_mask: mask,
+            instrument: None,
+            max_order_notional: g.max_order_notional,
+            max_exposure: g.max_exposure,
+            max_orders: u64::from(g.max_orders),
+            mode: if g.mode == "live" {
+                GrantMode::Live
+            } else {
+                GrantMode::Safe
+            },
+            expiry_wall_ns: now + g.ttl_s.saturating_mul(1_000_000_000),
+            revoked: false,
+        };
+        seg.put_grant(&grant, now)
+            .with_context(|| format!("issuing grant {} ({})", grant.grant_id, g.label))?;
+        tracing::warn!(grant = grant.grant_id, strategy = s, mode = %g.mode, label = %g.label, "grant issued by the config (demo/test only)");
+    }
+    Ok(())
+}
+
+fn mantissa(d: Decimal, scale: u8) -> i128 {
+    let mut d = d;
+    d.rescale(u32::from(scale));
+    d.mantissa()
+}
+
+/// Opens, warms, reconciles (and for LIVE preflights) the OMS of venue `v`; returns it with its
+/// balances per instrument as (base mantissa, quote raw).
+fn open_oms(
+    cfg: &Config,
+    v: usize,
+    seg: &Arc<ControlSegment>,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Oms, Vec<(i64, i128)>)> {
+    let vc = &cfg.venues[v];
+    let live = cfg.oms.mode == "live";
+    let bc = BinanceConfig {
+        rest_url: vc.rest_url.clone(),
+        recv_window_ms: vc.recv_window_ms,
+        timeout: Duration::from_secs(2),
+    };
+    let tls = tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
+    let creds = Credentials::load(&vc.credentials_file)
+        .with_context(|| format!("venue {}: credentials", vc.name))?;
+    let mut rest = BinanceRest::new(&bc, tls, creds, clock.clone())
+        .with_context(|| format!("venue {}: REST client", vc.name))?;
+    rest.warm()
+        .with_context(|| format!("venue {}: connecting {}", vc.name, vc.rest_url))?;
+    let specs: Vec<SymbolSpec> = cfg
+        .instruments
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| SymbolSpec {
+            instrument: InstrumentIdx(i as u16),
+            symbol: inst.symbol.clone(),
+            base_asset: inst.base.clone(),
+            quote_asset: inst.quote.clone(),
+            px_scale: inst.px_scale,
+            qty_scale: inst.qty_scale,
+            filters: Default::default(),
+            trading: false,
+        })
+        .collect();
+    let ocfg = OmsConfig {
+        run_id: cfg.engine.run_id.clone(),
+        venue: VenueId(v as u8),
+        mode: if live { Mode::Live } else { Mode::Safe },
+        working_poll_ms: cfg.oms.working_poll_ms,
+        unknown_window_ms: 5_000,
+        max_skew_ms: vc.max_skew_ms,
+        ..OmsConfig::default()
+    };
+    std::fs::create_dir_all(&cfg.oms.journal_dir)
+        .with_context(|| format!("creating {}", cfg.oms.journal_dir.display()))?;
+    let journal = cfg.oms.journal_dir.join(format!("{}.journal", vc.name));
+    let mut oms = Oms::open(
+        ocfg,
+        &journal,
+        cfg.oms.journal_capacity,
+        rest,
+        specs,
+        seg.clone(),
+        clock.clone(),
+    )
+    .with_context(|| format!("venue {}: OMS", vc.name))?;
+    oms.refresh_exchange_info()
+        .map_err(|e| anyhow::anyhow!("venue {}: exchangeInfo: {e}", vc.name))?;
+    let rec = oms
+        .reconcile()
+        .with_context(|| format!("venue {}: reconciliation", vc.name))?;
+    if live {
+        let symbols: Vec<String> = cfg.instruments.iter().map(|i| i.symbol.clone()).collect();
+        let pf = preflight::run(
+            oms.venue(),
+            &PreflightInput {
+                venue: &vc.name,
+                symbols: &symbols,
+                max_skew_ms: vc.max_skew_ms,
+                risk_headroom: Some((true, "grant from the config".into())),
+            },
+        );
+        if !pf.passed {
+            bail!("venue {}: LIVE preflight failed: {:?}", vc.name, pf.checks);
+        }
+        oms.set_preflight(true);
+    }
+    let free = |asset: &str| {
+        rec.balances
+            .iter()
+            .find(|b| b.asset == asset)
+            .map_or(Decimal::ZERO, |b| b.free)
+    };
+    let bal = cfg
+        .instruments
+        .iter()
+        .map(|i| {
+            let base = mantissa(free(&i.base), i.qty_scale);
+            let quote = mantissa(free(&i.quote), i.px_scale + i.qty_scale);
+            (i64::try_from(base).unwrap_or(i64::MAX), quote)
+        })
+        .collect();
+    Ok((oms, bal))
+}
+
+/// Builds every stage of the pipeline.
+///
+/// # Errors
+/// A venue that cannot be reached, reconciled or preflighted; bad strategy config; a grant the
+/// segment refuses.
+pub fn build(
+    cfg: &Config,
+    seg: &Arc<ControlSegment>,
+    clock: &Arc<dyn Clock>,
+    stats: &Arc<EngineStats>,
+) -> Result<Built> {
+    issue_grants(cfg, seg, clock.as_ref())?;
+    let nv = cfg.venues.len();
+    let ni = cfg.instruments.len();
+
+    // Canonical instruments, the same symbol on every venue.
+    let mut table = InstrumentTable::new();
+    for inst in &cfg.instruments {
+        table
+            .add(&inst.name, inst.px_scale, inst.qty_scale, inst.tick)
+            .with_context(|| format!("instrument {}", inst.name))?;
+    }
+    for v in 0..nv {
+        for (i, inst) in cfg.instruments.iter().enumerate() {
+            table
+                .map_symbol(VenueId(v as u8), &inst.symbol, InstrumentIdx(i as u16))
+                .with_context(|| format!("instrument {} on venue {v}", inst.name))?;
+        }
+    }
+
+    // Order entry first: balances feed the strategies' inventory.
+    let mut oms = Vec::with_capacity(nv);
+    let mut balances = Vec::with_capacity(nv);
+    for v in 0..nv {
+        let (o, b) = open_oms(cfg, v, seg, clock)?;
+        oms.push(Some(o));
+        balances.push(b);
+    }
+    let first_seq = oms
+        .iter()
+        .flatten()
+        .map(Oms::next_intent_seq)
+        .max()
+        .unwrap_or(1);
+    let mut strategies = Strategies::new(&cfg.strategies, nv, ni, Ids::new(first_seq, 1))
+        .map_err(|e| anyhow::anyhow!("strategies: {e}"))?;
+    for (v, bal) in balances.iter().enumerate() {
+        for (i, (base, quote)) in bal.iter().enumerate() {
+            strategies.set_balance(VenueId(v as u8), InstrumentIdx(i as u16), Qty(*base), *quote);
+        }
+    }
+
+    // Rings.
+    let (resync_tx, resync_rx) = channel::<MdEvent>(256);
+    let (top_tx, top_rx) = channel(TOP_RING);
+    let (ord_tx, ord_rx) = channel(ORDER_RING);
+    let (rep_tx, rep_rx) = channel(REPORT_RING);
+    let mut md_inputs = Vec::with_capacity(nv);
+    let mut sources: Vec<Box<dyn MdSource>> = Vec::with_capacity(nv);
+    for (v, vc) in cfg.venues.iter().enumerate() {
+        let Some(ws) = &vc.md_ws_url else {
+            continue;
+        };
+        let (tx, rx) = channel::<MdEvent>(MD_RING);
+        md_inputs.push(rx);
+        let roots = vc
+            .ca_file
+            .as_ref()
+            .map_or(TlsRoots::WebPki, |p| TlsRoots::PemFile(p.clone()));
+        let mut fc = BinanceFeedConfig::new(
+            VenueId(v as u8),
+            ws,
+            &vc.rest_url,
+            roots,
+            cfg.instruments.iter().map(|i| i.symbol.clone()).collect(),
+        );
+        fc.book_ticker = false;
+        fc.trades = false;
+        let mut feed = BinanceFeed::new(&fc, table.clone(), tx, clock.clone())
+            .with_context(|| format!("venue {}: market data", vc.name))?;
+        feed.start();
+        sources.push(Box::new(BinanceSource(feed, VenueId(v as u8))));
+    }
+    let insts = cfg
+        .instruments
+        .iter()
+        .map(|i| BookInstrument {
+            px_scale: i.px_scale,
+            qty_scale: i.qty_scale,
+            tick: i.tick,
+        })
+        .collect();
+    let scales = cfg
+        .instruments
+        .iter()
+        .map(|i| Scales {
+            px: i.px_scale,
+            qty: i.qty_scale,
+        })
+        .collect();
+    let feed = FeedStage::new(sources, resync_rx, stats.clone());
+    let book = BookStage::new(
+        nv,
+        insts,
+        1 << 14,
+        md_inputs,
+        top_tx,
+        resync_tx,
+        stats.clone(),
+        clock.clone(),
+    );
+    let strategy = StrategyStage::new(
+        top_rx,
+        rep_rx,
+        ord_tx,
+        strategies,
+        RiskEngine::new(risk_limits(cfg)),
+        scales,
+        seg.clone(),
+        clock.clone(),
+        stats.clone(),
+        cfg.oms.mode == "live",
+        None,
+    );
+    let order = OrderStage::new(
+        ord_rx,
+        rep_tx,
+        Box::new(OmsSet::new(oms)),
+        seg.clone(),
+        clock.clone(),
+        stats.clone(),
+    );
+    Ok(Built {
+        feed: Some(Box::new(feed)),
+        book: Some(Box::new(book)),
+        strategy: Some(Box::new(strategy)),
+        order: Some(Box::new(order)),
+    })
+}

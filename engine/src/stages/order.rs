@@ -1,0 +1,236 @@
+//! The order stage: approved intents -> the venue's OMS (halt re-check right before the write,
+//! journal, sign, send) -> execution reports back to the strategy stage. Intents an OMS refuses
+//! before the venue come back as `Rejected` reports so risk and the strategies release them.
+
+use std::{
+    collections::HashMap,
+    sync::{atomic::Ordering::Relaxed, Arc},
+};
+
+use lyra_oms::{Oms, OmsError};
+use lyra_shm::{
+    clock::{Clock, Nanos},
+    control::{ControlSegment, Counter},
+    msg::{ExecReport, OrderState},
+    ring::{Consumer, Producer},
+};
+
+use super::strategy::Approved;
+use crate::{runtime::stage::Stage, stats::EngineStats};
+
+/// Intents submitted per poll (each is a blocking loopback/network round trip).
+const BATCH: usize = 16;
+
+/// Where approved intents go.
+pub trait OrderSink: Send {
+    /// Sends one approved intent; `Err(halted)` when refused before the venue.
+    fn submit(&mut self, a: &Approved) -> Result<(), bool>;
+    /// Advances background work (fills of working orders, SENT_UNKNOWN, kill on halt).
+    fn poll(&mut self);
+    /// Moves queued execution reports into `out`.
+    fn drain_reports(&mut self, out: &mut Vec<ExecReport>);
+    /// Order requests written so far.
+    fn requests(&self) -> u64;
+    /// Cancels what is working (shutdown).
+    fn cancel_all(&mut self) {}
+}
+
+/// One OMS per venue, indexed by venue id.
+pub struct OmsSet {
+    oms: Vec<Option<Oms>>,
+    events: u64,
+}
+
+impl OmsSet {
+    /// The set; `oms[v]` serves venue `v`.
+    pub fn new(oms: Vec<Option<Oms>>) -> Self {
+        Self { oms, events: 0 }
+    }
+
+    /// Audit events drained so far (the audit writer is not wired yet; they are counted).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+}
+
+impl OrderSink for OmsSet {
+    fn submit(&mut self, a: &Approved) -> Result<(), bool> {
+        let v = a.approved.intent().venue.0 as usize;
+        let Some(Some(oms)) = self.oms.get_mut(v) else {
+            return Err(false);
+        };
+        match oms.submit(a.approved) {
+            Ok(_) => Ok(()),
+            Err(OmsError::Halted { .. }) => Err(true),
+            Err(e) => {
+                tracing::debug!(error = %e, "order refused before the venue");
+                Err(false)
+            }
+        }
+    }
+
+    fn poll(&mut self) {
+        for o in self.oms.iter_mut().flatten() {
+            if let Err(e) = o.poll() {
+                tracing::warn!(error = %e, "oms poll");
+            }
+            self.events += o.drain_events().count() as u64;
+        }
+    }
+
+    fn drain_reports(&mut self, out: &mut Vec<ExecReport>) {
+        for o in self.oms.iter_mut().flatten() {
+            out.extend(o.drain_reports());
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.oms
+            .iter()
+            .flatten()
+            .map(|o| o.stats().order_requests)
+            .sum()
+    }
+
+    fn cancel_all(&mut self) {
+        for o in self.oms.iter_mut().flatten() {
+            if let Err(e) = o.cancel_all() {
+                tracing::warn!(error = %e, "cancel on shutdown");
+            }
+        }
+    }
+}
+
+/// The order stage.
+pub struct OrderStage {
+    input: Consumer<Approved>,
+    reports: Producer<ExecReport>,
+    sink: Box<dyn OrderSink>,
+    seg: Arc<ControlSegment>,
+    clock: Arc<dyn Clock>,
+    stats: Arc<EngineStats>,
+    /// Reports not yet accepted by the ring, oldest first.
+    pending: Vec<ExecReport>,
+    /// Last state per intent (for intents-by-state).
+    states: HashMap<u64, OrderState>,
+}
+
+impl OrderStage {
+    /// A stage sending through `sink`.
+    pub fn new(
+        input: Consumer<Approved>,
+        reports: Producer<ExecReport>,
+        sink: Box<dyn OrderSink>,
+        seg: Arc<ControlSegment>,
+        clock: Arc<dyn Clock>,
+        stats: Arc<EngineStats>,
+    ) -> Self {
+        Self {
+            input,
+            reports,
+            sink,
+            seg,
+            clock,
+            stats,
+            pending: Vec::with_capacity(4_096),
+            states: HashMap::with_capacity(16_384),
+        }
+    }
+
+    fn note(&mut self, r: &ExecReport) {
+        let prev = self.states.insert(r.intent_seq, r.state);
+        if prev != Some(r.state) {
+            self.stats.move_state(prev, r.state);
+        }
+    }
+
+    fn flush_reports(&mut self) -> usize {
+        let mut fresh = std::mem::take(&mut self.pending);
+        let before = fresh.len();
+        self.sink.drain_reports(&mut fresh);
+        for r in &fresh[before..] {
+            let r = *r;
+            self.note(&r);
+        }
+        let mut sent = 0;
+        for r in &fresh {
+            if self.reports.push(*r).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        if sent < fresh.len() {
+            self.stats
+                .report_ring_full
+                .fetch_add((fresh.len() - sent) as u64, Relaxed);
+        }
+        fresh.drain(..sent);
+        self.pending = fresh;
+        sent
+    }
+}
+
+impl Stage for OrderStage {
+    fn name(&self) -> &'static str {
+        "order"
+    }
+
+    fn poll(&mut self, _now_ns: Nanos) -> usize {
+        let mut n = 0;
+        for _ in 0..BATCH {
+            let Some(a) = self.input.pop() else {
+                break;
+            };
+            n += 1;
+            let it = *a.approved.intent();
+            self.seg.add(Counter::SendsAttempted, 1);
+            let before = self.sink.requests();
+            match self.sink.submit(&a) {
+                Ok(()) => {
+                    self.seg.add(Counter::SendsDone, 1);
+                    if self.sink.requests() > before {
+                        let now = self.clock.wall_ns();
+                        self.stats
+                            .intent_to_request
+                            .record(now.saturating_sub(a.approved_wall_ns));
+                        if a.tick_wall_ns != 0 {
+                            self.stats
+                                .tick_to_order
+                                .record(now.saturating_sub(a.tick_wall_ns));
+                        }
+                    }
+                }
+                Err(halted) => {
+                    self.stats.oms_refused.fetch_add(1, Relaxed);
+                    if halted {
+                        self.stats.oms_refused_halted.fetch_add(1, Relaxed);
+                        self.seg.add(Counter::SendsRefusedHalted, 1);
+                    }
+                    // Nothing reached the venue: risk and the strategies release the intent.
+                    let r = ExecReport {
+                        intent_seq: it.intent_seq,
+                        group_id: it.group_id,
+                        instrument: it.instrument,
+                        venue: it.venue,
+                        side: it.side,
+                        state: OrderState::Rejected,
+                        recv_ts: self.clock.wall_ns(),
+                        ..Default::default()
+                    };
+                    self.pending.push(r);
+                    self.note(&r);
+                }
+            }
+        }
+        self.sink.poll();
+        self.stats
+            .order_requests
+            .store(self.sink.requests(), Relaxed);
+        n + self.flush_reports()
+    }
+
+    fn stop(&mut self, _now_ns: Nanos) {
+        self.sink.cancel_all();
+        self.flush_reports();
+    }
+}

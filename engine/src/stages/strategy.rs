@@ -1,0 +1,295 @@
+//! The strategy stage: tops -> strategies -> intents -> send-time edge recheck -> risk -> the
+//! approved-intents ring; execution reports from the order stage -> risk and strategies.
+//!
+//! Everything an intent is checked against is read fresh right before its check: the halt word
+//! and venue mask (one Acquire load each), the grant in the segment, the ages and validity of the
+//! books the decision used. An intent dropped here (risk refusal, edge gone, full ring) is handed
+//! back to the strategies with `on_refused`, so reservations release and a lone leg is hedged.
+
+use std::sync::{atomic::Ordering::Relaxed, Arc};
+
+use lyra_risk::{find_grant, BookCheck, CheckInput, RiskApproved, RiskEngine, RiskLimits, NOTIONAL_SCALE,
+};
+use lyra_shm::{
+    clock::{Clock, Nanos},
+    control::ControlSegment,
+    msg::{BookTop, ExecReport, IntentAction, OrderIntent, Px},
+    ring::{Consumer, Producer},
+};
+
+use crate::{
+    runtime::stage::Stage,
+    stats::EngineStats,
+    strategy::{edge_still_positive, Strategies},
+};
+
+/// Items taken from each input ring per poll.
+const BATCH: usize = 64;
+/// Timer period of the strategies (quote TTLs, time boxes, staleness pulls), ns.
+const TIMER_NS: u64 = 5_000_000;
+
+/// An approved intent on its way to the order stage, with the frame time it descends from.
+#[derive(Debug, Clone, Copy)]
+pub struct Approved {
+    /// The approval the OMS requires.
+    pub approved: RiskApproved<OrderIntent>,
+    /// Wall receive time of the frame whose top triggered the decision (0 = a timer or report).
+    pub tick_wall_ns: u64,
+    /// Wall time of the approval.
+    pub approved_wall_ns: u64,
+}
+
+/// Scales of one instrument (for the edge in quote units).
+#[derive(Debug, Clone, Copy)]
+pub struct Scales {
+    /// Decimals of prices.
+    pub px: u8,
+    /// Decimals of quantities.
+    pub qty: u8,
+}
+
+/// The strategy stage.
+pub struct StrategyStage {
+    tops: Consumer<BookTop>,
+    reports: Consumer<ExecReport>,
+    out: Producer<Approved>,
+    strategies: Strategies,
+    risk: RiskEngine,
+    /// A copy of risk's limits (execution reports need them beside risk's mutable state).
+    limits: RiskLimits,
+    scales: Vec<Scales>,
+    seg: Arc<ControlSegment>,
+    clock: Arc<dyn Clock>,
+    stats: Arc<EngineStats>,
+    /// Intents of the current decision (capacity fixed at start).
+    scratch: Vec<OrderIntent>,
+    /// Whether orders go to live endpoints (LIVE mode) or test endpoints.
+    live: bool,
+    next_timer_ns: u64,
+    /// Every intent in the order it was approved (tests compare layouts with it).
+    log: Option<Producer<OrderIntent>>,
+}
+
+impl StrategyStage {
+    /// A stage over built strategies and risk; `log` (tests) receives every approved intent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tops: Consumer<BookTop>,
+        reports: Consumer<ExecReport>,
+        out: Producer<Approved>,
+        strategies: Strategies,
+        risk: RiskEngine,
+        scales: Vec<Scales>,
+        seg: Arc<ControlSegment>,
+        clock: Arc<dyn Clock>,
+        stats: Arc<EngineStats>,
+        live: bool,
+        log: Option<Producer<OrderIntent>>,
+    ) -> Self {
+        Self {
+            tops,
+            reports,
+            out,
+            strategies,
+            limits: risk.limits().clone(),
+            risk,
+            scales,
+            seg,
+            clock,
+            stats,
+            scratch: Vec::with_capacity(1_024),
+            live,
+            next_timer_ns: 0,
+            log,
+        }
+    }
+
+    fn book_check(&self, top: Option<&BookTop>, now_wall: u64, now_mono: u64) -> BookCheck {
+        match top {
+            // Tops carry wall receive times; risk ages books on the monotonic clock.
+            Some(t) => BookCheck {
+                valid: t.is_valid(),
+                updated_ns: now_mono.saturating_sub(now_wall.saturating_sub(t.recv_ts)),
+            },
+            None => BookCheck {
+                valid: false,
+                updated_ns: 0,
+            },
+        }
+    }
+
+    /// Checks and forwards everything in `scratch` (including what refusals add to it).
+    fn drain_scratch(&mut self, tick_wall_ns: u64) {
+        let mut i = 0;
+        while i < self.scratch.len() {
+            let it = self.scratch[i];
+            i += 1;
+            self.stats.intents.fetch_add(1, Relaxed);
+            if !self.forward(it, tick_wall_ns) {
+                let now = self.clock.wall_ns();
+                self.strategies.on_refused(it.intent_seq, now, &mut self.scratch);
+            }
+        }
+        self.scratch.clear();
+    }
+
+    /// Recheck, risk, push; `false` if the intent was dropped.
+    fn forward(&mut self, it: OrderIntent, tick_wall_ns: u64) -> bool {
+        let now_wall = self.clock.wall_ns();
+        let now_mono = self.clock.mono_ns();
+        let tops = self.strategies.tops();
+        let own = tops.get(it.venue, it.instrument);
+        let mut books = [self.book_check(own, now_wall, now_mono); 2];
+        let mut nbooks = 1;
+        let mut edge = None;
+        if it.action == IntentAction::New && it.group_id != 0 {
+            let group = self
+                .strategies
+                .arb()
+                .and_then(|a| a.group(it.group_id))
+                .filter(|g| g.buy_seq == it.intent_seq || g.sell_seq == it.intent_seq)
+                .copied();
+            if let Some(g) = group {
+                // The send-time recheck: both legs on the latest tops, or nothing is sent.
+                let Some(e) = edge_still_positive(&g, tops) else {
+                    self.stats.edge_gone.fetch_add(1, Relaxed);
+                    return false;
+                };
+                let s = self.scales[it.instrument.0 as usize];
+                edge = Some(e.to_notional(s.px, s.qty, NOTIONAL_SCALE).max(0));
+                let other = if g.buy_venue == it.venue {
+                    g.sell_venue
+                } else {
+                    g.buy_venue
+                };
+                books[1] = self.book_check(tops.get(other, it.instrument), now_wall, now_mono);
+                nbooks = 2;
+            }
+        }
+        let ref_mid = own.and_then(|t| {
+            (t.bid_qty[0].0 > 0 && t.ask_qty[0].0 > 0)
+                .then(|| Px((t.bid_px[0].0 + t.ask_px[0].0) / 2))
+        });
+        let grant = find_grant(
+            &self.seg,
+            u16::from(it.strategy),
+            it.venue,
+            it.instrument,
+            now_wall,
+        );
+        let inp = CheckInput {
+            now_mono_ns: now_mono,
+            now_wall_ns: now_wall,
+            halted: self.seg.is_halted(),
+            venue_halt_mask: self.seg.venue_mask(),
+            grant: grant.as_ref(),
+            live: self.live,
+            ref_mid,
+            books: &books[..nbooks],
+            edge_after_fees: edge,
+        };
+        let approved = match self.risk.check(it, &inp) {
+            Ok(a) => a,
+            Err(_) => {
+                self.stats.risk_refused.fetch_add(1, Relaxed);
+                self.seg.add(lyra_shm::control::Counter::RiskRefused, 1);
+                return false;
+            }
+        };
+        if tick_wall_ns != 0 {
+            self.stats
+                .book_to_intent
+                .record(self.clock.wall_ns().saturating_sub(tick_wall_ns));
+        }
+        let msg = Approved {
+            approved,
+            tick_wall_ns,
+            approved_wall_ns: self.clock.wall_ns(),
+        };
+        if self.out.push(msg).is_err() {
+            // The order stage is behind: this intent is not sent; risk forgets it with the
+            // rejection report the strategies' refusal path produces.
+            self.stats.order_ring_full.fetch_add(1, Relaxed);
+            let r = ExecReport {
+                intent_seq: it.intent_seq,
+                state: lyra_shm::msg::OrderState::Rejected,
+                ..Default::default()
+            };
+            self.risk.state_mut().on_exec(&r, &self.limits, now_mono);
+            return false;
+        }
+        if let Some(log) = &mut self.log {
+            let _ = log.push(it);
+        }
+        true
+    }
+
+    fn publish_stats(&self) {
+        if let Some(a) = self.strategies.arb() {
+            let s = a.stats();
+            self.stats.arb_opportunities.store(s.opportunities, Relaxed);
+            self.stats.arb_groups.store(s.groups, Relaxed);
+            let t = a.ledger().totals();
+            self.stats.arb_edge_ppm.store(t.edge_ppm(), Relaxed);
+            let s = self.scales.first().copied().unwrap_or(Scales { px: 8, qty: 8 });
+            let pnl = crate::strategy::fees::raw_to_notional(
+                t.pnl(),
+                s.px,
+                s.qty,
+                NOTIONAL_SCALE,
+            );
+            self.stats.arb_pnl_e8.store(pnl, Relaxed);
+        }
+        let (mut fills, mut quotes) = (0, 0);
+        for m in self.strategies.market_makers() {
+            fills += m.stats().fills;
+            quotes += m.stats().quotes;
+        }
+        self.stats.mm_fills.store(fills, Relaxed);
+        self.stats.mm_quotes.store(quotes, Relaxed);
+    }
+
+    /// The strategies (tests read their ledgers).
+    pub fn strategies(&self) -> &Strategies {
+        &self.strategies
+    }
+}
+
+impl Stage for StrategyStage {
+    fn name(&self) -> &'static str {
+        "strategy"
+    }
+
+    fn poll(&mut self, _now_ns: Nanos) -> usize {
+        let mut n = 0;
+        for _ in 0..BATCH {
+            let Some(r) = self.reports.pop() else {
+                break;
+            };
+            n += 1;
+            self.risk
+                .state_mut()
+                .on_exec(&r, &self.limits, self.clock.mono_ns());
+            let now = self.clock.wall_ns();
+            self.strategies.on_report(&r, now, &mut self.scratch);
+            self.drain_scratch(0);
+        }
+        for _ in 0..BATCH {
+            let Some(top) = self.tops.pop() else {
+                break;
+            };
+            n += 1;
+            let now = self.clock.wall_ns();
+            self.strategies.on_top(&top, now, &mut self.scratch);
+            self.drain_scratch(top.recv_ts);
+        }
+        let now = self.clock.wall_ns();
+        if now >= self.next_timer_ns {
+            self.next_timer_ns = now + TIMER_NS;
+            self.strategies.on_timer(now, &mut self.scratch);
+            self.drain_scratch(0);
+            self.publish_stats();
+        }
+        n
+    }
+}
