@@ -106,6 +106,54 @@ proptest! {
         }
     }
 
+    /// The occupancy bitmap over multi-word windows (up to 3 summary words): sparse levels
+    /// thousands of slots apart, frequent deletes of the best (the next best is found through the
+    /// bitmap, across empty words), full-book reads (iteration jumps gaps) and recentres from a
+    /// drifting touch, with windows that are not a multiple of 64.
+    #[test]
+    fn bitmap_sparse_levels_match_btreemap(
+        ops in proptest::collection::vec(
+            (any::<bool>(), prop_oneof![2 => 0i64..64, 2 => 0i64..12_000, 1 => -12_000i64..0], prop_oneof![1 => Just(0i64), 2 => 1i64..1000], 0u8..4, -300i64..=300),
+            1..300),
+        slots in prop_oneof![Just(64usize), Just(65), Just(4096), Just(4097), Just(9000), 100usize..10_000],
+    ) {
+        let tick = 5;
+        let cfg = BookConfig { window_slots: slots, far_levels: 32, tick };
+        let mut book = L2Book::new(VenueId(0), InstrumentIdx(0), cfg);
+        let mut model = Model::default();
+        let mut centre: i64 = 10_000_000;
+        for (is_bid, off, qty, action, drift) in ops {
+            centre += drift * tick;
+            let side = if is_bid { Side::Buy } else { Side::Sell };
+            let m = if is_bid { &model.bids } else { &model.asks };
+            // action 0: delete the current best of the side (exercises the next-best search).
+            let best = if is_bid { m.last_key_value() } else { m.first_key_value() };
+            let (px, qty) = match (action, best) {
+                (0, Some((&p, _))) => (p, 0),
+                // Bids below, asks above the centre, `off` ticks away (sparse when large).
+                _ => (if is_bid { centre - (off + 1) * tick } else { centre + (off + 1) * tick }, qty),
+            };
+            if px <= 0 {
+                continue;
+            }
+            prop_assert!(book.set(side, Px(px), Qty(qty)));
+            model.set(side, px, qty);
+            check(&book, &model);
+        }
+        // Drain each side best-first: every delete of the best must find the next one.
+        while let Some((p, _)) = book.best_bid() {
+            book.set(Side::Buy, p, Qty(0));
+            model.set(Side::Buy, p.0, 0);
+            check(&book, &model);
+        }
+        while let Some((p, _)) = book.best_ask() {
+            book.set(Side::Sell, p, Qty(0));
+            model.set(Side::Sell, p.0, 0);
+            check(&book, &model);
+        }
+        prop_assert_eq!(book.bid_levels() + book.ask_levels(), 0);
+    }
+
     /// Through `apply`: a snapshot with unknown tick (derived by gcd), then updates.
     #[test]
     fn apply_with_derived_tick(snap in proptest::collection::vec(op(), 1..100), ops in proptest::collection::vec(op(), 0..300)) {

@@ -8,7 +8,15 @@
 //! is `far.last()` and inserting near the touch moves few elements). The best key is tracked
 //! explicitly (`win_best` plus `far.last()`), so best bid/ask is O(1). When the touch leaves the
 //! window, or drifts into its last quarter, the window is recentred so the touch sits a quarter
-//! of the way in; recentring is O(slots + far) and rare.
+//! of the way in; recentring is O(levels + slots / 64) and rare.
+//!
+//! Occupancy: one bit per window slot (`occ`, `u64` words) plus one summary bit per non-empty
+//! word (`summary`). Finding the next level after a deleted best, and every step of
+//! [`LadderIter`] (top-K export, venue checksums over the top 10/25), jump to the next occupied
+//! slot with `trailing_zeros` instead of stepping through empty slots: at most one word, a few
+//! summary words (64 Ki slots = 16 summary words) and one more word, whatever the gap. Both
+//! levels are kept exact on every set, delete, clear and recentre (`slots[i] != 0` <=> bit `i`
+//! of `occ` <=> bit `i / 64` of `summary` has a set word under it).
 //!
 //! Tick: prices are placed by `(key - base) / tick`. The tick may be given (instrument config)
 //! or unknown (0): then every level lives in `far` until [`Ladder::set_tick`] installs one
@@ -20,6 +28,10 @@
 pub struct Ladder {
     /// Quantity per window slot; 0 marks an empty slot.
     slots: Vec<i64>,
+    /// Occupancy: bit `i % 64` of word `i / 64` is set iff `slots[i] != 0`.
+    occ: Vec<u64>,
+    /// Bit `w % 64` of word `w / 64` is set iff `occ[w] != 0`.
+    summary: Vec<u64>,
     /// Key of slot 0 (a multiple of `tick`).
     base: i64,
     /// Key units per slot; 0 = unknown (window unused).
@@ -44,8 +56,11 @@ impl Ladder {
     /// If `slots` is 0 (a shape error at start-up, never at run time).
     pub fn new(slots: usize, far_cap: usize, tick: i64) -> Self {
         assert!(slots > 0, "a ladder needs at least one slot");
+        let words = slots.div_ceil(64);
         let mut l = Self {
             slots: vec![0; slots],
+            occ: vec![0; words],
+            summary: vec![0; words.div_ceil(64)],
             base: 0,
             tick: 0,
             span: 0,
@@ -90,7 +105,14 @@ impl Ladder {
     /// Removes every level (capacity is kept).
     pub fn clear(&mut self) {
         if self.win_len > 0 {
-            self.slots.iter_mut().for_each(|q| *q = 0);
+            // Zero only the occupied slots (found through the bitmap), then the bitmap itself.
+            let mut i = self.win_best;
+            while i < self.slots.len() {
+                self.slots[i] = 0;
+                i = self.next_from(i + 1);
+            }
+            self.occ.iter_mut().for_each(|w| *w = 0);
+            self.summary.iter_mut().for_each(|w| *w = 0);
         }
         self.win_len = 0;
         self.win_best = self.slots.len();
@@ -166,29 +188,74 @@ impl Ladder {
         if qty != 0 {
             if old == 0 {
                 self.win_len += 1;
+                self.mark(i);
                 if i < self.win_best {
                     self.win_best = i;
                 }
             }
         } else if old != 0 {
             self.win_len -= 1;
+            self.unmark(i);
             if i == self.win_best {
                 self.win_best = self.next_from(i + 1);
             }
         }
     }
 
-    /// The first occupied slot at or after `from` (or `slots.len()`).
+    /// Sets slot `i`'s occupancy bit (and its word's summary bit).
+    #[inline]
+    fn mark(&mut self, i: usize) {
+        let w = i >> 6;
+        self.occ[w] |= 1u64 << (i & 63);
+        self.summary[w >> 6] |= 1u64 << (w & 63);
+    }
+
+    /// Clears slot `i`'s occupancy bit (and its word's summary bit once the word is empty).
+    #[inline]
+    fn unmark(&mut self, i: usize) {
+        let w = i >> 6;
+        let word = self.occ[w] & !(1u64 << (i & 63));
+        self.occ[w] = word;
+        if word == 0 {
+            self.summary[w >> 6] &= !(1u64 << (w & 63));
+        }
+    }
+
+    /// The first occupied slot at or after `from` (or `slots.len()`), via the bitmap.
     #[inline]
     fn next_from(&self, from: usize) -> usize {
-        if self.win_len == 0 {
-            return self.slots.len();
+        let n = self.slots.len();
+        if from >= n || self.win_len == 0 {
+            return n;
         }
-        let mut i = from;
-        while i < self.slots.len() && self.slots[i] == 0 {
-            i += 1;
+        let w = from >> 6;
+        let bits = self.occ[w] & (!0u64 << (from & 63));
+        if bits != 0 {
+            return (w << 6) + bits.trailing_zeros() as usize;
         }
-        i
+        self.next_word_from(w + 1)
+    }
+
+    /// The first occupied slot in words `w..` (or `slots.len()`): the summary finds the word.
+    #[inline]
+    fn next_word_from(&self, w: usize) -> usize {
+        let n = self.slots.len();
+        if w >= self.occ.len() {
+            return n;
+        }
+        let mut sw = w >> 6;
+        let mut s = self.summary[sw] & (!0u64 << (w & 63));
+        loop {
+            if s != 0 {
+                let word = (sw << 6) + s.trailing_zeros() as usize;
+                return (word << 6) + self.occ[word].trailing_zeros() as usize;
+            }
+            sw += 1;
+            if sw >= self.summary.len() {
+                return n;
+            }
+            s = self.summary[sw];
+        }
     }
 
     fn set_far(&mut self, key: i64, qty: i64) {
@@ -235,23 +302,14 @@ impl Ladder {
         let n = self.slots.len();
         // Move every window level to far, then sort far once (unstable sort does not allocate).
         if self.win_len > 0 {
-            for i in self.win_best..n {
-                let q = self.slots[i];
-                if q != 0 {
-                    self.far.push((self.base + i as i64 * self.tick, q));
-                    self.slots[i] = 0;
-                }
-            }
-            self.far.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+            self.flush_window(self.tick);
         }
-        self.win_len = 0;
-        self.win_best = n;
         let room = (n / 4) as i64;
         self.base = touch.saturating_sub(room.saturating_mul(self.tick));
         // Keep base on the grid so on-grid keys map to whole slots.
         self.base = self.base.saturating_sub(self.base.rem_euclid(self.tick));
         let (base, tick) = (self.base, self.tick);
-        let slots = &mut self.slots;
+        let (slots, occ, summary) = (&mut self.slots, &mut self.occ, &mut self.summary);
         let mut win_len = 0;
         let mut win_best = n;
         self.far.retain(|&(k, q)| {
@@ -259,6 +317,8 @@ impl Ladder {
             if off >= 0 && off % tick == 0 && ((off / tick) as u64) < n as u64 {
                 let i = (off / tick) as usize;
                 slots[i] = q;
+                occ[i >> 6] |= 1u64 << (i & 63);
+                summary[i >> 12] |= 1u64 << ((i >> 6) & 63);
                 win_len += 1;
                 win_best = win_best.min(i);
                 false
@@ -270,6 +330,23 @@ impl Ladder {
         self.win_best = win_best;
     }
 
+    /// Moves every window level (keys at `tick` per slot) to `far`, re-sorts `far` (unstable sort:
+    /// no allocation) and leaves the window and its bitmap empty. Visits occupied slots only.
+    fn flush_window(&mut self, tick: i64) {
+        let n = self.slots.len();
+        let mut i = self.win_best;
+        while i < n {
+            self.far.push((self.base + i as i64 * tick, self.slots[i]));
+            self.slots[i] = 0;
+            i = self.next_from(i + 1);
+        }
+        self.occ.iter_mut().for_each(|w| *w = 0);
+        self.summary.iter_mut().for_each(|w| *w = 0);
+        self.far.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+        self.win_len = 0;
+        self.win_best = n;
+    }
+
     /// Installs a tick (> 0) and re-places every level; a no-op for `tick <= 0` or an equal tick.
     pub fn set_tick(&mut self, tick: i64) {
         if tick <= 0 || tick == self.tick {
@@ -278,17 +355,7 @@ impl Ladder {
         let touch = self.best().map(|(k, _)| k);
         // Flush the window with the old geometry into far before switching the tick.
         if self.win_len > 0 {
-            let old_tick = self.tick;
-            for i in self.win_best..self.slots.len() {
-                let q = self.slots[i];
-                if q != 0 {
-                    self.far.push((self.base + i as i64 * old_tick, q));
-                    self.slots[i] = 0;
-                }
-            }
-            self.far.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-            self.win_len = 0;
-            self.win_best = self.slots.len();
+            self.flush_window(self.tick);
         }
         self.set_geometry(tick);
         if let Some(t) = touch {
@@ -343,9 +410,8 @@ impl Iterator for LadderIter<'_> {
     fn next(&mut self) -> Option<(i64, i64)> {
         let l = self.ladder;
         let n = l.slots.len();
-        while self.slot < n && l.slots[self.slot] == 0 {
-            self.slot += 1;
-        }
+        // Jump over empty slots with the bitmap (`slot` is always occupied or `n` after this).
+        self.slot = l.next_from(self.slot);
         let win = (self.slot < n).then(|| (l.base + self.slot as i64 * l.tick, l.slots[self.slot]));
         let far = self.far_end.checked_sub(1).map(|i| l.far[i]);
         match (win, far) {
@@ -363,5 +429,88 @@ impl Iterator for LadderIter<'_> {
             }
             (None, None) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bitmap invariant: bit set <=> slot non-zero, summary bit <=> word non-zero, and the
+    /// counters agree.
+    fn check_bitmap(l: &Ladder) {
+        let mut len = 0;
+        for (i, &q) in l.slots.iter().enumerate() {
+            assert_eq!(q != 0, l.occ[i >> 6] >> (i & 63) & 1 == 1, "slot {i}");
+            len += usize::from(q != 0);
+        }
+        for (w, &word) in l.occ.iter().enumerate() {
+            assert_eq!(
+                word != 0,
+                l.summary[w >> 6] >> (w & 63) & 1 == 1,
+                "word {w}"
+            );
+        }
+        assert_eq!(len, l.win_len);
+        let first = l
+            .slots
+            .iter()
+            .position(|&q| q != 0)
+            .unwrap_or(l.slots.len());
+        assert_eq!(first, l.win_best);
+    }
+
+    #[test]
+    fn next_best_found_across_empty_words_and_summary_words() {
+        // 3 summary words (8192 + 1 slots); levels in slot 10 and near the far end only.
+        let mut l = Ladder::new(8193, 4, 1);
+        l.recentre(0);
+        let base = l.base;
+        for k in [10, 8000, 8192] {
+            l.set(base + k, 1);
+            check_bitmap(&l);
+        }
+        // The window may have recentred; keys are what matter.
+        let keys: Vec<i64> = l.iter().map(|(k, _)| k - base).collect();
+        assert_eq!(keys, vec![10, 8000, 8192]);
+        l.set(base + 10, 0);
+        check_bitmap(&l);
+        assert_eq!(l.best().map(|(k, _)| k - base), Some(8000));
+        l.set(base + 8000, 0);
+        check_bitmap(&l);
+        assert_eq!(l.best().map(|(k, _)| k - base), Some(8192));
+        l.set(base + 8192, 0);
+        check_bitmap(&l);
+        assert_eq!(l.best(), None);
+        assert!(l.iter().next().is_none());
+    }
+
+    #[test]
+    fn bitmap_stays_exact_through_recentre_clear_and_set_tick() {
+        let mut l = Ladder::new(200, 8, 0);
+        // Unknown tick: everything in far until the tick is installed.
+        for k in (1000..3000).step_by(30) {
+            l.set(k, k);
+        }
+        l.set_tick(10);
+        check_bitmap(&l);
+        assert_eq!(l.len(), (1000..3000).step_by(30).count());
+        // Walk the touch upward by deleting the best repeatedly: drifts force recentres.
+        while let Some((k, _)) = l.best() {
+            l.set(k, 0);
+            check_bitmap(&l);
+            let mut prev = i64::MIN;
+            for (k, q) in l.iter() {
+                assert!(k > prev && q == k);
+                prev = k;
+            }
+        }
+        for k in (0..4000).step_by(70) {
+            l.set(k, 1);
+        }
+        check_bitmap(&l);
+        l.clear();
+        check_bitmap(&l);
+        assert!(l.is_empty() && l.iter().next().is_none());
     }
 }
