@@ -19,9 +19,15 @@ use anyhow::{bail, Context, Result};
 use flate2::{write::GzEncoder, Compression};
 use lyra_feeds::{
     instrument::InstrumentTable,
-    live::{BinanceFeed, BinanceFeedConfig, Recorded},
-    sink::CountingSink,
-    ws::TlsRoots,
+    live::{
+        BinanceFeed, BinanceFeedConfig, KrakenVenue, LiveStats, OkxVenue, Recorded, Recorder,
+        SocketFeed, SocketFeedConfig, SocketVenue,
+    },
+    sink::{CountingSink, MdSink},
+    ws::{
+        venues::{KrakenWs, OkxWs},
+        TlsRoots, WsConfig,
+    },
 };
 use lyra_shm::{
     clock::{mono_now_ns, wall_now_ns, LiveClock},
@@ -33,11 +39,83 @@ use serde::Deserialize;
 const BINANCE_WS: &str = "wss://stream.binance.com:9443";
 /// Binance Spot's REST base.
 const BINANCE_REST: &str = "https://api.binance.com";
+/// OKX's public WebSocket.
+const OKX_WS: &str = "wss://ws.okx.com:8443/ws/v5/public";
+/// Kraken's WebSocket v2.
+const KRAKEN_WS: &str = "wss://ws.kraken.com/v2";
+/// Kraken book depth recorded (its checksum covers the top 10).
+const KRAKEN_DEPTH: u32 = 10;
+
+/// What `lyra record` needs of a live feed, whichever the venue.
+trait Feed {
+    fn start(&mut self);
+    fn stop(&mut self);
+    fn poll_wait(&mut self, max_wait: Duration) -> usize;
+    fn stats(&self) -> LiveStats;
+    /// Names of the instruments whose book is synced.
+    fn synced(&self) -> Vec<String>;
+}
+
+impl<S: MdSink> Feed for BinanceFeed<S> {
+    fn start(&mut self) {
+        BinanceFeed::start(self);
+    }
+    fn stop(&mut self) {
+        BinanceFeed::stop(self);
+    }
+    fn poll_wait(&mut self, max_wait: Duration) -> usize {
+        BinanceFeed::poll_wait(self, max_wait)
+    }
+    fn stats(&self) -> LiveStats {
+        BinanceFeed::stats(self)
+    }
+    fn synced(&self) -> Vec<String> {
+        self.instruments()
+            .filter(|&i| self.is_synced(i))
+            .filter_map(|i| self.table().get(i).map(|x| x.name.clone()))
+            .collect()
+    }
+}
+
+impl<V: SocketVenue, S: MdSink> Feed for SocketFeed<V, S> {
+    fn start(&mut self) {
+        SocketFeed::start(self);
+    }
+    fn stop(&mut self) {
+        SocketFeed::stop(self);
+    }
+    fn poll_wait(&mut self, max_wait: Duration) -> usize {
+        SocketFeed::poll_wait(self, max_wait)
+    }
+    fn stats(&self) -> LiveStats {
+        SocketFeed::stats(self)
+    }
+    fn synced(&self) -> Vec<String> {
+        self.instruments()
+            .filter(|&i| self.is_synced(i))
+            .filter_map(|i| self.table().get(i).map(|x| x.name.clone()))
+            .collect()
+    }
+}
+
+/// A socket-snapshot feed's settings for `lyra record`.
+fn socket_config(t: &Target, args: &RecordArgs, ws: WsConfig) -> SocketFeedConfig {
+    SocketFeedConfig {
+        venue: VenueId(0),
+        url: t.ws.clone(),
+        roots: t.roots.clone(),
+        symbols: args.symbols.clone(),
+        // OKX and Kraken texts fit scale 8 (the replay adapters read them at the same scale).
+        scale: 8,
+        snapshot_wait_ms: 5_000,
+        ws,
+    }
+}
 
 /// `lyra record` arguments.
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
-    /// Venue name (`binance`; with `--config`, the `name` of a `[[venues]]` entry).
+    /// Venue name (`binance`, `okx`, `kraken`; with `--config`, the `name` of a `[[venues]]` entry).
     #[arg(long)]
     pub venue: String,
     /// Symbols in venue spelling, comma-separated (`BTCUSDT,ETHUSDT`).
@@ -87,17 +165,20 @@ struct Target {
 
 fn target(args: &RecordArgs) -> Result<Target> {
     let Some(path) = &args.config else {
-        return match args.venue.as_str() {
-            "binance" => Ok(Target {
-                dialect: "binance".into(),
-                ws: BINANCE_WS.into(),
-                rest: BINANCE_REST.into(),
-                roots: TlsRoots::WebPki,
-            }),
+        let (ws, rest) = match args.venue.as_str() {
+            "binance" => (BINANCE_WS, BINANCE_REST),
+            "okx" => (OKX_WS, ""),
+            "kraken" => (KRAKEN_WS, ""),
             v => bail!(
-                "lyra record: venue {v:?} has no built-in endpoints (binance only); give --config"
+                "lyra record: venue {v:?} has no built-in endpoints (binance, okx, kraken); give --config"
             ),
         };
+        return Ok(Target {
+            dialect: args.venue.clone(),
+            ws: ws.into(),
+            rest: rest.into(),
+            roots: TlsRoots::WebPki,
+        });
     };
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let cfg: ConfigFile =
@@ -110,13 +191,22 @@ fn target(args: &RecordArgs) -> Result<Target> {
         );
     };
     let dialect = v.dialect.unwrap_or_else(|| v.name.clone());
-    let (Some(ws), Some(rest)) = (v.ws_url, v.rest_url) else {
+    let Some(ws) = v.ws_url else {
         bail!(
-            "lyra record: venue {:?} in {} needs ws_url and rest_url",
+            "lyra record: venue {:?} in {} needs ws_url",
             v.name,
             path.display()
         );
     };
+    // Only Binance fetches snapshots over REST; OKX and Kraken push them on the socket.
+    let rest = v.rest_url.unwrap_or_default();
+    if dialect == "binance" && rest.is_empty() {
+        bail!(
+            "lyra record: venue {:?} in {} needs rest_url",
+            v.name,
+            path.display()
+        );
+    }
     let roots = match v.ca_file {
         Some(ca) => TlsRoots::PemFile(ca),
         None => TlsRoots::WebPki,
@@ -208,12 +298,6 @@ impl Out {
 /// Bad config, unsupported venue, an output file that cannot be written.
 pub fn run(args: &RecordArgs) -> Result<()> {
     let t = target(args)?;
-    if t.dialect != "binance" {
-        bail!(
-            "lyra record: dialect {:?} is not wired to a live feed yet (binance only)",
-            t.dialect
-        );
-    }
     let out_path = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.gz",
@@ -228,15 +312,8 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         bytes: 0,
         error: None,
     }));
-    let cfg = BinanceFeedConfig::new(VenueId(0), &t.ws, &t.rest, t.roots, args.symbols.clone());
-    let mut feed = BinanceFeed::new(
-        &cfg,
-        InstrumentTable::new(),
-        CountingSink::default(),
-        Arc::new(LiveClock),
-    )?;
     let rec = out.clone();
-    feed.set_recorder(Box::new(move |ns, r| {
+    let recorder: Recorder = Box::new(move |ns, r| {
         let mut o = rec
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -247,7 +324,41 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                 o.line(ns, body);
             }
         }
-    }));
+    });
+    let clock = Arc::new(LiveClock);
+    let venue = VenueId(0);
+    let mut feed: Box<dyn Feed> = match t.dialect.as_str() {
+        "binance" => {
+            let cfg = BinanceFeedConfig::new(venue, &t.ws, &t.rest, t.roots, args.symbols.clone());
+            let mut f =
+                BinanceFeed::new(&cfg, InstrumentTable::new(), CountingSink::default(), clock)?;
+            f.set_recorder(recorder);
+            Box::new(f)
+        }
+        "okx" => {
+            let mut f = SocketFeed::new(
+                &socket_config(&t, args, OkxWs::transport_config()),
+                OkxVenue::new(venue, "books"),
+                InstrumentTable::new(),
+                CountingSink::default(),
+                clock,
+            )?;
+            f.set_recorder(recorder);
+            Box::new(f)
+        }
+        "kraken" => {
+            let mut f = SocketFeed::new(
+                &socket_config(&t, args, KrakenWs::transport_config()),
+                KrakenVenue::new(venue, KRAKEN_DEPTH),
+                InstrumentTable::new(),
+                CountingSink::default(),
+                clock,
+            )?;
+            f.set_recorder(recorder);
+            Box::new(f)
+        }
+        d => bail!("lyra record: dialect {d:?} is not wired to a live feed (binance, okx, kraken)"),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("install signal handler")?;
@@ -275,11 +386,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     }
     feed.stop();
     let stats = feed.stats();
-    let synced: Vec<String> = feed
-        .instruments()
-        .filter(|&i| feed.is_synced(i))
-        .filter_map(|i| feed.table().get(i).map(|x| x.name.clone()))
-        .collect();
+    let synced = feed.synced();
     drop(feed);
     let mut o = out
         .lock()
