@@ -10,7 +10,7 @@
 //! [`server`] / [`http`] / [`tls`] (plumbing), [`faults`], [`oracle`].
 
 // The handle's API serves tests (which include this module) and `lyra demo`, not only `lyra sim`.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::duplicated_attributes)]
 
 pub mod binance;
 pub mod config;
