@@ -11,6 +11,7 @@ pub mod report;
 pub mod ring;
 pub mod sim;
 pub mod strategy;
+pub mod tick;
 pub mod venue_books;
 
 use report::Report;
@@ -89,5 +90,10 @@ pub fn suites() -> Vec<Suite> {
         name: "strategy",
         about: "book top -> arbitrage legs over 3 venues: engine::strategy vs rust_decimal + HashMap + Vec",
         run: strategy::run,
+    },
+    Suite {
+        name: "feed",
+        about: "loopback WS frame written -> MdEvent emitted: feeds::live::BinanceFeed vs tungstenite + serde_json + rust_decimal",
+        run: tick::run,
     }]
 }
