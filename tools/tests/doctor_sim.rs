@@ -21,7 +21,7 @@ use lyra_shm::{
     control::{ControlSegment, CreateOpts, Grant, GrantMode},
     msg::{InstrumentIdx, OrderIntent, OrderState, Px, Qty, Side, VenueId},
 };
-use sim::{config::SimConfig, Sim};
+use sim::{config::SimConfig, faults::FaultKind, Sim};
 
 struct Setup {
     dir: PathBuf,
@@ -64,6 +64,10 @@ fn spec() -> SymbolSpec {
 }
 
 fn oms(s: &Setup, seg: Arc<ControlSegment>, mode: Mode) -> Oms {
+    oms_window(s, seg, mode, 2_000)
+}
+
+fn oms_window(s: &Setup, seg: Arc<ControlSegment>, mode: Mode, window_ms: u64) -> Oms {
     let cfg = BinanceConfig {
         rest_url: s.rest_url.clone(),
         recv_window_ms: 5000,
@@ -81,7 +85,9 @@ fn oms(s: &Setup, seg: Arc<ControlSegment>, mode: Mode) -> Oms {
     let ocfg = OmsConfig {
         run_id: "sim1".into(),
         mode,
-        unknown_window_ms: 2_000,
+        unknown_window_ms: window_ms,
+        backoff_initial_ms: 10,
+        backoff_max_ms: 50,
         ..OmsConfig::default()
     };
     let mut oms = Oms::open(
@@ -261,6 +267,67 @@ fn live_orders_against_the_simulator_fill_and_match_its_balances() {
     };
     let pos = oms.positions().get(VenueId(0), InstrumentIdx(0));
     assert!(pos.base > 0, "the marketable buy filled");
+    assert_eq!(delta("BTC"), rust_decimal::Decimal::new(pos.base, 5));
+    assert_eq!(
+        delta("USDT"),
+        rust_decimal::Decimal::from_i128_with_scale(pos.quote, 7)
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn simulator_faults_resolve_to_one_order_per_intent_and_matching_balances() {
+    let sim = Sim::start(SimConfig::default(), None).expect("simulator");
+    let s = setup(&sim, "faults");
+    let seg = segment(&s, GrantMode::Live);
+    let mut oms = oms_window(&s, seg.clone(), Mode::Live, 300);
+    oms.reconcile().unwrap();
+    oms.set_preflight(true);
+    let before = oms.balances().unwrap();
+    let mut risk = risk();
+    let cases = [
+        (FaultKind::RestDropResponse, OrderState::Filled),
+        (FaultKind::Rest5xxPlaced, OrderState::Filled),
+        (FaultKind::Rest5xxNotPlaced, OrderState::Rejected),
+        (FaultKind::Rest1007Placed, OrderState::Filled),
+        (FaultKind::Rest1007NotPlaced, OrderState::Rejected),
+    ];
+    for (i, (fault, want)) in cases.iter().enumerate() {
+        let seq = i as u64 + 1;
+        sim.inject("binance", *fault, 1, 0, 0).unwrap();
+        if i == 0 {
+            // Queries also answer "not found" for a while: one -2013 proves nothing.
+            sim.inject("binance", FaultKind::False2013, 0, 150, 0)
+                .unwrap();
+        }
+        let a = approve(&mut risk, &seg, buy(seq, 9_000_000, 1_000), true);
+        let r = oms.submit(a).unwrap();
+        assert_eq!(r.state, OrderState::SentUnknown, "{fault:?}");
+        oms.settle(Duration::from_secs(5)).unwrap();
+        assert_eq!(oms.order(seq).unwrap().state, *want, "{fault:?}");
+    }
+    assert_eq!(oms.stats().unresolved, 0);
+    assert_eq!(
+        sim.oracle().counts().orders,
+        cases.len() as u64,
+        "never resent"
+    );
+    let after = oms.balances().unwrap();
+    let delta = |asset: &str| {
+        let f = |v: &[lyra_oms::manager::Balance]| {
+            v.iter()
+                .find(|b| b.asset == asset)
+                .map_or(rust_decimal::Decimal::ZERO, |b| b.free + b.locked)
+        };
+        f(&after) - f(&before)
+    };
+    let pos = oms.positions().get(VenueId(0), InstrumentIdx(0));
+    let filled: i64 = oms.orders().map(|o| o.filled_qty.0).sum();
+    assert_eq!(
+        filled, 3_000,
+        "three placed orders filled, two never existed"
+    );
+    assert!(pos.base <= 3_000, "base commissions come off the position");
     assert_eq!(delta("BTC"), rust_decimal::Decimal::new(pos.base, 5));
     assert_eq!(
         delta("USDT"),
