@@ -60,7 +60,11 @@ impl LatencyHist {
         for (k, b) in self.buckets.iter().enumerate() {
             seen += b.load(Relaxed);
             if seen >= want {
-                let edge = if k + 1 >= 64 { u64::MAX } else { (1u64 << (k + 1)) - 1 };
+                let edge = if k + 1 >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << (k + 1)) - 1
+                };
                 return Some(edge.min(self.max()));
             }
         }
@@ -102,14 +106,18 @@ pub struct EngineStats {
     pub intents: AtomicU64,
     /// Intents risk refused.
     pub risk_refused: AtomicU64,
+    /// Risk refusals by `Refusal` code (index = the code).
+    pub risk_refused_by: [AtomicU64; 32],
     /// Arbitrage legs dropped by the send-time edge recheck.
     pub edge_gone: AtomicU64,
     /// Approved intents dropped because the strategy -> order ring was full.
     pub order_ring_full: AtomicU64,
     /// Arbitrage opportunities seen (touch cleared fees and threshold).
     pub arb_opportunities: AtomicU64,
-    /// Arbitrage groups sent.
+    /// Arbitrage groups the strategy emitted (before the recheck and risk).
     pub arb_groups: AtomicU64,
+    /// Arbitrage groups whose two legs both passed the recheck and risk and were sent on.
+    pub arb_groups_sent: AtomicU64,
     /// Realised arbitrage edge net of fees, ppm of the notional bought.
     pub arb_edge_ppm: AtomicI64,
     /// Realised arbitrage PnL net of fees, quote mantissa at 1e-8.
@@ -151,10 +159,12 @@ impl Default for EngineStats {
             books_total: std::array::from_fn(|_| z()),
             intents: z(),
             risk_refused: z(),
+            risk_refused_by: std::array::from_fn(|_| z()),
             edge_gone: z(),
             order_ring_full: z(),
             arb_opportunities: z(),
             arb_groups: z(),
+            arb_groups_sent: z(),
             arb_edge_ppm: AtomicI64::new(0),
             arb_pnl_e8: AtomicI64::new(0),
             mm_fills: z(),

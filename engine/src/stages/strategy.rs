@@ -8,7 +8,8 @@
 
 use std::sync::{atomic::Ordering::Relaxed, Arc};
 
-use lyra_risk::{find_grant, BookCheck, CheckInput, RiskApproved, RiskEngine, RiskLimits, NOTIONAL_SCALE,
+use lyra_risk::{
+    find_grant, BookCheck, CheckInput, RiskApproved, RiskEngine, RiskLimits, NOTIONAL_SCALE,
 };
 use lyra_shm::{
     clock::{Clock, Nanos},
@@ -118,23 +119,102 @@ impl StrategyStage {
         }
     }
 
-    /// Checks and forwards everything in `scratch` (including what refusals add to it).
+    /// Checks and forwards everything in `scratch` (including what refusals add to it). The two
+    /// legs of an arbitrage group go together or not at all: both are checked before either is
+    /// sent, so a refusal can never leave one leg on the wire alone.
     fn drain_scratch(&mut self, tick_wall_ns: u64) {
         let mut i = 0;
         while i < self.scratch.len() {
             let it = self.scratch[i];
             i += 1;
             self.stats.intents.fetch_add(1, Relaxed);
-            if !self.forward(it, tick_wall_ns) {
+            let pair = (i < self.scratch.len() && self.is_leg_pair(&it, &self.scratch[i]))
+                .then(|| self.scratch[i]);
+            let Some(other) = pair else {
+                if !self.forward(&[it], tick_wall_ns) {
+                    let now = self.clock.wall_ns();
+                    self.strategies.on_refused(it.intent_seq, now, &mut self.scratch);
+                }
+                continue;
+            };
+            i += 1;
+            self.stats.intents.fetch_add(1, Relaxed);
+            if self.forward(&[it, other], tick_wall_ns) {
+                self.stats.arb_groups_sent.fetch_add(1, Relaxed);
+            } else {
                 let now = self.clock.wall_ns();
                 self.strategies.on_refused(it.intent_seq, now, &mut self.scratch);
+                self.strategies
+                    .on_refused(other.intent_seq, now, &mut self.scratch);
             }
         }
         self.scratch.clear();
     }
 
-    /// Recheck, risk, push; `false` if the intent was dropped.
-    fn forward(&mut self, it: OrderIntent, tick_wall_ns: u64) -> bool {
+    /// Whether `a` and `b` are the two legs of one arbitrage group.
+    fn is_leg_pair(&self, a: &OrderIntent, b: &OrderIntent) -> bool {
+        a.group_id != 0
+            && a.group_id == b.group_id
+            && a.action == IntentAction::New
+            && b.action == IntentAction::New
+            && self
+                .strategies
+                .arb()
+                .and_then(|x| x.group(a.group_id))
+                .is_some_and(|g| {
+                    let legs = [g.buy_seq, g.sell_seq];
+                    legs.contains(&a.intent_seq) && legs.contains(&b.intent_seq)
+                })
+    }
+
+    /// Checks every intent of `batch` (one intent, or both legs of a group) and sends them all,
+    /// or none: `false` if any was refused or the ring lacked room (risk then forgets the ones
+    /// it had approved).
+    fn forward(&mut self, batch: &[OrderIntent], tick_wall_ns: u64) -> bool {
+        let mut ok = [None; 2];
+        for (k, it) in batch.iter().enumerate() {
+            ok[k] = self.check(*it);
+        }
+        let n = batch.len();
+        let all = ok[..n].iter().all(Option::is_some);
+        let room = self.out.capacity() - self.out.len() >= n;
+        if !all || !room {
+            if all {
+                self.stats.order_ring_full.fetch_add(n as u64, Relaxed);
+            }
+            let now_mono = self.clock.mono_ns();
+            for a in ok[..n].iter().flatten() {
+                let r = ExecReport {
+                    intent_seq: a.intent().intent_seq,
+                    state: lyra_shm::msg::OrderState::Rejected,
+                    ..Default::default()
+                };
+                self.risk.state_mut().on_exec(&r, &self.limits, now_mono);
+            }
+            return false;
+        }
+        for approved in ok[..n].iter().flatten() {
+            if tick_wall_ns != 0 {
+                self.stats
+                    .book_to_intent
+                    .record(self.clock.wall_ns().saturating_sub(tick_wall_ns));
+            }
+            let msg = Approved {
+                approved: *approved,
+                tick_wall_ns,
+                approved_wall_ns: self.clock.wall_ns(),
+            };
+            // Room was checked above and this stage is the ring's only producer.
+            let _ = self.out.push(msg);
+            if let Some(log) = &mut self.log {
+                let _ = log.push(*approved.intent());
+            }
+        }
+        true
+    }
+
+    /// The send-time edge recheck (arbitrage legs) and the risk check of one intent.
+    fn check(&mut self, it: OrderIntent) -> Option<RiskApproved<OrderIntent>> {
         let now_wall = self.clock.wall_ns();
         let now_mono = self.clock.mono_ns();
         let tops = self.strategies.tops();
@@ -153,7 +233,7 @@ impl StrategyStage {
                 // The send-time recheck: both legs on the latest tops, or nothing is sent.
                 let Some(e) = edge_still_positive(&g, tops) else {
                     self.stats.edge_gone.fetch_add(1, Relaxed);
-                    return false;
+                    return None;
                 };
                 let s = self.scales[it.instrument.0 as usize];
                 edge = Some(e.to_notional(s.px, s.qty, NOTIONAL_SCALE).max(0));
@@ -188,40 +268,15 @@ impl StrategyStage {
             books: &books[..nbooks],
             edge_after_fees: edge,
         };
-        let approved = match self.risk.check(it, &inp) {
-            Ok(a) => a,
-            Err(_) => {
+        match self.risk.check(it, &inp) {
+            Ok(a) => Some(a),
+            Err(why) => {
                 self.stats.risk_refused.fetch_add(1, Relaxed);
+                self.stats.risk_refused_by[(why as usize) & 31].fetch_add(1, Relaxed);
                 self.seg.add(lyra_shm::control::Counter::RiskRefused, 1);
-                return false;
+                None
             }
-        };
-        if tick_wall_ns != 0 {
-            self.stats
-                .book_to_intent
-                .record(self.clock.wall_ns().saturating_sub(tick_wall_ns));
         }
-        let msg = Approved {
-            approved,
-            tick_wall_ns,
-            approved_wall_ns: self.clock.wall_ns(),
-        };
-        if self.out.push(msg).is_err() {
-            // The order stage is behind: this intent is not sent; risk forgets it with the
-            // rejection report the strategies' refusal path produces.
-            self.stats.order_ring_full.fetch_add(1, Relaxed);
-            let r = ExecReport {
-                intent_seq: it.intent_seq,
-                state: lyra_shm::msg::OrderState::Rejected,
-                ..Default::default()
-            };
-            self.risk.state_mut().on_exec(&r, &self.limits, now_mono);
-            return false;
-        }
-        if let Some(log) = &mut self.log {
-            let _ = log.push(it);
-        }
-        true
     }
 
     fn publish_stats(&self) {
@@ -231,13 +286,12 @@ impl StrategyStage {
             self.stats.arb_groups.store(s.groups, Relaxed);
             let t = a.ledger().totals();
             self.stats.arb_edge_ppm.store(t.edge_ppm(), Relaxed);
-            let s = self.scales.first().copied().unwrap_or(Scales { px: 8, qty: 8 });
-            let pnl = crate::strategy::fees::raw_to_notional(
-                t.pnl(),
-                s.px,
-                s.qty,
-                NOTIONAL_SCALE,
-            );
+            let s = self
+                .scales
+                .first()
+                .copied()
+                .unwrap_or(Scales { px: 8, qty: 8 });
+            let pnl = crate::strategy::fees::raw_to_notional(t.pnl(), s.px, s.qty, NOTIONAL_SCALE);
             self.stats.arb_pnl_e8.store(pnl, Relaxed);
         }
         let (mut fills, mut quotes) = (0, 0);

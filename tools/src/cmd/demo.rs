@@ -1,16 +1,22 @@
-//! `lyra demo`: the engine on loopback with a live terminal summary.
+//! `lyra demo`: the venue simulator and the engine trading against it, on loopback, with a live
+//! terminal summary and a final report.
 //!
-//! Today it runs the engine's real thread runtime (pinned stages, heartbeats, the order stage's
-//! halt gate fed by paced send slots) and walks the halt path an operator would use: a trip that
-//! stops every send, then a resume approved by two distinct operators (HMAC approvals over the
-//! segment id and epoch), all audited in a SHA-256 chain that is verified at the end. While it runs,
-//! `lyra halt --reason TEXT` in another terminal (same `--segment`) visibly stops the sends.
-//! The venue simulator and trading join it as issues 4-6 land.
+//! It starts `lyra sim`'s simulator in this process with three Binance-dialect venues (different
+//! fees, publication latency and dislocations; OKX/Kraken order entry does not exist in the OMS
+//! yet), writes an engine config from the simulator's endpoints and test accounts (a demo grant
+//! labelled as such; nothing leaves 127.0.0.1), and runs the real engine pipeline on its pinned
+//! threads: feeds -> books -> arbitrage + market making -> risk -> OMS. It walks the halt path an
+//! operator would use: a scripted trip, during which the simulator's oracle must see no order
+//! request, then a resume approved by two distinct operators (HMAC approvals over the segment id
+//! and epoch), all audited in a SHA-256 chain verified at the end. While it runs,
+//! `lyra halt --reason TEXT` in another terminal (same `--segment`) visibly stops new orders.
+//! `--safe` sends every order to the simulator's `/order/test` endpoint.
 
 use std::{
-    path::PathBuf,
+    fmt::Write as _,
+    path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, Ordering, Ordering::Relaxed},
         Arc,
     },
     time::Duration,
@@ -24,20 +30,26 @@ use lyra_amrc::{
     keys::{keygen, OperatorKey, OperatorKeys},
     Amrc,
 };
-use lyra_engine::config::Config;
+use lyra_engine::{config::Config, stats::EngineStats};
 use lyra_shm::{
     clock::{mono_now_ns, wall_now_ns},
     control::{ControlSegment, Counter, HaltReason, Note, Source},
 };
 use serde::Serialize;
 
-use crate::exit::Fail;
+use crate::{
+    exit::Fail,
+    sim::{
+        config::{Dialect, SimConfig, VenueCfg},
+        Sim, SimHandle,
+    },
+};
 
 /// `lyra demo` options.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How long to run, seconds.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 20)]
     pub duration: u64,
     /// Control segment for the demo engine (`lyra halt --segment` the same path to halt it).
     #[arg(long, env = "LYRA_SEGMENT", default_value = "/dev/shm/lyra-control")]
@@ -48,73 +60,249 @@ pub struct DemoArgs {
     /// End with one JSON report on stdout instead of the text summary.
     #[arg(long)]
     pub json: bool,
-    /// Send slots per second offered to the order stage.
-    #[arg(long, default_value_t = 2_000)]
-    pub rate: u64,
+    /// SAFE mode: every order goes to the simulator's test endpoint (`/api/v3/order/test`).
+    #[arg(long)]
+    pub safe: bool,
+    /// Thread layout: spread, compact or single.
+    #[arg(long, default_value = "compact")]
+    pub layout: String,
+}
+
+/// Order requests as the simulator's oracle counted them.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct OrderRequests {
+    order: u64,
+    test: u64,
+    cancel: u64,
 }
 
 /// The final report.
 #[derive(Debug, Serialize)]
 struct Report {
+    mode: &'static str,
     duration_s: f64,
     layout: String,
-    wait: String,
+    venues: Vec<String>,
+    instruments: Vec<String>,
     threads: usize,
-    sends_attempted: u64,
-    sends_done: u64,
-    sends_refused_halted: u64,
-    sends_done_while_halted: u64,
+    books_valid: serde_json::Map<String, serde_json::Value>,
+    md_events: u64,
+    tops: u64,
+    arb_opportunities: u64,
+    arb_groups: u64,
+    arb_groups_emitted: u64,
+    arb_edge_net_bps: f64,
+    arb_pnl_usdt: f64,
+    mm_quotes: u64,
+    mm_fills: u64,
+    intents: u64,
+    risk_refused: u64,
+    risk_refused_by: serde_json::Map<String, serde_json::Value>,
+    edge_gone_at_send: u64,
+    intents_by_state: serde_json::Map<String, serde_json::Value>,
+    order_requests: OrderRequests,
+    order_requests_during_halt: Option<u64>,
+    refused_halted: u64,
+    tick_to_order_p50_ns: Option<u64>,
+    tick_to_order_p99_ns: Option<u64>,
+    frame_to_book_p50_ns: Option<u64>,
+    book_to_intent_p50_ns: Option<u64>,
+    intent_to_request_p50_ns: Option<u64>,
     halts: u64,
     resumes: u64,
     halted_at_end: bool,
-    /// From the scripted trip to the order gate's first refused slot; slots come every
-    /// 1/rate s, so this is bounded below by the slot period, not by halt propagation
-    /// (`lyra-bench halt` measures that).
-    first_refused_slot_after_trip_us: Option<f64>,
     audit_records: u64,
     audit_chain_ok: bool,
     run_dir: String,
 }
 
+/// Venue names, fees (maker, taker bps), publication latency (steps) of the demo's venues.
+const VENUES: [(&str, i64, i64, usize); 3] = [("alpha", 1, 2, 0), ("beta", 1, 3, 4), ("gamma", 2, 4, 8)];
+
 /// Runs the demo.
 ///
 /// # Errors
-/// Start-up failures (segment in use, files), as a [`Fail`].
+/// Start-up failures (segment in use, files, simulator), as a [`Fail`].
 pub fn demo(args: &DemoArgs) -> Result<(), Fail> {
     run(args).map_err(Fail::Other)
+}
+
+/// The simulator of the demo: three Binance-dialect venues whose quotes lag and jump differently,
+/// so cross-venue dislocations appear every few seconds.
+fn sim_config(state_dir: &Path) -> SimConfig {
+    let mut c = SimConfig {
+        seed: 7,
+        state_dir: Some(state_dir.to_owned()),
+        oracle_frames: false,
+        ..SimConfig::default()
+    };
+    c.venues = VENUES
+        .iter()
+        .map(|(name, maker, taker, lat)| VenueCfg {
+            name: (*name).into(),
+            dialect: Dialect::Binance,
+            maker_fee_bps: *maker,
+            taker_fee_bps: *taker,
+            latency_steps: *lat,
+            jump_prob: 0.004,
+            jump_bps: 30.0,
+            lag_prob: 0.0,
+            trade_prob: 0.1,
+            orders_per_10s: 5_000,
+            weight_per_minute: 60_000,
+            ..VenueCfg::default()
+        })
+        .collect();
+    c
+}
+
+/// Decimal text -> mantissa at 8 decimals (the demo's scale for every instrument).
+fn e8(text: &str) -> Result<i64> {
+    lyra_shm::decimal::parse_mantissa(text.as_bytes(), 8)
+        .map_err(|e| anyhow::anyhow!("decimal {text:?}: {e:?}"))
+}
+
+/// The engine config for the simulator's endpoints and test accounts.
+fn engine_config(
+    args: &DemoArgs,
+    sim: &SimHandle,
+    sc: &SimConfig,
+    creds: &Path,
+    run_dir: &Path,
+) -> Result<String> {
+    let mode = if args.safe { "safe" } else { "live" };
+    let mut t = String::new();
+    writeln!(t, "# Written by `lyra demo`: the engine against the in-process simulator.")?;
+    writeln!(t, "[engine]\nrun_id = \"demo\"")?;
+    writeln!(
+        t,
+        "[paths]\nsegment = {:?}\naudit = {:?}",
+        args.segment,
+        run_dir.join("audit.jsonl")
+    )?;
+    writeln!(
+        t,
+        "[threads]\nlayout = {:?}\nwait = \"park\"\npin = true\nstuck_ms = 2000",
+        args.layout
+    )?;
+    writeln!(
+        t,
+        "[oms]\nmode = \"{mode}\"\njournal_dir = {:?}\nworking_poll_ms = 100",
+        run_dir.join("journal")
+    )?;
+    writeln!(
+        t,
+        "[grant]\nlabel = \"DEMO GRANT: simulator test accounts on 127.0.0.1 only\"\nmode = \"{mode}\"\n\
+         ttl_s = 3600\nmax_order_notional = {}\nmax_exposure = {}",
+        20_000i64 * 100_000_000,
+        1_000_000i64 * 100_000_000
+    )?;
+    for e in sim.endpoints() {
+        writeln!(
+            t,
+            "[[venues]]\nname = {:?}\nkind = \"binance\"\nrest_url = {:?}\nmd_ws_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}",
+            e.venue, e.rest, e.ws, sim.ca_path(), creds
+        )?;
+    }
+    for i in &sc.instruments {
+        writeln!(
+            t,
+            "[[instruments]]\nname = \"{}-{}\"\nsymbol = \"{}{}\"\nbase = {:?}\nquote = {:?}\npx_scale = 8\nqty_scale = 8\ntick = {}",
+            i.base, i.quote, i.base, i.quote, i.base, i.quote, e8(&i.tick)?
+        )?;
+    }
+    writeln!(t, "[strategies]\nmax_working_orders = 256")?;
+    for (v, (_, maker, taker, _)) in VENUES.iter().enumerate() {
+        for (k, i) in sc.instruments.iter().enumerate() {
+            writeln!(
+                t,
+                "[[strategies.markets]]\nvenue = {v}\ninstrument = {k}\ntick = {}\nstep = {}\nmin_qty = {}\n\
+                 min_notional_raw = {}\nmaker_fee_ppm = {}\ntaker_fee_ppm = {}",
+                e8(&i.tick)?,
+                e8(&i.step)?,
+                e8(&i.min_qty)?,
+                // px x qty at 16 decimals.
+                i128::from(e8(&i.min_notional)?) * 100_000_000,
+                maker * 100,
+                taker * 100
+            )?;
+        }
+    }
+    writeln!(
+        t,
+        "[strategies.arb]\nstrategy = 0\ninstruments = [{}]\nedge_bps = 2\nslippage_bps = 1\nmax_book_age_ms = 1500\n\
+         leg_timeout_ms = 3000\nmax_group_qty = 2000000\nmax_open_groups = 8",
+        (0..sc.instruments.len())
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    // One market maker per instrument on the cheapest venue, quoting just outside the touch.
+    for k in 0..sc.instruments.len() {
+        writeln!(
+            t,
+            "[[strategies.mm]]\nstrategy = 1\nvenue = 0\ninstrument = {k}\nqty = {}\nhalf_spread_bps = 2\n\
+             max_position = {}\nskew_bps_at_max = 2\nquote_ttl_ms = 2000\nmax_cancel_replaces_per_s = 5\n\
+             max_book_age_ms = 1500",
+            [20_000, 200_000, 5_000_000][k % 3],
+            [20_000_000, 200_000_000, 5_000_000_000i64][k % 3]
+        )?;
+    }
+    writeln!(t, "[risk]\nmax_open_orders = 64\nmax_orders_per_s = 100")?;
+    for (k, _) in sc.instruments.iter().enumerate() {
+        writeln!(
+            t,
+            "[[risk.instruments]]\ninstrument = {k}\nmax_order_qty = {}\nmax_order_notional = {}\n\
+             max_position = {}\ncollar_bps = 200\nmax_book_age_ms = 1500",
+            [10_000_000, 100_000_000, 2_000_000_000i64][k % 3],
+            10_000i64 * 100_000_000,
+            [50_000_000, 500_000_000, 10_000_000_000i64][k % 3]
+        )?;
+    }
+    Ok(t)
 }
 
 fn run(args: &DemoArgs) -> Result<()> {
     let run_dir = std::env::temp_dir().join(format!("lyra-demo-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let audit_path = run_dir.join("audit.jsonl");
-    let cfg_text = format!(
-        "# Written by `lyra demo`.\n[engine]\nrun_id = \"demo\"\n[paths]\nsegment = \"{}\"\naudit = \"{}\"\n\
-         [threads]\nlayout = \"compact\"\nwait = \"park\"\npin = true\n[order_stage]\nsend_slots_per_s = {}\n",
-        args.segment.display(),
-        audit_path.display(),
-        args.rate
-    );
+    let sc = sim_config(&run_dir.join("sim"));
+    let sim = Sim::start(sc.clone(), None).context("starting the venue simulator")?;
+    let creds = sim
+        .write_config(&run_dir.join("sim.toml"))
+        .context("writing the simulator's config fragment")?;
+    let cfg_text = engine_config(args, &sim, &sc, &creds, &run_dir)?;
     let cfg_path = run_dir.join("engine.toml");
     std::fs::write(&cfg_path, &cfg_text)?;
     let cfg = Config::load(&cfg_path)?;
+    let venues: Vec<String> = cfg.venues.iter().map(|v| v.name.clone()).collect();
+    let instruments: Vec<String> = cfg.instruments.iter().map(|i| i.name.clone()).collect();
+    let mode = if args.safe { "SAFE" } else { "LIVE-on-simulator" };
 
     // The engine runs in this process on its own pinned threads, exactly as `lyra-engine` does.
     let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(EngineStats::default());
     let engine_stop = stop.clone();
     let engine_cfg = cfg.clone();
+    let engine_stats = stats.clone();
     let engine = std::thread::Builder::new()
         .name("lyra-demo-main".into())
-        .spawn(move || lyra_engine::daemon::run(&engine_cfg, engine_stop))?;
+        .spawn(move || lyra_engine::daemon::run_with_stats(&engine_cfg, engine_stop, engine_stats))?;
     let seg = wait_for_segment(&args.segment, &engine)?;
     let amrc = Amrc::new(seg.clone(), AuditLog::new(&audit_path));
 
     say(
         args,
         &format!(
-            "lyra demo: engine running, layout compact, wait park, segment {}",
-            args.segment.display()
+            "lyra demo: {mode}, simulator venues {} (Binance dialect; fees/latency differ), instruments {}, layout {}",
+            venues.join(", "),
+            instruments.join(", "),
+            args.layout
         ),
+    );
+    say(
+        args,
+        "  grant: DEMO GRANT issued by the demo config (simulator test accounts, 127.0.0.1 only)",
     );
     say(
         args,
@@ -126,7 +314,7 @@ fn run(args: &DemoArgs) -> Result<()> {
     say(
         args,
         &format!(
-            "  run files (config, audit, demo operator keys): {}",
+            "  run files (config, journals, audit, oracle, demo operator keys): {}",
             run_dir.display()
         ),
     );
@@ -134,16 +322,19 @@ fn run(args: &DemoArgs) -> Result<()> {
     let t0 = mono_now_ns();
     let since = |t: u64| Duration::from_nanos(mono_now_ns().saturating_sub(t));
     let total = Duration::from_secs(args.duration.max(3));
-    let trip_at = total.mul_f64(0.4);
-    let resume_at = total.mul_f64(0.7);
+    let trip_at = total.mul_f64(0.55);
+    let resume_at = total.mul_f64(0.75);
     let (mut tripped, mut resumed) = (false, false);
-    let mut first_refusal_us = None;
-    let mut done_at_trip_seen = None;
-    let mut done_while_halted = 0;
+    let mut halt_base: Option<u64> = None;
+    let mut during_halt: Option<u64> = None;
     let mut last_print = 0u64;
     let mut threads = 0;
+    let orders_now = |sim: &SimHandle| {
+        let c = sim.oracle().counts();
+        c.orders + c.test_orders
+    };
     while since(t0) < total {
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(5));
         if engine.is_finished() {
             break;
         }
@@ -155,8 +346,6 @@ fn run(args: &DemoArgs) -> Result<()> {
         );
         if !args.no_script && !tripped && elapsed >= trip_at {
             tripped = true;
-            let refused = seg.get(Counter::SendsRefusedHalted);
-            let trip_ns = mono_now_ns();
             let note = Note {
                 source: Source::Operator,
                 operator: "demo-ops",
@@ -164,36 +353,34 @@ fn run(args: &DemoArgs) -> Result<()> {
                 wall_ns: wall_now_ns(),
             };
             amrc.trip_with(HaltReason::Operator, &note)?;
-            // Watch for the first refused slot: the gate has seen the flag.
-            while seg.get(Counter::SendsRefusedHalted) == refused
-                && mono_now_ns() - trip_ns < 2_000_000_000
-            {
-                std::hint::spin_loop();
-            }
-            first_refusal_us = Some((mono_now_ns() - trip_ns) as f64 / 1e3);
-            done_at_trip_seen = Some(seg.get(Counter::SendsDone));
+            // A request already on the wire when the flag flipped may still land; give it a
+            // round trip, then nothing more may reach the simulator until the resume.
+            std::thread::sleep(Duration::from_millis(300));
+            halt_base = Some(orders_now(&sim));
             say(
                 args,
-                "  >> operator demo-ops: HALT (scripted). New sends must stop now.",
+                "  >> operator demo-ops: HALT (scripted). New orders must stop now.",
             );
         }
-        if let Some(done) = done_at_trip_seen {
+        if let Some(b) = halt_base {
             if seg.is_halted() {
-                done_while_halted = seg.get(Counter::SendsDone) - done;
+                during_halt = Some(orders_now(&sim) - b);
             }
         }
         if !args.no_script && tripped && !resumed && elapsed >= resume_at {
             resumed = true;
+            if let Some(b) = halt_base.take() {
+                during_halt = Some(orders_now(&sim) - b);
+            }
             resume_with_two_operators(&amrc, &run_dir)?;
-            done_at_trip_seen = None;
             say(
                 args,
-                "  >> operators alice and bob approved: RESUME. Sends flow again.",
+                "  >> operators alice and bob approved: RESUME. Trading goes on.",
             );
         }
         if since(last_print) >= Duration::from_secs(1) {
             last_print = mono_now_ns();
-            say(args, &summary_line(&seg, elapsed));
+            say(args, &summary_line(&seg, &stats, &venues, elapsed));
         }
     }
     stop.store(true, Ordering::Release);
@@ -202,21 +389,61 @@ fn run(args: &DemoArgs) -> Result<()> {
         Ok(r) => r?,
         Err(_) => anyhow::bail!("the engine thread panicked (the halt was tripped)"),
     }
-    let audit_records = verify_chain(&audit_path).unwrap_or(0);
+    let c = sim.oracle().counts();
+    sim.stop();
+    let mut books_valid = serde_json::Map::new();
+    for (v, name) in venues.iter().enumerate() {
+        books_valid.insert(
+            name.clone(),
+            serde_json::json!(format!(
+                "{}/{}",
+                stats.books_valid[v].load(Relaxed),
+                stats.books_total[v].load(Relaxed)
+            )),
+        );
+    }
+    let mut by_state = serde_json::Map::new();
+    for (k, n) in stats.states() {
+        by_state.insert(k.to_owned(), serde_json::json!(n));
+    }
     let report = Report {
+        mode: if args.safe { "safe" } else { "live-on-simulator" },
         duration_s: since(t0).as_secs_f64(),
-        layout: "compact".into(),
-        wait: "park".into(),
+        layout: args.layout.clone(),
+        venues,
+        instruments,
         threads,
-        sends_attempted: seg.get(Counter::SendsAttempted),
-        sends_done: seg.get(Counter::SendsDone),
-        sends_refused_halted: seg.get(Counter::SendsRefusedHalted),
-        sends_done_while_halted: done_while_halted,
+        books_valid,
+        md_events: stats.md_events.load(Relaxed),
+        tops: stats.tops.load(Relaxed),
+        arb_opportunities: stats.arb_opportunities.load(Relaxed),
+        arb_groups: stats.arb_groups_sent.load(Relaxed),
+        arb_groups_emitted: stats.arb_groups.load(Relaxed),
+        arb_edge_net_bps: stats.arb_edge_ppm.load(Relaxed) as f64 / 100.0,
+        arb_pnl_usdt: stats.arb_pnl_e8.load(Relaxed) as f64 / 1e8,
+        mm_quotes: stats.mm_quotes.load(Relaxed),
+        mm_fills: stats.mm_fills.load(Relaxed),
+        intents: stats.intents.load(Relaxed),
+        risk_refused: stats.risk_refused.load(Relaxed),
+        risk_refused_by: refusals(&stats),
+        edge_gone_at_send: stats.edge_gone.load(Relaxed),
+        intents_by_state: by_state,
+        order_requests: OrderRequests {
+            order: c.orders,
+            test: c.test_orders,
+            cancel: c.cancels,
+        },
+        order_requests_during_halt: during_halt,
+        refused_halted: stats.oms_refused_halted.load(Relaxed),
+        tick_to_order_p50_ns: stats.tick_to_order.quantile(0.5),
+        tick_to_order_p99_ns: stats.tick_to_order.quantile(0.99),
+        frame_to_book_p50_ns: stats.frame_to_book.quantile(0.5),
+        book_to_intent_p50_ns: stats.book_to_intent.quantile(0.5),
+        intent_to_request_p50_ns: stats.intent_to_request.quantile(0.5),
         halts: seg.get(Counter::HaltTrips),
         resumes: seg.get(Counter::Resumes),
         halted_at_end: seg.is_halted(),
-        first_refused_slot_after_trip_us: first_refusal_us,
-        audit_records,
+        audit_records: verify_chain(&audit_path).unwrap_or(0),
         audit_chain_ok: verify_chain(&audit_path).is_ok(),
         run_dir: run_dir.display().to_string(),
     };
@@ -228,6 +455,41 @@ fn run(args: &DemoArgs) -> Result<()> {
     }
     // The segment stays for a later `lyra status`; the next engine start replaces it.
     Ok(())
+}
+
+fn refusals(stats: &EngineStats) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    use lyra_risk::Refusal as R;
+    let all = [
+        R::Halted,
+        R::VenueHalted,
+        R::NoGrant,
+        R::GrantMode,
+        R::GrantOrderNotional,
+        R::GrantExposure,
+        R::GrantOrderCount,
+        R::InstrumentNotConfigured,
+        R::PriceCollar,
+        R::MaxOrderQty,
+        R::MaxOrderNotional,
+        R::PositionLimit,
+        R::MaxOpenOrders,
+        R::MessageRate,
+        R::DailyLossStop,
+        R::LossCooldown,
+        R::BookInvalid,
+        R::BookStale,
+        R::NoEdge,
+        R::Malformed,
+        R::NoReference,
+    ];
+    for r in all {
+        let n = stats.risk_refused_by[r as usize & 31].load(Relaxed);
+        if n > 0 {
+            m.insert(r.name().to_owned(), serde_json::json!(n));
+        }
+    }
+    m
 }
 
 fn say(args: &DemoArgs, line: &str) {
@@ -262,7 +524,12 @@ fn wait_for_segment(
     )
 }
 
-fn summary_line(seg: &ControlSegment, elapsed: Duration) -> String {
+fn summary_line(
+    seg: &ControlSegment,
+    stats: &EngineStats,
+    venues: &[String],
+    elapsed: Duration,
+) -> String {
     let hs = seg.halt_state();
     let state = if hs.halted() {
         let who = seg
@@ -275,32 +542,40 @@ fn summary_line(seg: &ControlSegment, elapsed: Duration) -> String {
                 }
             })
             .unwrap_or_default();
-        format!(
-            "HALTED ({} by {who}, epoch {})",
-            hs.reason().name(),
-            hs.epoch()
-        )
+        format!("HALTED ({} by {who})", hs.reason().name())
     } else {
-        format!("running (epoch {})", hs.epoch())
+        "running".to_owned()
     };
-    let now = mono_now_ns();
-    let beats: Vec<String> = seg
-        .heartbeats()
-        .map(|h| {
+    let books: Vec<String> = venues
+        .iter()
+        .enumerate()
+        .map(|(v, n)| {
             format!(
-                "{} {}ms",
-                h.name.as_str(),
-                now.saturating_sub(h.last_beat_ns) / 1_000_000
+                "{n} {}/{}",
+                stats.books_valid[v].load(Relaxed),
+                stats.books_total[v].load(Relaxed)
             )
         })
         .collect();
+    let states: Vec<String> = stats
+        .states()
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let us = |v: Option<u64>| v.map_or("-".to_owned(), |n| format!("{:.0}us", n as f64 / 1e3));
     format!(
-        "  t={:>5.1}s  {:<40} sent {:>7}  refused(halted) {:>7}  threads [{}]",
+        "  t={:>5.1}s {:<28} books[{}] arb opp {} taken {} edge {:.2}bps | mm quotes {} fills {} |          intents[{}] | t2o p50 {} p99 {}",
         elapsed.as_secs_f64(),
         state,
-        seg.get(Counter::SendsDone),
-        seg.get(Counter::SendsRefusedHalted),
-        beats.join(", ")
+        books.join(" "),
+        stats.arb_opportunities.load(Relaxed),
+        stats.arb_groups_sent.load(Relaxed),
+        stats.arb_edge_ppm.load(Relaxed) as f64 / 100.0,
+        stats.mm_quotes.load(Relaxed),
+        stats.mm_fills.load(Relaxed),
+        states.join(", "),
+        us(stats.tick_to_order.quantile(0.5)),
+        us(stats.tick_to_order.quantile(0.99)),
     )
 }
 
