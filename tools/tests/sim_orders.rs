@@ -422,3 +422,50 @@ fn self_trade_prevention_expires_the_taker_and_market_orders_sweep() {
         (Some("EXPIRED"), 0)
     );
 }
+
+#[test]
+fn oracle_logs_frames_and_order_requests_with_the_book_sequence() {
+    let cfg = sim::config::SimConfig {
+        seed: 12,
+        step_ms: 0,
+        oracle_frames: true,
+        ..sim::config::SimConfig::default()
+    };
+    let sim = sim::Sim::start(cfg, None).expect("start");
+    let c = sim.credentials()[0].clone();
+    let mut http = Http::new(&sim);
+    let depth = http.get("/api/v3/depth?symbol=BTCUSDT&limit=1").json;
+    let seq = depth["lastUpdateId"].as_u64().expect("lastUpdateId");
+    let bid = dec(&depth["bids"][0][0]);
+    let p = format!(
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00100&price={}&newClientOrderId=orc1",
+        fmt8(bid)
+    );
+    assert_eq!(
+        http.call("POST", "/api/v3/order", &c, &p).json["status"],
+        "NEW"
+    );
+    http.call("POST", "/api/v3/order/test", &c, &p);
+    sim.oracle().flush();
+    let text = std::fs::read_to_string(sim.oracle().path()).expect("oracle");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSONL"))
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["kind"] == "frame" && l["venue"] == "binance"));
+    let req = lines
+        .iter()
+        .find(|l| l["kind"] == "request" && l["endpoint"] == "/api/v3/order")
+        .expect("order request logged");
+    assert_eq!(req["client_order_id"], "orc1");
+    assert_eq!(
+        req["book_seq"].as_u64(),
+        Some(seq),
+        "the book sequence at receipt"
+    );
+    assert_eq!(req["status"], 200);
+    let counts = sim.oracle().counts();
+    assert_eq!((counts.orders, counts.test_orders), (1, 1));
+}
