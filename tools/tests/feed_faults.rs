@@ -310,7 +310,7 @@ fn stall_with_pongs_answered_goes_stale_and_resyncs() {
     let mut r = Rig::new(|c| {
         c.ws.stale_after_ms = Some(300);
     });
-    let applied = r.inject_until_invalid(FaultKind::WsStall, 800);
+    let applied = r.inject_until_invalid(FaultKind::WsStall, 1_500);
     assert_eq!(r.invalid.last(), Some(&InvalidReason::Stale));
     assert_eq!(applied, 0, "no data reached the book during the stall");
     r.synced_and_equal("after the stall");

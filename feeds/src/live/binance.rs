@@ -612,3 +612,49 @@ impl<S: MdSink> BinanceFeed<S> {
         &self.core.sink
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_and_snapshot_url_follow_the_config() {
+        let mut cfg = BinanceFeedConfig::new(
+            VenueId(0),
+            "wss://stream.binance.com:9443",
+            "https://api.binance.com/",
+            TlsRoots::WebPki,
+            vec!["btcusdt".into(), "ETHUSDT".into()],
+        );
+        assert_eq!(cfg.symbols, ["BTCUSDT", "ETHUSDT"]);
+        assert_eq!(
+            cfg.streams(),
+            [
+                "btcusdt@depth@100ms",
+                "btcusdt@bookTicker",
+                "btcusdt@trade",
+                "ethusdt@depth@100ms",
+                "ethusdt@bookTicker",
+                "ethusdt@trade"
+            ]
+        );
+        cfg.book_ticker = false;
+        cfg.trades = false;
+        cfg.depth_speed.clear();
+        assert_eq!(cfg.streams(), ["btcusdt@depth", "ethusdt@depth"]);
+        let feed = BinanceFeed::new(
+            &cfg,
+            InstrumentTable::new(),
+            Vec::new(),
+            Arc::new(lyra_shm::clock::LiveClock),
+        )
+        .expect("feed");
+        assert_eq!(
+            feed.core.insts[0].url,
+            "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
+        );
+        let btc = feed.instrument("btcusdt").expect("instrument");
+        assert!(!feed.is_synced(btc), "no book before a snapshot bridges");
+        assert_eq!(feed.conn_state(), ConnState::Idle);
+    }
+}

@@ -146,3 +146,42 @@ impl SocketVenue for KrakenVenue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proto() -> KrakenLiveWs {
+        KrakenVenue::new(VenueId(0), 10).protocol("wss://ws.kraken.com/v2", &["BTC/USD".into()])
+    }
+
+    #[test]
+    fn subscribe_ack_is_an_ack_not_book_data() {
+        // Kraken's documented ack: "channel":"book" ends at byte 48.
+        let ack = br#"{"method":"subscribe","result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true,"time_in":"2023-09-25T09:04:31.742599Z","time_out":"2023-09-25T09:04:31.742648Z"}"#;
+        assert_eq!(proto().classify(ack), FrameKind::Ack);
+        let refused = br#"{"error":"Currency pair not supported XXX/YYY","method":"subscribe","success":false,"symbol":"XXX/YYY"}"#;
+        assert_eq!(proto().classify(refused), FrameKind::Error);
+        let unsub = br#"{"method":"unsubscribe","result":{"channel":"book","depth":10,"symbol":"BTC/USD"},"success":true}"#;
+        assert_eq!(proto().classify(unsub), FrameKind::Control);
+        assert_eq!(
+            proto().classify(br#"{"method":"pong","req_id":1}"#),
+            FrameKind::KeepAliveReply
+        );
+        let data = br#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[],"asks":[],"checksum":1,"timestamp":"2023-10-06T17:35:55.440295Z"}]}"#;
+        assert_eq!(proto().classify(data), FrameKind::Data);
+    }
+
+    #[test]
+    fn resubscribe_unsubscribes_then_subscribes_with_a_snapshot() {
+        let mut v = KrakenVenue::new(VenueId(0), 10);
+        let mut out = Vec::new();
+        v.resubscribe("BTC/USD", &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].starts_with(
+            r#"{"method":"unsubscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":10}"#
+        ));
+        assert!(out[1].starts_with(r#"{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":10,"snapshot":true}"#));
+        assert_ne!(out[0], out[1]);
+    }
+}

@@ -88,3 +88,22 @@ impl SocketVenue for OkxVenue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resubscribe_unsubscribes_then_subscribes_the_one_instrument() {
+        let mut v = OkxVenue::new(VenueId(0), "books");
+        let mut out = Vec::new();
+        v.resubscribe("BTC-USDT", &mut out);
+        assert_eq!(
+            out,
+            [
+                r#"{"op":"unsubscribe","args":[{"channel":"books","instId":"BTC-USDT"}]}"#,
+                r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"}]}"#,
+            ]
+        );
+    }
+}
