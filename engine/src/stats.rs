@@ -94,6 +94,8 @@ pub struct EngineStats {
     pub md_ring_full: AtomicU64,
     /// Tops published.
     pub tops: AtomicU64,
+    /// Tops the strategy stage consumed.
+    pub strategy_tops: AtomicU64,
     /// Tops dropped because the book -> strategy ring was full.
     pub top_ring_full: AtomicU64,
     /// Books invalidated by the book stage (crossed, checksum, dropped events).
@@ -118,9 +120,13 @@ pub struct EngineStats {
     pub arb_groups: AtomicU64,
     /// Arbitrage groups whose two legs both passed the recheck and risk and were sent on.
     pub arb_groups_sent: AtomicU64,
-    /// Realised arbitrage edge net of fees, ppm of the notional bought.
+    /// Closed arbitrage groups with equal base bought and sold.
+    pub arb_groups_balanced: AtomicU64,
+    /// Closed arbitrage groups left with a base residual (one leg, or a fix, did not fill).
+    pub arb_groups_one_legged: AtomicU64,
+    /// Realised arbitrage edge net of fees over balanced groups, ppm of the notional bought.
     pub arb_edge_ppm: AtomicI64,
-    /// Realised arbitrage PnL net of fees, quote mantissa at 1e-8.
+    /// Realised arbitrage PnL net of fees over balanced groups, quote mantissa at 1e-8.
     pub arb_pnl_e8: AtomicI64,
     /// Market-making fills.
     pub mm_fills: AtomicU64,
@@ -154,6 +160,7 @@ impl Default for EngineStats {
             md_ring_full: z(),
             tops: z(),
             top_ring_full: z(),
+            strategy_tops: z(),
             book_breaks: z(),
             books_valid: std::array::from_fn(|_| z()),
             books_total: std::array::from_fn(|_| z()),
@@ -165,6 +172,8 @@ impl Default for EngineStats {
             arb_opportunities: z(),
             arb_groups: z(),
             arb_groups_sent: z(),
+            arb_groups_balanced: z(),
+            arb_groups_one_legged: z(),
             arb_edge_ppm: AtomicI64::new(0),
             arb_pnl_e8: AtomicI64::new(0),
             mm_fills: z(),

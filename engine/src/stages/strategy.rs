@@ -21,7 +21,7 @@ use lyra_shm::{
 use crate::{
     runtime::stage::Stage,
     stats::EngineStats,
-    strategy::{edge_still_positive, Strategies},
+    strategy::{edge_still_positive, fees::raw_to_notional, Strategies, RATE_SCALE},
 };
 
 /// Items taken from each input ring per poll.
@@ -67,6 +67,7 @@ pub struct StrategyStage {
     /// Whether orders go to live endpoints (LIVE mode) or test endpoints.
     live: bool,
     next_timer_ns: u64,
+    timer_ticks: u64,
     /// Every intent in the order it was approved (tests compare layouts with it).
     log: Option<Producer<OrderIntent>>,
 }
@@ -101,6 +102,7 @@ impl StrategyStage {
             scratch: Vec::with_capacity(1_024),
             live,
             next_timer_ns: 0,
+            timer_ticks: 0,
             log,
         }
     }
@@ -279,20 +281,41 @@ impl StrategyStage {
         }
     }
 
+    /// Copies the strategies' counters into the shared stats. Realised edge counts only groups
+    /// whose bought and sold base match (one-legged groups hold inventory, not realised PnL; they
+    /// are counted apart).
     fn publish_stats(&self) {
         if let Some(a) = self.strategies.arb() {
             let s = a.stats();
             self.stats.arb_opportunities.store(s.opportunities, Relaxed);
             self.stats.arb_groups.store(s.groups, Relaxed);
-            let t = a.ledger().totals();
-            self.stats.arb_edge_ppm.store(t.edge_ppm(), Relaxed);
-            let s = self
-                .scales
-                .first()
-                .copied()
-                .unwrap_or(Scales { px: 8, qty: 8 });
-            let pnl = crate::strategy::fees::raw_to_notional(t.pnl(), s.px, s.qty, NOTIONAL_SCALE);
+            let (mut pnl, mut bought, mut balanced, mut one_legged) = (0i64, 0i64, 0u64, 0u64);
+            for g in a.ledger().records() {
+                if !g.closed || g.fills == 0 {
+                    continue;
+                }
+                if g.residual() != 0 {
+                    one_legged += 1;
+                    continue;
+                }
+                balanced += 1;
+                let sc = self
+                    .scales
+                    .get(g.instrument.0 as usize)
+                    .copied()
+                    .unwrap_or(Scales { px: 8, qty: 8 });
+                pnl += raw_to_notional(g.pnl(), sc.px, sc.qty, NOTIONAL_SCALE);
+                bought += raw_to_notional(g.buy_raw * RATE_SCALE, sc.px, sc.qty, NOTIONAL_SCALE);
+            }
+            let edge = if bought > 0 {
+                (i128::from(pnl) * 1_000_000 / i128::from(bought)) as i64
+            } else {
+                0
+            };
+            self.stats.arb_edge_ppm.store(edge, Relaxed);
             self.stats.arb_pnl_e8.store(pnl, Relaxed);
+            self.stats.arb_groups_balanced.store(balanced, Relaxed);
+            self.stats.arb_groups_one_legged.store(one_legged, Relaxed);
         }
         let (mut fills, mut quotes) = (0, 0);
         for m in self.strategies.market_makers() {
@@ -333,17 +356,25 @@ impl Stage for StrategyStage {
                 break;
             };
             n += 1;
+            self.stats.strategy_tops.fetch_add(1, Relaxed);
             let now = self.clock.wall_ns();
             self.strategies.on_top(&top, now, &mut self.scratch);
             self.drain_scratch(top.recv_ts);
         }
         let now = self.clock.wall_ns();
-        if now >= self.next_timer_ns {
+        if self.stats.strategy_tops.load(Relaxed) > 0 && now >= self.next_timer_ns {
             self.next_timer_ns = now + TIMER_NS;
             self.strategies.on_timer(now, &mut self.scratch);
             self.drain_scratch(0);
-            self.publish_stats();
+            self.timer_ticks += 1;
+            if self.timer_ticks % 20 == 0 {
+                self.publish_stats();
+            }
         }
         n
+    }
+
+    fn stop(&mut self, _now_ns: Nanos) {
+        self.publish_stats();
     }
 }
