@@ -6,9 +6,10 @@
 //! snapshot; the sync drops stale events and bridges. A snapshot that is too old or does not
 //! bridge leaves the sync asking for another one, fetched again after `snapshot_retry_ms`.
 //!
-//! A finished snapshot is applied right after the next frame of its instrument (at once if the
-//! last decoded frame was one): the sync is buffering anyway, and it keeps a native recording
-//! unambiguous — `lyra replay` names an unnamed snapshot body by the last stream frame before it.
+//! With a recorder, a finished snapshot is applied right after the next frame of its instrument
+//! (at once if the last decoded frame was one): the sync is buffering anyway, and it keeps a
+//! native recording unambiguous — `lyra replay` names an unnamed snapshot body by the last stream
+//! frame before it. Without a recorder it is applied as soon as it arrives.
 
 use std::{sync::Arc, time::Duration};
 
@@ -309,7 +310,8 @@ impl<S: MdSink> Core<S> {
         match resp.result {
             Ok(body) => {
                 self.insts[k].pending = Some(body);
-                if self.last_inst == Some(self.insts[k].idx) {
+                // Without a recorder nothing needs the ordering: apply at once.
+                if self.recorder.is_none() || self.last_inst == Some(self.insts[k].idx) {
                     self.apply_snapshot(k);
                 }
             }
