@@ -175,14 +175,23 @@ impl Ladder {
     #[inline]
     pub fn set(&mut self, key: i64, qty: i64) {
         match self.slot_of(key) {
-            Some(i) => self.set_slot(i, qty),
-            None => self.set_far(key, qty),
+            // The recentre conditions read only `win_best` and `far.last()`: a window update
+            // that leaves the window best where it was cannot change them (most updates).
+            Some(i) => {
+                if self.set_slot(i, qty) {
+                    self.maybe_recentre();
+                }
+            }
+            None => {
+                self.set_far(key, qty);
+                self.maybe_recentre();
+            }
         }
-        self.maybe_recentre();
     }
 
+    /// Sets window slot `i`; returns whether the window best moved.
     #[inline]
-    fn set_slot(&mut self, i: usize, qty: i64) {
+    fn set_slot(&mut self, i: usize, qty: i64) -> bool {
         let old = self.slots[i];
         self.slots[i] = qty;
         if qty != 0 {
@@ -191,6 +200,7 @@ impl Ladder {
                 self.mark(i);
                 if i < self.win_best {
                     self.win_best = i;
+                    return true;
                 }
             }
         } else if old != 0 {
@@ -198,8 +208,10 @@ impl Ladder {
             self.unmark(i);
             if i == self.win_best {
                 self.win_best = self.next_from(i + 1);
+                return true;
             }
         }
+        false
     }
 
     /// Sets slot `i`'s occupancy bit (and its word's summary bit).
