@@ -142,7 +142,8 @@ fn open_oms(
         recv_window_ms: vc.recv_window_ms,
         timeout: Duration::from_secs(2),
     };
-    let tls = tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
+    let tls =
+        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
     let creds = Credentials::load(&vc.credentials_file)
         .with_context(|| format!("venue {}: credentials", vc.name))?;
     let mut rest = BinanceRest::new(&bc, tls, creds, clock.clone())
@@ -273,7 +274,12 @@ pub fn build(
         .map_err(|e| anyhow::anyhow!("strategies: {e}"))?;
     for (v, bal) in balances.iter().enumerate() {
         for (i, (base, quote)) in bal.iter().enumerate() {
-            strategies.set_balance(VenueId(v as u8), InstrumentIdx(i as u16), Qty(*base), *quote);
+            strategies.set_balance(
+                VenueId(v as u8),
+                InstrumentIdx(i as u16),
+                Qty(*base),
+                *quote,
+            );
         }
     }
 

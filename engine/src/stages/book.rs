@@ -48,6 +48,7 @@ pub struct BookStage {
 
 impl BookStage {
     /// Books for `venues` x `insts`, reading `inputs` (any order), publishing into `out`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         venues: usize,
         insts: Vec<BookInstrument>,
@@ -190,6 +191,13 @@ impl Stage for BookStage {
         }
         for r in 0..self.inputs.len() {
             for _ in 0..BATCH {
+                // Backpressure: with no room for a top, leave the events queued (the feed's own
+                // ring then fills, and a full feed ring invalidates and resyncs the book), so
+                // tops are never coalesced and every layout sees the same sequence.
+                if self.out.len() >= self.out.capacity() {
+                    self.stats.top_ring_full.fetch_add(1, Relaxed);
+                    return n;
+                }
                 let Some(ev) = self.inputs[r].pop() else {
                     break;
                 };

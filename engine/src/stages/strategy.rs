@@ -135,7 +135,8 @@ impl StrategyStage {
             let Some(other) = pair else {
                 if !self.forward(&[it], tick_wall_ns) {
                     let now = self.clock.wall_ns();
-                    self.strategies.on_refused(it.intent_seq, now, &mut self.scratch);
+                    self.strategies
+                        .on_refused(it.intent_seq, now, &mut self.scratch);
                 }
                 continue;
             };
@@ -145,7 +146,8 @@ impl StrategyStage {
                 self.stats.arb_groups_sent.fetch_add(1, Relaxed);
             } else {
                 let now = self.clock.wall_ns();
-                self.strategies.on_refused(it.intent_seq, now, &mut self.scratch);
+                self.strategies
+                    .on_refused(it.intent_seq, now, &mut self.scratch);
                 self.strategies
                     .on_refused(other.intent_seq, now, &mut self.scratch);
             }
@@ -362,7 +364,13 @@ impl Stage for StrategyStage {
             self.drain_scratch(top.recv_ts);
         }
         let now = self.clock.wall_ns();
-        if self.stats.strategy_tops.load(Relaxed) > 0 && now >= self.next_timer_ns {
+        if self.next_timer_ns == 0 {
+            // The first timer is due one period after the first data, not at start-up: with no
+            // data there is nothing to time, and a replay on a fixed clock never fires it.
+            if self.stats.strategy_tops.load(Relaxed) > 0 {
+                self.next_timer_ns = now + TIMER_NS;
+            }
+        } else if now >= self.next_timer_ns {
             self.next_timer_ns = now + TIMER_NS;
             self.strategies.on_timer(now, &mut self.scratch);
             self.drain_scratch(0);

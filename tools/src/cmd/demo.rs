@@ -119,7 +119,8 @@ struct Report {
 }
 
 /// Venue names, fees (maker, taker bps), publication latency (steps) of the demo's venues.
-const VENUES: [(&str, i64, i64, usize); 3] = [("alpha", 1, 2, 0), ("beta", 1, 3, 4), ("gamma", 2, 4, 8)];
+const VENUES: [(&str, i64, i64, usize); 3] =
+    [("alpha", 1, 2, 0), ("beta", 1, 3, 4), ("gamma", 2, 4, 8)];
 
 /// Runs the demo.
 ///
@@ -174,7 +175,10 @@ fn engine_config(
 ) -> Result<String> {
     let mode = if args.safe { "safe" } else { "live" };
     let mut t = String::new();
-    writeln!(t, "# Written by `lyra demo`: the engine against the in-process simulator.")?;
+    writeln!(
+        t,
+        "# Written by `lyra demo`: the engine against the in-process simulator."
+    )?;
     writeln!(t, "[engine]\nrun_id = \"demo\"")?;
     writeln!(
         t,
@@ -279,7 +283,11 @@ fn run(args: &DemoArgs) -> Result<()> {
     let cfg = Config::load(&cfg_path)?;
     let venues: Vec<String> = cfg.venues.iter().map(|v| v.name.clone()).collect();
     let instruments: Vec<String> = cfg.instruments.iter().map(|i| i.name.clone()).collect();
-    let mode = if args.safe { "SAFE" } else { "LIVE-on-simulator" };
+    let mode = if args.safe {
+        "SAFE"
+    } else {
+        "LIVE-on-simulator"
+    };
 
     // The engine runs in this process on its own pinned threads, exactly as `lyra-engine` does.
     let stop = Arc::new(AtomicBool::new(false));
@@ -289,7 +297,9 @@ fn run(args: &DemoArgs) -> Result<()> {
     let engine_stats = stats.clone();
     let engine = std::thread::Builder::new()
         .name("lyra-demo-main".into())
-        .spawn(move || lyra_engine::daemon::run_with_stats(&engine_cfg, engine_stop, engine_stats))?;
+        .spawn(move || {
+            lyra_engine::daemon::run_with_stats(&engine_cfg, engine_stop, engine_stats)
+        })?;
     let seg = wait_for_segment(&args.segment, &engine)?;
     let amrc = Amrc::new(seg.clone(), AuditLog::new(&audit_path));
 
@@ -409,7 +419,11 @@ fn run(args: &DemoArgs) -> Result<()> {
         by_state.insert(k.to_owned(), serde_json::json!(n));
     }
     let report = Report {
-        mode: if args.safe { "safe" } else { "live-on-simulator" },
+        mode: if args.safe {
+            "safe"
+        } else {
+            "live-on-simulator"
+        },
         duration_s: since(t0).as_secs_f64(),
         layout: args.layout.clone(),
         venues,
