@@ -44,6 +44,20 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<()> {
 /// # Errors
 /// As [`run`].
 pub fn run_with_stats(cfg: &Config, stop: Arc<AtomicBool>, stats: Arc<EngineStats>) -> Result<()> {
+    run_with(cfg, stop, stats, None)
+}
+
+/// [`run_with_stats`], also copying every approved intent, in order, into `intent_log` (the demo's
+/// `--intent-log` and integration tests check what was sent against the simulator's oracle).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with(
+    cfg: &Config,
+    stop: Arc<AtomicBool>,
+    stats: Arc<EngineStats>,
+    intent_log: Option<lyra_shm::ring::Producer<OrderIntent>>,
+) -> Result<()> {
     // Read the core list once, before any thread pins itself (DESIGN §4).
     let cores = core_affinity::get_core_ids();
     let plan = plan(&cfg.threads, cores.as_deref()).context("planning threads")?;
@@ -65,7 +79,8 @@ pub fn run_with_stats(cfg: &Config, stop: Arc<AtomicBool>, stats: Arc<EngineStat
 
     // Build the stages and hand each to the thread the layout puts it on.
     let mut built = if cfg.has_pipeline() {
-        pipeline::build(cfg, &seg, &clock, &stats).context("building the trading pipeline")?
+        pipeline::build(cfg, &seg, &clock, &stats, intent_log)
+            .context("building the trading pipeline")?
     } else {
         let (tx, rx) = lyra_shm::ring::channel::<OrderIntent>(cfg.order_stage.ring_capacity);
         pipeline::Built {

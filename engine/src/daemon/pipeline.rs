@@ -21,8 +21,8 @@ use lyra_risk::{InstrumentLimits, RiskEngine, RiskLimits};
 use lyra_shm::{
     clock::Clock,
     control::{ControlSegment, Grant, GrantMode},
-    msg::{InstrumentIdx, MdEvent, Qty, VenueId},
-    ring::channel,
+    msg::{InstrumentIdx, MdEvent, OrderIntent, Qty, VenueId},
+    ring::{channel, Producer},
 };
 use rust_decimal::Decimal;
 
@@ -236,6 +236,7 @@ pub fn build(
     seg: &Arc<ControlSegment>,
     clock: &Arc<dyn Clock>,
     stats: &Arc<EngineStats>,
+    intent_log: Option<Producer<OrderIntent>>,
 ) -> Result<Built> {
     issue_grants(cfg, seg, clock.as_ref())?;
     let nv = cfg.venues.len();
@@ -353,7 +354,7 @@ pub fn build(
         clock.clone(),
         stats.clone(),
         cfg.oms.mode == "live",
-        None,
+        intent_log,
     );
     let order = OrderStage::new(
         ord_rx,

@@ -14,6 +14,7 @@
 
 use std::{
     fmt::Write as _,
+    io::Write as _,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering, Ordering::Relaxed},
@@ -34,6 +35,7 @@ use lyra_engine::{config::Config, stats::EngineStats};
 use lyra_shm::{
     clock::{mono_now_ns, wall_now_ns},
     control::{ControlSegment, Counter, HaltReason, Note, Source},
+    msg::OrderIntent,
 };
 use serde::Serialize;
 
@@ -63,6 +65,10 @@ pub struct DemoArgs {
     /// SAFE mode: every order goes to the simulator's test endpoint (`/api/v3/order/test`).
     #[arg(long)]
     pub safe: bool,
+    /// Also write every approved intent, in order, to `<run dir>/intents.jsonl` (tests check them
+    /// against the simulator's oracle).
+    #[arg(long)]
+    pub intent_log: bool,
     /// Thread layout: spread, compact or single.
     #[arg(long, default_value = "compact")]
     pub layout: String,
@@ -116,6 +122,7 @@ struct Report {
     audit_records: u64,
     audit_chain_ok: bool,
     run_dir: String,
+    oracle: String,
 }
 
 /// Venue names, fees (maker, taker bps), publication latency (steps) of the demo's venues.
@@ -295,10 +302,38 @@ fn run(args: &DemoArgs) -> Result<()> {
     let engine_stop = stop.clone();
     let engine_cfg = cfg.clone();
     let engine_stats = stats.clone();
+    let (log_tx, mut log_rx) = lyra_shm::ring::channel::<OrderIntent>(1 << 16);
+    let log_tx = args.intent_log.then_some(log_tx);
+    let mut log_file = if args.intent_log {
+        Some(std::io::BufWriter::new(std::fs::File::create(
+            run_dir.join("intents.jsonl"),
+        )?))
+    } else {
+        None
+    };
+    let mut drain_log = |rx: &mut lyra_shm::ring::Consumer<OrderIntent>| -> Result<()> {
+        if let Some(f) = &mut log_file {
+            while let Some(i) = rx.pop() {
+                serde_json::to_writer(
+                    &mut *f,
+                    &serde_json::json!({
+                        "intent_seq": i.intent_seq, "group_id": i.group_id, "venue": i.venue.0,
+                        "instrument": i.instrument.0, "side": format!("{:?}", i.side),
+                        "px": i.px.0, "qty": i.qty.0, "book_seq": i.book_seq,
+                        "strategy": i.strategy, "action": format!("{:?}", i.action),
+                        "decided_ts": i.decided_ts,
+                    }),
+                )?;
+                f.write_all(b"\n")?;
+            }
+            f.flush()?;
+        }
+        Ok(())
+    };
     let engine = std::thread::Builder::new()
         .name("lyra-demo-main".into())
         .spawn(move || {
-            lyra_engine::daemon::run_with_stats(&engine_cfg, engine_stop, engine_stats)
+            lyra_engine::daemon::run_with(&engine_cfg, engine_stop, engine_stats, log_tx)
         })?;
     let seg = wait_for_segment(&args.segment, &engine)?;
     let amrc = Amrc::new(seg.clone(), AuditLog::new(&audit_path));
@@ -347,6 +382,7 @@ fn run(args: &DemoArgs) -> Result<()> {
     };
     while since(t0) < total {
         std::thread::sleep(Duration::from_millis(5));
+        drain_log(&mut log_rx)?;
         if engine.is_finished() {
             break;
         }
@@ -401,6 +437,7 @@ fn run(args: &DemoArgs) -> Result<()> {
         Ok(r) => r?,
         Err(_) => anyhow::bail!("the engine thread panicked (the halt was tripped)"),
     }
+    drain_log(&mut log_rx)?;
     let c = sim.oracle().counts();
     sim.stop();
     let mut books_valid = serde_json::Map::new();
@@ -464,6 +501,11 @@ fn run(args: &DemoArgs) -> Result<()> {
         audit_records: verify_chain(&audit_path).unwrap_or(0),
         audit_chain_ok: verify_chain(&audit_path).is_ok(),
         run_dir: run_dir.display().to_string(),
+        oracle: run_dir
+            .join("sim")
+            .join("oracle.jsonl")
+            .display()
+            .to_string(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
