@@ -9,57 +9,8 @@ use crate::{
     instrument::Resolved,
     kraken::{KrakenFrameInfo, KrakenMd},
     sink::MdSink,
-    ws::{protocol::find_in, venues::KrakenWs, FrameKind, PreAckData, WsProtocol},
+    ws::venues::KrakenWs,
 };
-
-/// How far into a method response the keys are looked for.
-const HEAD: usize = 160;
-
-/// [`KrakenWs`] with method responses recognised before book data.
-///
-/// Kraken's subscribe ack is `{"method":"subscribe","result":{"channel":"book",...},...}`: its
-/// `"channel":"book"` ends at byte 48, inside the window where `KrakenWs::classify` looks for book
-/// data, so the ack was taken for data (dropped before the ack) and the connection never became
-/// subscribed. A frame that starts with `"method"` answers a request and is never data.
-#[derive(Debug, Clone)]
-pub struct KrakenLiveWs(KrakenWs);
-
-impl WsProtocol for KrakenLiveWs {
-    fn venue(&self) -> &'static str {
-        self.0.venue()
-    }
-    fn url(&self) -> &str {
-        self.0.url()
-    }
-    fn subscribe_frames(&mut self, wall_ms: u64, out: &mut Vec<String>) -> usize {
-        self.0.subscribe_frames(wall_ms, out)
-    }
-    fn classify(&self, f: &[u8]) -> FrameKind {
-        if !f.starts_with(br#"{"method":"#) {
-            return self.0.classify(f);
-        }
-        let ok = find_in(f, br#""success":true"#, f.len());
-        if find_in(f, br#""method":"subscribe""#, HEAD) {
-            if ok {
-                FrameKind::Ack
-            } else {
-                FrameKind::Error
-            }
-        } else if find_in(f, br#""method":"pong""#, HEAD) {
-            FrameKind::KeepAliveReply
-        } else if find_in(f, br#""success":false"#, f.len()) {
-            FrameKind::Error
-        } else {
-            FrameKind::Control // e.g. the unsubscribe of a resubscription
-        }
-    }
-    fn keepalive_frame(&mut self, wall_ms: u64, out: &mut String) -> bool {
-        self.0.keepalive_frame(wall_ms, out)
-    }
-    fn pre_ack_data(&self) -> PreAckData {
-        self.0.pre_ack_data()
-    }
-}
 
 /// The Kraken decoder for one connection and its subscribed depth.
 #[derive(Debug)]
@@ -87,11 +38,11 @@ impl KrakenVenue {
 }
 
 impl SocketVenue for KrakenVenue {
-    type Proto = KrakenLiveWs;
+    type Proto = KrakenWs;
     const NAME: &'static str = "kraken";
 
-    fn protocol(&self, url: &str, symbols: &[String]) -> KrakenLiveWs {
-        KrakenLiveWs(KrakenWs::new(url, symbols.to_vec(), self.depth))
+    fn protocol(&self, url: &str, symbols: &[String]) -> KrakenWs {
+        KrakenWs::new(url, symbols.to_vec(), self.depth)
     }
 
     fn prepare(&mut self, inst: InstrumentIdx) {
@@ -150,8 +101,9 @@ impl SocketVenue for KrakenVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::{FrameKind, WsProtocol};
 
-    fn proto() -> KrakenLiveWs {
+    fn proto() -> KrakenWs {
         KrakenVenue::new(VenueId(0), 10).protocol("wss://ws.kraken.com/v2", &["BTC/USD".into()])
     }
 

@@ -241,6 +241,24 @@ impl WsProtocol for KrakenWs {
         self.symbols.len()
     }
     fn classify(&self, f: &[u8]) -> FrameKind {
+        // A frame that starts with "method" answers one of our requests and is never data: the
+        // documented subscribe ack `{"method":"subscribe","result":{"channel":"book",...}` carries
+        // `"channel":"book"` within its first 48 bytes, so test for answers first.
+        if f.starts_with(br#"{"method":"#) {
+            return if find_in(f, br#""method":"subscribe""#, HEAD) {
+                if find_in(f, br#""success":true"#, f.len()) {
+                    FrameKind::Ack
+                } else {
+                    FrameKind::Error
+                }
+            } else if find_in(f, br#""method":"pong""#, HEAD) {
+                FrameKind::KeepAliveReply
+            } else if find_in(f, br#""success":false"#, f.len()) {
+                FrameKind::Error
+            } else {
+                FrameKind::Control // e.g. the unsubscribe answer of a resubscription
+            };
+        }
         if f.starts_with(br#"{"channel":"book""#) || find_in(f, br#""channel":"book""#, 48) {
             FrameKind::Data
         } else if find_in(f, br#""method":"pong""#, HEAD) {
