@@ -5,8 +5,10 @@
 //! bids use `key = -px`, so one implementation serves both sides. A level lives in exactly one
 //! place: in the window when its key is on the tick grid and within
 //! `[base, base + slots * tick)`, otherwise in `far` (kept sorted, best key LAST so the far best
-//! is `far.last()` and inserting near the touch moves few elements). The best key is tracked
-//! explicitly (`win_best` plus `far.last()`), so best bid/ask is O(1). When the touch leaves the
+//! is `far.back()`). `far` is a ring (`VecDeque`): an insert or delete moves only the shorter
+//! side, so both ends are cheap — near the touch (the back) and a snapshot's levels, which come
+//! best-first and so each land at the front (a `Vec` made a 5,000-level snapshot quadratic). The best key is tracked
+//! explicitly (`win_best` plus `far.back()`), so best bid/ask is O(1). When the touch leaves the
 //! window, or drifts into its last quarter, the window is recentred so the touch sits a quarter
 //! of the way in; recentring is O(levels + slots / 64) and rare.
 //!
@@ -22,6 +24,8 @@
 //! or unknown (0): then every level lives in `far` until [`Ladder::set_tick`] installs one
 //! (the book derives it as the gcd of the snapshot prices). A price off the grid is still exact:
 //! it simply lives in `far`.
+
+use std::collections::VecDeque;
 
 /// One side of a book in key space (smaller key = better). Quantities are mantissas; 0 = empty.
 #[derive(Debug, Clone)]
@@ -46,7 +50,7 @@ pub struct Ladder {
     /// Levels in the window.
     win_len: usize,
     /// Levels outside the window, sorted by key DESCENDING (best last).
-    far: Vec<(i64, i64)>,
+    far: VecDeque<(i64, i64)>,
 }
 
 impl Ladder {
@@ -67,7 +71,7 @@ impl Ladder {
             magic: 0,
             win_best: slots,
             win_len: 0,
-            far: Vec::with_capacity(far_cap),
+            far: VecDeque::with_capacity(far_cap),
         };
         l.set_geometry(tick.max(0));
         l
@@ -151,7 +155,7 @@ impl Ladder {
                 self.slots[self.win_best],
             )
         });
-        match (win, self.far.last().copied()) {
+        match (win, self.far.back().copied()) {
             (Some(w), Some(f)) => Some(if f.0 < w.0 { f } else { w }),
             (w, f) => w.or(f),
         }
@@ -175,7 +179,7 @@ impl Ladder {
     #[inline]
     pub fn set(&mut self, key: i64, qty: i64) {
         match self.slot_of(key) {
-            // The recentre conditions read only `win_best` and `far.last()`: a window update
+            // The recentre conditions read only `win_best` and `far.back()`: a window update
             // that leaves the window best where it was cannot change them (most updates).
             Some(i) => {
                 if self.set_slot(i, qty) {
@@ -288,7 +292,7 @@ impl Ladder {
             return;
         }
         let n = self.slots.len();
-        let far_better = match (self.far.last(), self.win_best < n) {
+        let far_better = match (self.far.back(), self.win_best < n) {
             (Some(&(fk, _)), true) => fk < self.base + self.win_best as i64 * self.tick,
             (Some(_), false) => true,
             (None, _) => false,
@@ -348,13 +352,16 @@ impl Ladder {
         let n = self.slots.len();
         let mut i = self.win_best;
         while i < n {
-            self.far.push((self.base + i as i64 * tick, self.slots[i]));
+            self.far
+                .push_back((self.base + i as i64 * tick, self.slots[i]));
             self.slots[i] = 0;
             i = self.next_from(i + 1);
         }
         self.occ.iter_mut().for_each(|w| *w = 0);
         self.summary.iter_mut().for_each(|w| *w = 0);
-        self.far.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+        self.far
+            .make_contiguous()
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         self.win_len = 0;
         self.win_best = n;
     }
