@@ -16,9 +16,10 @@ mod cmd;
 mod exit;
 mod record;
 mod replay;
-mod sim;
 
 use std::process::ExitCode;
+
+use lyra_tools::sim;
 
 use clap::{Parser, Subcommand};
 

@@ -3,9 +3,8 @@
 //! the simulator's oracle counts zero `/api/v3/order` and one `/order/test` per would-be order;
 //! LIVE orders reach `/api/v3/order`, and positions equal the simulator's account balances.
 
-#[allow(unused_imports, dead_code)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+#[allow(unused_imports)]
+use lyra_tools::sim;
 
 use std::{path::PathBuf, process::Command, sync::Arc, time::Duration};
 

@@ -9,8 +9,7 @@
 //! Waits are bounded polls (`Poll::poll` with a timeout inside `poll_wait`), never timings.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 
 use std::{sync::Arc, time::Duration};
 

@@ -6,8 +6,7 @@
 //! simulator's own book again. The simulator is stepped by the test; waits are bounded polls.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 
 use std::{sync::Arc, time::Duration};
 

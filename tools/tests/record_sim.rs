@@ -4,8 +4,7 @@
 //! failure, valid at the end.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 
 use std::{io::Read, path::Path, process::Command};
 

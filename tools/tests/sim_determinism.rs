@@ -2,8 +2,7 @@
 //! simulator side and on the bytes a WebSocket client receives; another seed gives others.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 mod sim_support;
 
 use sim::venue::fnv;

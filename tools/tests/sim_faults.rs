@@ -4,8 +4,7 @@
 //! random schedule.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 mod sim_support;
 
 use std::time::Duration;

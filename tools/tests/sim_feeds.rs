@@ -4,8 +4,7 @@
 //! no gaps, and every bookTicker whose `u` equals a depth `u` matches the rebuilt top.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 

@@ -3,8 +3,7 @@
 //! corruption; signed REST `AddOrder` / `QueryOrders` / `CancelOrder` with nonce rules.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 mod sim_support;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};

@@ -3,8 +3,7 @@
 //! cross-venue arbitrage that opens at a low but non-zero rate (dislocations and lags).
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 
 use sim::{config::SimConfig, Sim};
 

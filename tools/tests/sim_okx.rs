@@ -4,8 +4,7 @@
 //! round trips with exact expectations.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 mod sim_support;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};

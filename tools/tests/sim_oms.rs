@@ -3,8 +3,7 @@
 //! account, a signed order, its query and cancel, and the rate-limit headers it parses.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 
 use std::{sync::Arc, time::Duration};
 

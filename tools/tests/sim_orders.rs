@@ -4,8 +4,7 @@
 //! real error codes.
 
 #[allow(unused_imports)]
-#[path = "../src/sim/mod.rs"]
-mod sim;
+use lyra_tools::sim;
 mod sim_support;
 
 use serde_json::Value;
