@@ -12,6 +12,7 @@ pub mod ring;
 pub mod sim;
 pub mod strategy;
 pub mod tick;
+pub mod tick_to_order;
 pub mod venue_books;
 
 use report::Report;
@@ -95,5 +96,10 @@ pub fn suites() -> Vec<Suite> {
         name: "feed",
         about: "loopback WS frame written -> MdEvent emitted: feeds::live::BinanceFeed vs tungstenite + serde_json + rust_decimal",
         run: tick::run,
+    },
+    Suite {
+        name: "tick-to-order",
+        about: "raw depth frame into the feed parser -> signed order bytes, through the real stages, rings and threads (compact, spread)",
+        run: tick_to_order::run,
     }]
 }

@@ -82,6 +82,11 @@ pub fn risk_limits(cfg: &Config) -> RiskLimits {
     }
 }
 
+/// The risk engine of `[risk]`.
+pub fn risk_engine(cfg: &Config) -> RiskEngine {
+    RiskEngine::new(risk_limits(cfg))
+}
+
 /// Issues `[grant]` into the segment: one grant per strategy id the config uses, all venues.
 fn issue_grants(cfg: &Config, seg: &ControlSegment, clock: &dyn Clock) -> Result<()> {
     let Some(g) = &cfg.grant else {
