@@ -294,6 +294,13 @@ pub struct PathsSection {
     /// The halt/resume audit trail (JSONL, SHA-256 chained).
     #[serde(default = "default_audit")]
     pub audit: PathBuf,
+    /// The decision audit: intents, refusals, requests, responses, fills (JSONL, SHA-256 chained).
+    #[serde(default = "default_decisions")]
+    pub decisions: PathBuf,
+}
+
+fn default_decisions() -> PathBuf {
+    PathBuf::from("lyra-run/decisions.jsonl")
 }
 
 impl Default for PathsSection {
@@ -301,6 +308,7 @@ impl Default for PathsSection {
         Self {
             segment: default_segment(),
             audit: default_audit(),
+            decisions: default_decisions(),
         }
     }
 }

@@ -92,6 +92,7 @@ pub fn run_with(
                 seg.clone(),
             ))),
             order: Some(Box::new(OrderGate::new(rx, seg.clone()))),
+            audit: None,
         }
     };
     let mut threads = Vec::new();
@@ -138,6 +139,10 @@ pub fn run_with(
     }
     tracing::info!("stopping: no new orders, draining");
     rt.stop();
+    if let Some(mut a) = built.audit.take() {
+        a.stop();
+        tracing::info!(records = a.written(), path = %a.path().display(), "decision audit closed");
+    }
     monitor.stop();
     tracing::info!(
         attempted = seg.get(Counter::SendsAttempted),

@@ -1,6 +1,7 @@
 //! The Lyra engine: books, strategies, the pinned thread runtime and its configuration.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod book;
 pub mod config;
 pub mod daemon;

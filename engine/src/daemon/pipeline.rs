@@ -27,6 +27,7 @@ use lyra_shm::{
 use rust_decimal::Decimal;
 
 use crate::{
+    audit::AuditWriter,
     config::Config,
     runtime::stage::Stage,
     stages::{
@@ -49,6 +50,8 @@ pub struct Built {
     pub strategy: Option<Box<dyn Stage>>,
     /// OMS.
     pub order: Option<Box<dyn Stage>>,
+    /// The decision audit writer (stopped after the stages, so it drains what they queued).
+    pub audit: Option<AuditWriter>,
 }
 
 /// Ring capacities: market data is bursty (a snapshot is thousands of levels).
@@ -348,7 +351,16 @@ pub fn build(
         stats.clone(),
         clock.clone(),
     );
-    let strategy = StrategyStage::new(
+    if let Some(dir) = cfg.paths.decisions.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let (audit, audit_strategy, audit_order) = AuditWriter::start(
+        cfg.paths.decisions.clone(),
+        cfg.engine.run_id.clone(),
+        seg.clone(),
+    )
+    .context("starting the audit writer")?;
+    let mut strategy = StrategyStage::new(
         top_rx,
         rep_rx,
         ord_tx,
@@ -361,10 +373,11 @@ pub fn build(
         cfg.oms.mode == "live",
         intent_log,
     );
+    strategy.set_audit(audit_strategy);
     let order = OrderStage::new(
         ord_rx,
         rep_tx,
-        Box::new(OmsSet::new(oms)),
+        Box::new(OmsSet::new(oms).with_audit(audit_order)),
         seg.clone(),
         clock.clone(),
         stats.clone(),
@@ -374,5 +387,6 @@ pub fn build(
         book: Some(Box::new(book)),
         strategy: Some(Box::new(strategy)),
         order: Some(Box::new(order)),
+        audit: Some(audit),
     })
 }

@@ -16,6 +16,7 @@ use lyra_shm::{
 };
 
 use super::strategy::Approved;
+use crate::audit::{AuditTx, Record};
 use crate::{runtime::stage::Stage, stats::EngineStats};
 
 /// Intents submitted per poll (each is a blocking loopback/network round trip).
@@ -39,15 +40,26 @@ pub trait OrderSink: Send {
 pub struct OmsSet {
     oms: Vec<Option<Oms>>,
     events: u64,
+    audit: Option<AuditTx>,
 }
 
 impl OmsSet {
     /// The set; `oms[v]` serves venue `v`.
     pub fn new(oms: Vec<Option<Oms>>) -> Self {
-        Self { oms, events: 0 }
+        Self {
+            oms,
+            events: 0,
+            audit: None,
+        }
     }
 
-    /// Audit events drained so far (the audit writer is not wired yet; they are counted).
+    /// Sends every OMS audit event (requests, responses, fills, alerts) to the decision audit.
+    pub fn with_audit(mut self, tx: AuditTx) -> Self {
+        self.audit = Some(tx);
+        self
+    }
+
+    /// Audit events drained so far.
     pub fn events(&self) -> u64 {
         self.events
     }
@@ -74,7 +86,12 @@ impl OrderSink for OmsSet {
             if let Err(e) = o.poll() {
                 tracing::warn!(error = %e, "oms poll");
             }
-            self.events += o.drain_events().count() as u64;
+            for event in o.drain_events() {
+                self.events += 1;
+                if let Some(a) = &mut self.audit {
+                    a.push(Record::Order { event });
+                }
+            }
         }
     }
 

@@ -19,6 +19,7 @@ use lyra_shm::{
 };
 
 use crate::{
+    audit::{AuditTx, Record},
     runtime::stage::Stage,
     stats::EngineStats,
     strategy::{edge_still_positive, fees::raw_to_notional, Strategies, RATE_SCALE},
@@ -70,6 +71,10 @@ pub struct StrategyStage {
     timer_ticks: u64,
     /// Every intent in the order it was approved (tests compare layouts with it).
     log: Option<Producer<OrderIntent>>,
+    /// The decision audit (off-thread writer).
+    audit: Option<AuditTx>,
+    /// Polls so far: the audit's cycle id.
+    cycle: u64,
 }
 
 impl StrategyStage {
@@ -104,6 +109,24 @@ impl StrategyStage {
             next_timer_ns: 0,
             timer_ticks: 0,
             log,
+            audit: None,
+            cycle: 0,
+        }
+    }
+
+    /// Audits every approval and refusal through `tx`.
+    pub fn set_audit(&mut self, tx: AuditTx) {
+        self.audit = Some(tx);
+    }
+
+    fn audit_refused(&mut self, intent: OrderIntent, code: u8) {
+        if let Some(a) = &mut self.audit {
+            a.push(Record::Refused {
+                cycle: self.cycle,
+                intent,
+                code,
+                wall_ns: self.clock.wall_ns(),
+            });
         }
     }
 
@@ -185,6 +208,9 @@ impl StrategyStage {
         if !all || !room {
             if all {
                 self.stats.order_ring_full.fetch_add(n as u64, Relaxed);
+                for it in batch {
+                    self.audit_refused(*it, 254);
+                }
             }
             let now_mono = self.clock.mono_ns();
             for a in ok[..n].iter().flatten() {
@@ -213,6 +239,13 @@ impl StrategyStage {
             if let Some(log) = &mut self.log {
                 let _ = log.push(*approved.intent());
             }
+            if let Some(a) = &mut self.audit {
+                a.push(Record::Approved {
+                    cycle: self.cycle,
+                    intent: *approved.intent(),
+                    wall_ns: self.clock.wall_ns(),
+                });
+            }
         }
         true
     }
@@ -237,6 +270,7 @@ impl StrategyStage {
                 // The send-time recheck: both legs on the latest tops, or nothing is sent.
                 let Some(e) = edge_still_positive(&g, tops) else {
                     self.stats.edge_gone.fetch_add(1, Relaxed);
+                    self.audit_refused(it, 255);
                     return None;
                 };
                 let s = self.scales[it.instrument.0 as usize];
@@ -278,6 +312,7 @@ impl StrategyStage {
                 self.stats.risk_refused.fetch_add(1, Relaxed);
                 self.stats.risk_refused_by[(why as usize) & 31].fetch_add(1, Relaxed);
                 self.seg.add(lyra_shm::control::Counter::RiskRefused, 1);
+                self.audit_refused(it, why as u8);
                 None
             }
         }
@@ -341,6 +376,7 @@ impl Stage for StrategyStage {
 
     fn poll(&mut self, _now_ns: Nanos) -> usize {
         let mut n = 0;
+        self.cycle += 1;
         for _ in 0..BATCH {
             let Some(r) = self.reports.pop() else {
                 break;

@@ -121,6 +121,9 @@ struct Report {
     halted_at_end: bool,
     audit_records: u64,
     audit_chain_ok: bool,
+    decision_audit: String,
+    decision_audit_records: u64,
+    decision_audit_chain_ok: bool,
     run_dir: String,
     oracle: String,
 }
@@ -189,9 +192,10 @@ fn engine_config(
     writeln!(t, "[engine]\nrun_id = \"demo\"")?;
     writeln!(
         t,
-        "[paths]\nsegment = {:?}\naudit = {:?}",
+        "[paths]\nsegment = {:?}\naudit = {:?}\ndecisions = {:?}",
         args.segment,
-        run_dir.join("audit.jsonl")
+        run_dir.join("audit.jsonl"),
+        run_dir.join("decisions.jsonl")
     )?;
     writeln!(
         t,
@@ -500,6 +504,9 @@ fn run(args: &DemoArgs) -> Result<()> {
         halted_at_end: seg.is_halted(),
         audit_records: verify_chain(&audit_path).unwrap_or(0),
         audit_chain_ok: verify_chain(&audit_path).is_ok(),
+        decision_audit: run_dir.join("decisions.jsonl").display().to_string(),
+        decision_audit_records: verify_chain(&run_dir.join("decisions.jsonl")).unwrap_or(0),
+        decision_audit_chain_ok: verify_chain(&run_dir.join("decisions.jsonl")).is_ok(),
         run_dir: run_dir.display().to_string(),
         oracle: run_dir
             .join("sim")

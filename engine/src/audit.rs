@@ -1,0 +1,308 @@
+//! The decision audit writer, off the hot path: the strategy and order stages push fixed-size
+//! [`Record`]s into SPSC rings (no allocation, no lock, no syscall on their threads); one
+//! background thread drains the rings every few milliseconds and appends each record to a
+//! SHA-256-chained JSONL file (the AMRC's chain format, so `lyra audit verify --audit FILE`
+//! verifies it and names the first broken record). Correlation ids on every record: run, cycle
+//! (the strategy stage's poll that decided), decision (the group id), intent (the sequence).
+//!
+//! A full ring drops the record and counts it (`Counter::RecordWritesSkipped`): the audit never
+//! slows trading down.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use lyra_amrc::audit::{AuditEvent, AuditLog};
+use lyra_shm::{
+    control::{ControlSegment, Counter},
+    msg::{OrderIntent, OrderState, Px, Qty, VenueId},
+    ring::{channel, Consumer, Producer},
+};
+
+/// Capacity of each stage's audit ring.
+pub const RING: usize = 1 << 14;
+
+/// One audited fact, `Copy` so it travels through a ring.
+#[derive(Debug, Clone, Copy)]
+pub enum Record {
+    /// The strategies decided an intent and risk approved it.
+    Approved {
+        /// Strategy stage poll count.
+        cycle: u64,
+        /// The intent.
+        intent: OrderIntent,
+        /// Wall ns.
+        wall_ns: u64,
+    },
+    /// An intent dropped before the venue (risk refusal code, or 255 = edge gone at send).
+    Refused {
+        /// Strategy stage poll count.
+        cycle: u64,
+        /// The intent.
+        intent: OrderIntent,
+        /// `lyra_risk::Refusal` code, 254 = ring full, 255 = edge gone at send time.
+        code: u8,
+        /// Wall ns.
+        wall_ns: u64,
+    },
+    /// The OMS moved an order (request, response, fill, cancel...).
+    Order {
+        /// The OMS's event.
+        event: lyra_oms::order::AuditEvent,
+    },
+}
+
+/// What a stage holds to audit: its end of a ring and the segment for the skip counter.
+pub struct AuditTx {
+    tx: Producer<Record>,
+    seg: Arc<ControlSegment>,
+}
+
+impl AuditTx {
+    /// Queues `r`; a full ring counts a skipped write instead of waiting.
+    #[inline]
+    pub fn push(&mut self, r: Record) {
+        if self.tx.push(r).is_err() {
+            self.seg.add(Counter::RecordWritesSkipped, 1);
+        }
+    }
+}
+
+/// The writer thread.
+pub struct AuditWriter {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+fn side(s: lyra_shm::msg::Side) -> &'static str {
+    match s {
+        lyra_shm::msg::Side::Buy => "buy",
+        lyra_shm::msg::Side::Sell => "sell",
+    }
+}
+
+fn state(s: OrderState) -> &'static str {
+    crate::stats::state_name(s)
+}
+
+fn intent_text(run: &str, cycle: u64, i: &OrderIntent) -> String {
+    format!(
+        "{{\"run\":\"{run}\",\"cycle\":{cycle},\"decision\":{},\"intent\":{},\"strategy\":{},\"venue\":{},\
+         \"instrument\":{},\"side\":\"{}\",\"action\":\"{:?}\",\"px\":{},\"qty\":{},\"book_seq\":{},\"decided_ts\":{}}}",
+        i.group_id,
+        i.intent_seq,
+        i.strategy,
+        i.venue.0,
+        i.instrument.0,
+        side(i.side),
+        i.action,
+        i.px.0,
+        i.qty.0,
+        i.book_seq,
+        i.decided_ts
+    )
+}
+
+fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, String) {
+    use lyra_oms::order::AuditEvent as E;
+    let v = |v: VenueId| v.0;
+    let (px, qty) = (|p: Px| p.0, |q: Qty| q.0);
+    match *e {
+        E::Transition {
+            intent_seq,
+            venue,
+            from,
+            to,
+            venue_order_id,
+            cum_qty,
+            venue_code,
+            wall_ns,
+        } => (
+            "order_state".into(),
+            wall_ns,
+            format!(
+                "{{\"run\":\"{run}\",\"intent\":{intent_seq},\"venue\":{},\"from\":\"{}\",\"to\":\"{}\",\
+                 \"venue_order_id\":{venue_order_id},\"cum_qty\":{},\"venue_code\":{venue_code}}}",
+                v(venue),
+                state(from),
+                state(to),
+                qty(cum_qty)
+            ),
+        ),
+        E::Fill {
+            intent_seq,
+            venue,
+            trade_id,
+            px: p,
+            qty: q,
+            wall_ns,
+        } => (
+            "fill".into(),
+            wall_ns,
+            format!(
+                "{{\"run\":\"{run}\",\"intent\":{intent_seq},\"venue\":{},\"trade_id\":{trade_id},\"px\":{},\"qty\":{}}}",
+                v(venue),
+                px(p),
+                qty(q)
+            ),
+        ),
+        E::SafeOrder {
+            intent_seq,
+            venue,
+            accepted,
+            venue_code,
+            wall_ns,
+        } => (
+            "safe_order".into(),
+            wall_ns,
+            format!(
+                "{{\"run\":\"{run}\",\"intent\":{intent_seq},\"venue\":{},\"accepted\":{accepted},\"venue_code\":{venue_code}}}",
+                v(venue)
+            ),
+        ),
+        E::Alert {
+            kind,
+            venue,
+            intent_seq,
+            wall_ns,
+        } => (
+            "alert".into(),
+            wall_ns,
+            format!(
+                "{{\"run\":\"{run}\",\"intent\":{intent_seq},\"venue\":{},\"alert\":\"{kind:?}\"}}",
+                v(venue)
+            ),
+        ),
+    }
+}
+
+impl AuditWriter {
+    /// Starts the writer on `path` for run `run`; returns it with one [`AuditTx`] per stage
+    /// (strategy, order).
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub fn start(
+        path: PathBuf,
+        run: String,
+        seg: Arc<ControlSegment>,
+    ) -> std::io::Result<(Self, AuditTx, AuditTx)> {
+        let (stx, mut srx) = channel::<Record>(RING);
+        let (otx, mut orx) = channel::<Record>(RING);
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let (stop2, written2, path2, seg2) =
+            (stop.clone(), written.clone(), path.clone(), seg.clone());
+        let handle = std::thread::Builder::new()
+            .name("lyra-audit".into())
+            .spawn(move || {
+                let log = AuditLog::new(&path2);
+                let pid = std::process::id();
+                let seg_id = seg2.segment_id();
+                let write = |event: &str, wall_ns: u64, text: String| {
+                    let e = AuditEvent {
+                        event: event.to_owned(),
+                        wall_ns,
+                        source: "engine".into(),
+                        text: Some(text),
+                        segment_id: seg_id,
+                        pid,
+                        ..AuditEvent::default()
+                    };
+                    match log.append(&e) {
+                        Ok(_) => {
+                            written2.fetch_add(1, Relaxed);
+                        }
+                        Err(err) => {
+                            seg2.add(Counter::RecordWritesSkipped, 1);
+                            tracing::warn!(error = %err, "decision audit write failed");
+                        }
+                    }
+                };
+                let drain = |rx: &mut Consumer<Record>| {
+                    let mut n = 0;
+                    while let Some(r) = rx.pop() {
+                        n += 1;
+                        match r {
+                            Record::Approved {
+                                cycle,
+                                intent,
+                                wall_ns,
+                            } => write("intent", wall_ns, intent_text(&run, cycle, &intent)),
+                            Record::Refused {
+                                cycle,
+                                intent,
+                                code,
+                                wall_ns,
+                            } => {
+                                let mut t = intent_text(&run, cycle, &intent);
+                                t.pop();
+                                t.push_str(&format!(",\"refusal\":{code}}}"));
+                                write("refused", wall_ns, t);
+                            }
+                            Record::Order { event } => {
+                                let (kind, wall, t) = order_text(&run, &event);
+                                write(&kind, wall, t);
+                            }
+                        }
+                    }
+                    n
+                };
+                loop {
+                    let stopping = stop2.load(Relaxed);
+                    let n = drain(&mut srx) + drain(&mut orx);
+                    if stopping && n == 0 {
+                        break;
+                    }
+                    if n == 0 {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            })?;
+        Ok((
+            Self {
+                stop,
+                written,
+                handle: Some(handle),
+                path,
+            },
+            AuditTx {
+                tx: stx,
+                seg: seg.clone(),
+            },
+            AuditTx { tx: otx, seg },
+        ))
+    }
+
+    /// Records written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Relaxed)
+    }
+
+    /// The chained JSONL file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Drains what is queued, then ends the thread.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
