@@ -56,6 +56,15 @@ pub enum Record {
         /// The OMS's event.
         event: lyra_oms::order::AuditEvent,
     },
+    /// A daily statement was written: its day (days since the epoch) and SHA-256.
+    Statement {
+        /// Days since the Unix epoch (UTC).
+        day: u64,
+        /// SHA-256 of the statement file.
+        sha256: [u8; 32],
+        /// Wall ns.
+        wall_ns: u64,
+    },
 }
 
 /// What a stage holds to audit: its end of a ring and the segment for the skip counter.
@@ -251,6 +260,21 @@ impl AuditWriter {
                             Record::Order { event } => {
                                 let (kind, wall, t) = order_text(&run, &event);
                                 write(&kind, wall, t);
+                            }
+                            Record::Statement {
+                                day,
+                                sha256,
+                                wall_ns,
+                            } => {
+                                let hex: String =
+                                    sha256.iter().map(|b| format!("{b:02x}")).collect();
+                                write(
+                                    "statement",
+                                    wall_ns,
+                                    format!(
+                                        "{{\"run\":\"{run}\",\"day\":{day},\"sha256\":\"{hex}\"}}"
+                                    ),
+                                );
                             }
                         }
                     }

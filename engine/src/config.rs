@@ -297,6 +297,13 @@ pub struct PathsSection {
     /// The decision audit: intents, refusals, requests, responses, fills (JSONL, SHA-256 chained).
     #[serde(default = "default_decisions")]
     pub decisions: PathBuf,
+    /// Directory of the daily statements (PnL net of fees per venue and instrument, hashed).
+    #[serde(default = "default_statements")]
+    pub statements: PathBuf,
+}
+
+fn default_statements() -> PathBuf {
+    PathBuf::from("lyra-run/statements")
 }
 
 fn default_decisions() -> PathBuf {
@@ -309,6 +316,7 @@ impl Default for PathsSection {
             segment: default_segment(),
             audit: default_audit(),
             decisions: default_decisions(),
+            statements: default_statements(),
         }
     }
 }

@@ -52,6 +52,27 @@ fn decision_audit_verifies_and_tampering_is_found_at_the_record() {
         assert!(inner.get(key).is_some(), "{key} in {inner}");
     }
 
+    // The daily statement: written, hashed, and its hash is the chain's last record.
+    let dir = report["statements"].as_str().unwrap();
+    let stmt = std::fs::read_dir(dir)
+        .expect("statements directory")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a statement");
+    let body = std::fs::read(&stmt).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("statement is JSON");
+    assert!(
+        json["by_venue"].as_array().is_some_and(|v| !v.is_empty()),
+        "{json}"
+    );
+    let hash = lyra_amrc::audit::sha256_hex(&body);
+    let side = std::fs::read_to_string(stmt.with_extension("json.sha256")).unwrap();
+    assert_eq!(side.trim(), hash);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "statement", "{last}");
+    assert!(last["text"].as_str().unwrap().contains(&hash), "{last}");
+
     // Tamper with one record in the middle: the verifier names that line.
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let k = lines.len() / 2;

@@ -33,7 +33,7 @@ use crate::{
     stages::{
         book::{BookInstrument, BookStage},
         feed::{BinanceSource, FeedStage, MdSource},
-        order::{OmsSet, OrderStage},
+        order::{OmsSet, OrderStage, StatementSpec},
         strategy::{Scales, StrategyStage},
     },
     stats::EngineStats,
@@ -377,7 +377,20 @@ pub fn build(
     let order = OrderStage::new(
         ord_rx,
         rep_tx,
-        Box::new(OmsSet::new(oms).with_audit(audit_order)),
+        Box::new(
+            OmsSet::new(oms)
+                .with_audit(audit_order)
+                .with_statement(StatementSpec {
+                    dir: cfg.paths.statements.clone(),
+                    run: cfg.engine.run_id.clone(),
+                    venues: cfg.venues.iter().map(|v| v.name.clone()).collect(),
+                    instruments: cfg
+                        .instruments
+                        .iter()
+                        .map(|i| (i.name.clone(), i.px_scale, i.qty_scale))
+                        .collect(),
+                }),
+        ),
         seg.clone(),
         clock.clone(),
         stats.clone(),

@@ -34,6 +34,21 @@ pub trait OrderSink: Send {
     fn requests(&self) -> u64;
     /// Cancels what is working (shutdown).
     fn cancel_all(&mut self) {}
+    /// Last words at shutdown (the daily statement).
+    fn finish(&mut self) {}
+}
+
+/// Where and how the OMS set writes its daily statement.
+#[derive(Debug, Clone)]
+pub struct StatementSpec {
+    /// Directory of `statement-<run>-<day>.json`.
+    pub dir: std::path::PathBuf,
+    /// Run id.
+    pub run: String,
+    /// Venue names by id.
+    pub venues: Vec<String>,
+    /// Instrument names, scales (price, quantity) by index.
+    pub instruments: Vec<(String, u8, u8)>,
 }
 
 /// One OMS per venue, indexed by venue id.
@@ -41,6 +56,7 @@ pub struct OmsSet {
     oms: Vec<Option<Oms>>,
     events: u64,
     audit: Option<AuditTx>,
+    statement: Option<StatementSpec>,
 }
 
 impl OmsSet {
@@ -50,7 +66,78 @@ impl OmsSet {
             oms,
             events: 0,
             audit: None,
+            statement: None,
         }
+    }
+
+    /// Writes a daily statement at shutdown per `spec`.
+    pub fn with_statement(mut self, spec: StatementSpec) -> Self {
+        self.statement = Some(spec);
+        self
+    }
+
+    /// The statement: realised cash flow net of fees per venue and instrument, from fills only
+    /// (base change and quote change; summed over venues, a flat base means the quote change is
+    /// the realised PnL), then its SHA-256 into the decision audit chain.
+    fn write_statement(&mut self) -> std::io::Result<()> {
+        let Some(spec) = &self.statement else {
+            return Ok(());
+        };
+        let wall = lyra_shm::clock::wall_now_ns();
+        let day = wall / 86_400_000_000_000;
+        let mut rows = Vec::new();
+        let mut totals = Vec::new();
+        for (i, (name, px_scale, qty_scale)) in spec.instruments.iter().enumerate() {
+            let (mut base, mut quote, mut fills) = (0i64, 0i128, 0u64);
+            for (v, o) in self.oms.iter().enumerate() {
+                let Some(o) = o else { continue };
+                let p = o.positions().get(
+                    lyra_shm::msg::VenueId(v as u8),
+                    lyra_shm::msg::InstrumentIdx(i as u16),
+                );
+                if p.fills == 0 {
+                    continue;
+                }
+                base += p.base;
+                quote += p.quote;
+                fills += p.fills;
+                rows.push(format!(
+                    "{{\"venue\":\"{}\",\"instrument\":\"{name}\",\"fills\":{},\"base_change\":\"{}\",\"quote_change_net_of_fees\":\"{}\"}}",
+                    spec.venues.get(v).map_or("?", String::as_str),
+                    p.fills,
+                    decimal(i128::from(p.base), *qty_scale),
+                    decimal(p.quote, px_scale + qty_scale)
+                ));
+            }
+            totals.push(format!(
+                "{{\"instrument\":\"{name}\",\"fills\":{fills},\"base_change\":\"{}\",\"quote_change_net_of_fees\":\"{}\"}}",
+                decimal(i128::from(base), *qty_scale),
+                decimal(quote, px_scale + qty_scale)
+            ));
+        }
+        let text = format!(
+            "{{\"run\":\"{}\",\"day\":{day},\"written_wall_ns\":{wall},\"by_venue\":[{}],\"by_instrument\":[{}]}}\n",
+            spec.run,
+            rows.join(","),
+            totals.join(",")
+        );
+        std::fs::create_dir_all(&spec.dir)?;
+        let path = spec.dir.join(format!("statement-{}-{day}.json", spec.run));
+        std::fs::write(&path, &text)?;
+        let hex = lyra_amrc::audit::sha256_hex(text.as_bytes());
+        std::fs::write(path.with_extension("json.sha256"), format!("{hex}\n"))?;
+        let mut sha256 = [0u8; 32];
+        for (k, b) in sha256.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * k..2 * k + 2).unwrap_or("00"), 16).unwrap_or(0);
+        }
+        if let Some(a) = &mut self.audit {
+            a.push(Record::Statement {
+                day,
+                sha256,
+                wall_ns: wall,
+            });
+        }
+        Ok(())
     }
 
     /// Sends every OMS audit event (requests, responses, fills, alerts) to the decision audit.
@@ -116,6 +203,23 @@ impl OrderSink for OmsSet {
             }
         }
     }
+
+    fn finish(&mut self) {
+        // The cancels' events first, so the audit ends with the statement.
+        self.poll();
+        if let Err(e) = self.write_statement() {
+            tracing::warn!(error = %e, "daily statement not written");
+        }
+    }
+}
+
+/// `v / 10^scale` as exact decimal text.
+fn decimal(v: i128, scale: u8) -> String {
+    let d = 10i128.pow(u32::from(scale));
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    let d = d.unsigned_abs();
+    format!("{sign}{}.{:0w$}", a / d, a % d, w = scale as usize)
 }
 
 /// The order stage.
@@ -248,6 +352,7 @@ impl Stage for OrderStage {
 
     fn stop(&mut self, _now_ns: Nanos) {
         self.sink.cancel_all();
+        self.sink.finish();
         self.flush_reports();
     }
 }

@@ -124,6 +124,7 @@ struct Report {
     decision_audit: String,
     decision_audit_records: u64,
     decision_audit_chain_ok: bool,
+    statements: String,
     run_dir: String,
     oracle: String,
 }
@@ -192,10 +193,11 @@ fn engine_config(
     writeln!(t, "[engine]\nrun_id = \"demo\"")?;
     writeln!(
         t,
-        "[paths]\nsegment = {:?}\naudit = {:?}\ndecisions = {:?}",
+        "[paths]\nsegment = {:?}\naudit = {:?}\ndecisions = {:?}\nstatements = {:?}",
         args.segment,
         run_dir.join("audit.jsonl"),
-        run_dir.join("decisions.jsonl")
+        run_dir.join("decisions.jsonl"),
+        run_dir.join("statements")
     )?;
     writeln!(
         t,
@@ -507,6 +509,7 @@ fn run(args: &DemoArgs) -> Result<()> {
         decision_audit: run_dir.join("decisions.jsonl").display().to_string(),
         decision_audit_records: verify_chain(&run_dir.join("decisions.jsonl")).unwrap_or(0),
         decision_audit_chain_ok: verify_chain(&run_dir.join("decisions.jsonl")).is_ok(),
+        statements: run_dir.join("statements").display().to_string(),
         run_dir: run_dir.display().to_string(),
         oracle: run_dir
             .join("sim")
