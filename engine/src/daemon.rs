@@ -131,6 +131,7 @@ pub fn run_with(
 
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(20));
+        publish_stats(&seg, &stats);
         if !rt.all_alive() {
             // A hot thread ended on its own: the panic hook has tripped the halt already.
             tracing::error!("a hot thread died; halting and stopping");
@@ -139,6 +140,7 @@ pub fn run_with(
     }
     tracing::info!("stopping: no new orders, draining");
     rt.stop();
+    publish_stats(&seg, &stats);
     if let Some(mut a) = built.audit.take() {
         a.stop();
         tracing::info!(records = a.written(), path = %a.path().display(), "decision audit closed");
@@ -151,4 +153,43 @@ pub fn run_with(
         "engine stopped"
     );
     Ok(())
+}
+
+/// Copies the pipeline's stats into the control segment's counters (read by `lyra status`),
+/// from the supervising thread, never from a hot one.
+fn publish_stats(seg: &ControlSegment, stats: &EngineStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let valid: u64 = stats.books_valid.iter().map(|c| c.load(Relaxed)).sum();
+    let pairs = [
+        (Counter::MdEvents, stats.md_events.load(Relaxed)),
+        (Counter::Tops, stats.tops.load(Relaxed)),
+        (Counter::Intents, stats.intents.load(Relaxed)),
+        (Counter::ArbGroups, stats.arb_groups_sent.load(Relaxed)),
+        (Counter::MmFills, stats.mm_fills.load(Relaxed)),
+        (Counter::OrderRequests, stats.order_requests.load(Relaxed)),
+        (Counter::BooksValid, valid),
+        (
+            Counter::TickToOrderP50Ns,
+            stats.tick_to_order.quantile(0.5).unwrap_or(0),
+        ),
+        (
+            Counter::TickToOrderP99Ns,
+            stats.tick_to_order.quantile(0.99).unwrap_or(0),
+        ),
+        (
+            Counter::FrameToBookP50Ns,
+            stats.frame_to_book.quantile(0.5).unwrap_or(0),
+        ),
+        (
+            Counter::BookToIntentP50Ns,
+            stats.book_to_intent.quantile(0.5).unwrap_or(0),
+        ),
+        (
+            Counter::IntentToRequestP50Ns,
+            stats.intent_to_request.quantile(0.5).unwrap_or(0),
+        ),
+    ];
+    for (c, v) in pairs {
+        seg.store_counter(c, v);
+    }
 }

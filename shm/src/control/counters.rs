@@ -38,11 +38,35 @@ pub enum Counter {
     VenueRejects = 11,
     /// HTTP 429 responses seen by the OMS.
     VenueRateLimited = 12,
+    /// Market-data events the feeds produced (engine pipeline).
+    MdEvents = 13,
+    /// Book tops published by the book stage.
+    Tops = 14,
+    /// Intents the strategies emitted.
+    Intents = 15,
+    /// Arbitrage groups whose two legs passed the recheck and risk.
+    ArbGroups = 16,
+    /// Market-making fills.
+    MmFills = 17,
+    /// Order requests the OMS wrote (live and test).
+    OrderRequests = 18,
+    /// Gauge: books valid right now, all venues.
+    BooksValid = 19,
+    /// Gauge: frame receive -> order request, p50 ns (upper edge of a power-of-two bucket).
+    TickToOrderP50Ns = 20,
+    /// Gauge: frame receive -> order request, p99 ns (bucket upper edge).
+    TickToOrderP99Ns = 21,
+    /// Gauge: frame receive -> top published, p50 ns (bucket upper edge).
+    FrameToBookP50Ns = 22,
+    /// Gauge: top -> intent approved, p50 ns (bucket upper edge).
+    BookToIntentP50Ns = 23,
+    /// Gauge: intent approved -> request written, p50 ns (bucket upper edge).
+    IntentToRequestP50Ns = 24,
 }
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 13] = [
+    pub const ALL: [Counter; 25] = [
         Counter::SendsAttempted,
         Counter::SendsRefusedHalted,
         Counter::SendsDone,
@@ -56,6 +80,18 @@ impl Counter {
         Counter::FeedDrops,
         Counter::VenueRejects,
         Counter::VenueRateLimited,
+        Counter::MdEvents,
+        Counter::Tops,
+        Counter::Intents,
+        Counter::ArbGroups,
+        Counter::MmFills,
+        Counter::OrderRequests,
+        Counter::BooksValid,
+        Counter::TickToOrderP50Ns,
+        Counter::TickToOrderP99Ns,
+        Counter::FrameToBookP50Ns,
+        Counter::BookToIntentP50Ns,
+        Counter::IntentToRequestP50Ns,
     ];
 
     /// The snake_case name used in `lyra status` and metrics.
@@ -74,6 +110,18 @@ impl Counter {
             Counter::FeedDrops => "feed_drops",
             Counter::VenueRejects => "venue_rejects",
             Counter::VenueRateLimited => "venue_rate_limited",
+            Counter::MdEvents => "md_events",
+            Counter::Tops => "tops",
+            Counter::Intents => "intents",
+            Counter::ArbGroups => "arb_groups",
+            Counter::MmFills => "mm_fills",
+            Counter::OrderRequests => "order_requests",
+            Counter::BooksValid => "books_valid",
+            Counter::TickToOrderP50Ns => "tick_to_order_p50_ns",
+            Counter::TickToOrderP99Ns => "tick_to_order_p99_ns",
+            Counter::FrameToBookP50Ns => "frame_to_book_p50_ns",
+            Counter::BookToIntentP50Ns => "book_to_intent_p50_ns",
+            Counter::IntentToRequestP50Ns => "intent_to_request_p50_ns",
         }
     }
 }
