@@ -44,7 +44,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let all = suites();
-    let chosen: Vec<_> = all.iter().filter(|s| which == "all" || s.name == which).collect();
+    let chosen: Vec<_> = all
+        .iter()
+        .filter(|s| which == "all" || s.name == which)
+        .collect();
     if chosen.is_empty() {
         eprintln!("lyra-bench: no suite named {which}\n{}", usage());
         return ExitCode::from(2);
