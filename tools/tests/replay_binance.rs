@@ -1,42 +1,12 @@
 //! Acceptance tests of `lyra replay` on the real Binance captures (PROTOCOLS §a.1, SOURCES.md).
 //! Each test skips, saying why, when the recorded data is absent.
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `$LYRA_DATA_DIR`, else `../shared/data` beside the workspace; `None` (printed) if absent.
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("LYRA_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    if dir.join("SOURCES.md").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: recorded data not found at {} (set LYRA_DATA_DIR)",
-            dir.display()
-        );
-        None
-    }
-}
-
-/// Runs `lyra replay ARGS` and returns (stdout JSON lines, stderr).
-fn replay(args: &[&str], files: &[PathBuf]) -> (Vec<Value>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lyra"))
-        .arg("replay")
-        .args(args)
-        .args(files)
-        .output()
-        .expect("run lyra");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "lyra replay failed: {stderr}");
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect();
-    (lines, stderr)
-}
+mod replay_support;
+use replay_support::*;
 
 fn spot(dir: &std::path::Path, name: &str) -> PathBuf {
     dir.join("hftbacktest/spot").join(name)
