@@ -142,12 +142,13 @@ pub fn demo(args: &DemoArgs) -> Result<(), Fail> {
 }
 
 /// The simulator of the demo: three Binance-dialect venues whose quotes lag and jump differently,
-/// so cross-venue dislocations appear every few seconds.
-fn sim_config(state_dir: &Path) -> SimConfig {
+/// so cross-venue dislocations appear every few seconds. `log_frames` puts every published frame in
+/// the oracle too (with `--intent-log`, so tests can time each decision's book against the venue's).
+fn sim_config(state_dir: &Path, log_frames: bool) -> SimConfig {
     let mut c = SimConfig {
         seed: 7,
         state_dir: Some(state_dir.to_owned()),
-        oracle_frames: false,
+        oracle_frames: log_frames,
         ..SimConfig::default()
     };
     c.venues = VENUES
@@ -285,7 +286,7 @@ fn run(args: &DemoArgs) -> Result<()> {
     let run_dir = std::env::temp_dir().join(format!("lyra-demo-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let audit_path = run_dir.join("audit.jsonl");
-    let sc = sim_config(&run_dir.join("sim"));
+    let sc = sim_config(&run_dir.join("sim"), args.intent_log);
     let sim = Sim::start(sc.clone(), None).context("starting the venue simulator")?;
     let creds = sim
         .write_config(&run_dir.join("sim.toml"))
