@@ -1,4 +1,4 @@
-//! The control segment: the halt word, grants, heartbeats and counters shared by every Lyra process.
+//! The control segment: the halt word, grants, heartbeats, counters and latency histograms shared by every Lyra process.
 //!
 //! A file (default [`DEFAULT_PATH`], under `/dev/shm` so it lives in RAM) created with mode 0600 by
 //! the engine ([`ControlSegment::create`]) and mapped by the ops CLI and the gate
@@ -25,6 +25,7 @@ mod futex;
 mod grants;
 mod halt;
 mod heartbeat;
+mod histogram;
 mod layout;
 mod seqlock;
 
@@ -44,6 +45,7 @@ pub use halt::{
     HaltReason, HaltState, Note, Source, TransitionKind, TransitionRecord, TripOutcome,
 };
 pub use heartbeat::{Heartbeat, ThreadSlot};
+pub use histogram::{bucket_index, Hist, HistSnapshot, HIST_BOUNDS_NS, HIST_BUCKETS, HIST_SLOTS};
 pub use layout::{
     GRANT_SLOTS, HEARTBEAT_SLOTS, LAYOUT_HASH, LAYOUT_VERSION, MAGIC, OPERATOR_BYTES,
     REASON_TEXT_BYTES, SEGMENT_BYTES, THREAD_NAME_BYTES,

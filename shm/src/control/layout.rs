@@ -6,15 +6,18 @@
 //! adjacent-line prefetcher on x86_64) so a heartbeat store never invalidates the halt word's line.
 //!
 //! [`LAYOUT_HASH`] is an FNV-1a hash over every field's name, offset and size plus the counter
-//! names, computed at compile time: any change to the struct (or to the meaning of a counter index)
-//! changes the hash, and `open` refuses a segment written by a binary with a different layout.
+//! and histogram names, computed at compile time: any change to the struct (or to the meaning of a
+//! counter or histogram index) changes the hash, and `open` refuses a segment written by a binary with a different layout.
 
 use std::{
     mem::{offset_of, size_of},
     sync::atomic::{AtomicU32, AtomicU64},
 };
 
-use super::counters::{Counter, COUNTER_SLOTS};
+use super::{
+    counters::{Counter, COUNTER_SLOTS},
+    histogram::{Hist, HistSlot, HIST_BUCKETS, HIST_SLOTS},
+};
 
 /// `LYRACTL1` in ASCII, little-endian: the first eight bytes of every control segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LYRACTL1");
@@ -135,6 +138,8 @@ pub(crate) struct Layout {
     pub heartbeats: [HeartbeatSlot; HEARTBEAT_SLOTS],
     /// Counters, indexed by [`Counter`]; spare slots stay zero.
     pub counters: [AtomicU64; COUNTER_SLOTS],
+    /// Latency histograms, indexed by [`Hist`]; spare slots stay zero.
+    pub histograms: [HistSlot; HIST_SLOTS],
 }
 
 const _: () = assert!(size_of::<Header>() == 128);
@@ -142,7 +147,9 @@ const _: () = assert!(size_of::<HaltBlock>() == 128);
 const _: () = assert!(size_of::<TransitionSlot>() == 256);
 const _: () = assert!(size_of::<GrantSlot>() == 128);
 const _: () = assert!(size_of::<HeartbeatSlot>() == 128);
-const _: () = assert!(size_of::<Layout>() == 128 + 128 + 256 + 32 * 128 + 32 * 128 + 512);
+const _: () = assert!(size_of::<HistSlot>() == 640);
+const _: () =
+    assert!(size_of::<Layout>() == 128 + 128 + 256 + 32 * 128 + 32 * 128 + 512 + HIST_SLOTS * 640);
 const _: () = assert!(COUNTER_SLOTS * 8 == 512);
 const _: () = assert!(offset_of!(Layout, halt) == 128);
 
@@ -248,6 +255,19 @@ const FIELDS: &[Field] = &[
     ),
     ("heartbeat.beats", offset_of!(HeartbeatSlot, beats), 8),
     ("counters", offset_of!(Layout, counters), COUNTER_SLOTS * 8),
+    (
+        "histograms",
+        offset_of!(Layout, histograms),
+        size_of::<[HistSlot; HIST_SLOTS]>(),
+    ),
+    ("hist.seq", offset_of!(HistSlot, seq), 8),
+    ("hist.count", offset_of!(HistSlot, count), 8),
+    ("hist.sum_ns", offset_of!(HistSlot, sum_ns), 8),
+    (
+        "hist.counts",
+        offset_of!(HistSlot, counts),
+        HIST_BUCKETS * 8,
+    ),
 ];
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -284,6 +304,19 @@ const fn layout_hash() -> u64 {
         h = fnv_bytes(h, Counter::ALL[c].name().as_bytes());
         h = fnv_u64(h, Counter::ALL[c] as u64);
         c += 1;
+    }
+    // So are histogram indices and bucket bounds.
+    let mut k = 0;
+    while k < Hist::ALL.len() {
+        h = fnv_bytes(h, Hist::ALL[k].name().as_bytes());
+        h = fnv_u64(h, Hist::ALL[k] as u64);
+        k += 1;
+    }
+    let bounds = super::histogram::bounds();
+    let mut b = 0;
+    while b < HIST_BUCKETS {
+        h = fnv_u64(h, bounds[b]);
+        b += 1;
     }
     h
 }
