@@ -7,7 +7,7 @@
 //!   and `resume` (two approvals from distinct operators, for the current epoch).
 //! - [`keys`]: operator key files and the operators file (both 0600, owned by the caller).
 //! - [`approval`]: the signed approval an operator hands in.
-//! - [`audit`]: the SHA-256 chained JSONL audit log and its verifier.
+//! - [`audit`]: the SHA-256 chained audit store (daily JSONL + SQLite) and its verifier.
 //! - [`install_panic_trip`]: a panic hook that trips the halt first.
 //! - [`HeartbeatWatch`] / [`Amrc::check_heartbeats`]: a silent hot thread trips the halt.
 //!
@@ -26,7 +26,7 @@ mod watchdog;
 use std::path::PathBuf;
 
 pub use approval::{Approval, Challenge};
-pub use audit::{verify_chain, AuditError, AuditEvent, AuditLog};
+pub use audit::{verify_chain, verify_store, AuditError, AuditEvent, AuditLog};
 pub use halt::Amrc;
 pub use keys::{keygen, KeyError, OperatorKey, OperatorKeys};
 use lyra_shm::control::ControlError;

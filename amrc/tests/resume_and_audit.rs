@@ -37,6 +37,16 @@ impl Scratch {
     }
 }
 
+/// The audit store's JSONL text: its daily files in order (one file unless a test runs over
+/// midnight UTC).
+fn audit_text(path: &Path) -> String {
+    let files = lyra_amrc::audit::Layout::new(path).daily_files().unwrap();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -177,7 +187,7 @@ fn resume_needs_two_distinct_valid_approvals_for_the_current_epoch() {
     // The audit chain holds every transition and refusal, verifies, and carries no key.
     let audit = t.s.path("audit.jsonl");
     let n = verify_chain(&audit).expect("chain verifies");
-    let text = std::fs::read_to_string(&audit).unwrap();
+    let text = audit_text(&audit);
     assert_eq!(n as usize, text.lines().count());
     for ev in [
         "\"trip\"",
@@ -283,19 +293,27 @@ fn verify_reports_the_first_broken_record() {
     }
     let audit = t.s.path("audit.jsonl");
     assert_eq!(verify_chain(&audit).unwrap(), 3);
-    let text = std::fs::read_to_string(&audit).unwrap();
+    // The three trips are one day's file (the test does not run across midnight UTC often
+    // enough to matter: if it does, the edits below still hit the newest file's records).
+    let file = lyra_amrc::audit::Layout::new(&audit)
+        .daily_files()
+        .unwrap()
+        .pop()
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines[1] = lines[1].replace("\"retrip\"", "\"tripx\"");
-    std::fs::write(&audit, lines.join("\n") + "\n").unwrap();
+    let k = lines.len() - 2;
+    lines[k] = lines[k].replace("\"retrip\"", "\"tripx\"");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     match verify_chain(&audit) {
-        Err(AuditError::Broken { line: 2, .. }) => {}
-        other => panic!("expected line 2 broken, got {other:?}"),
+        Err(AuditError::Broken { line, path, .. }) if line == k + 1 && path == file => {}
+        other => panic!("expected line {} broken, got {other:?}", k + 1),
     }
     // Deleting a record breaks the link of the one after it.
-    let text = std::fs::read_to_string(&audit).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.remove(0);
-    std::fs::write(&audit, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     assert!(matches!(
         verify_chain(&audit),
         Err(AuditError::Broken { line: 1, .. })
@@ -338,7 +356,7 @@ fn a_silent_thread_trips_the_halt_once() {
         .check_heartbeats(&watch, 9_000_000, 8)
         .unwrap()
         .is_none());
-    let audit = std::fs::read_to_string(t.s.path("audit.jsonl")).unwrap();
+    let audit = audit_text(&t.s.path("audit.jsonl"));
     assert_eq!(audit.lines().count(), 1);
     assert!(audit.contains("\"heartbeat_lost\""));
 }
