@@ -52,7 +52,8 @@ pub enum Counter {
     OrderRequests = 18,
     /// Gauge: books valid right now, all venues.
     BooksValid = 19,
-    /// Gauge: frame receive -> order request, p50 ns (upper edge of a power-of-two bucket).
+    /// Gauge: frame receive -> order request, p50 ns (upper bound of its histogram bucket; the full histograms are
+    /// [`super::Hist`]).
     TickToOrderP50Ns = 20,
     /// Gauge: frame receive -> order request, p99 ns (bucket upper edge).
     TickToOrderP99Ns = 21,
@@ -62,11 +63,13 @@ pub enum Counter {
     BookToIntentP50Ns = 23,
     /// Gauge: intent approved -> request written, p50 ns (bucket upper edge).
     IntentToRequestP50Ns = 24,
+    /// Books the book stage marked invalid because no update came for the venue's stale period.
+    BooksStale = 25,
 }
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 25] = [
+    pub const ALL: [Counter; 26] = [
         Counter::SendsAttempted,
         Counter::SendsRefusedHalted,
         Counter::SendsDone,
@@ -92,6 +95,7 @@ impl Counter {
         Counter::FrameToBookP50Ns,
         Counter::BookToIntentP50Ns,
         Counter::IntentToRequestP50Ns,
+        Counter::BooksStale,
     ];
 
     /// The snake_case name used in `lyra status` and metrics.
@@ -122,6 +126,7 @@ impl Counter {
             Counter::FrameToBookP50Ns => "frame_to_book_p50_ns",
             Counter::BookToIntentP50Ns => "book_to_intent_p50_ns",
             Counter::IntentToRequestP50Ns => "intent_to_request_p50_ns",
+            Counter::BooksStale => "books_stale",
         }
     }
 }
