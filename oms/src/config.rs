@@ -78,8 +78,11 @@ pub struct OmsConfig {
     /// venue that answers -2013 for an order it holds past the whole window would get a second
     /// one if the first had already finished.
     pub resend_absent: bool,
-    /// How often working orders are queried for fills (no user stream yet), ms.
+    /// How often working orders are queried for fills without a subscribed user stream, ms.
     pub working_poll_ms: u64,
+    /// How often while the user stream is subscribed (it brings fills; the poll is the
+    /// safety net), ms.
+    pub working_poll_stream_ms: u64,
     /// Kill policy.
     pub cancel_on_halt: CancelOnHalt,
     /// Reconciliation policy for foreign open orders.
@@ -99,6 +102,7 @@ impl Default for OmsConfig {
             backoff_max_ms: 2_000,
             resend_absent: false,
             working_poll_ms: 1_000,
+            working_poll_stream_ms: 10_000,
             cancel_on_halt: CancelOnHalt::All,
             unknown_orders: UnknownOrders::Report,
             max_skew_ms: 1_000,

@@ -33,6 +33,12 @@ use crate::{
     position::Positions,
 };
 
+// The user data stream's updates applied to this OMS (a child module: it shares the private
+// fill and state helpers below instead of copying them).
+#[path = "binance/user_stream_apply.rs"]
+mod user_stream_apply;
+pub use user_stream_apply::UserStreamStats;
+
 /// Why the OMS refused an intent (nothing reached the venue unless the variant says so).
 #[derive(Debug, Error)]
 pub enum OmsError {
@@ -254,6 +260,7 @@ pub struct Oms {
     seqs: Vec<u64>,
     halt_seen: (bool, u64),
     next_working_poll_ms: u64,
+    user: Option<user_stream_apply::UserLink>,
 }
 
 impl std::fmt::Debug for Oms {
@@ -322,6 +329,7 @@ impl Oms {
             seqs: Vec::with_capacity(1024),
             halt_seen: (false, 0),
             next_working_poll_ms: 0,
+            user: None,
         })
     }
 
@@ -960,6 +968,7 @@ impl Oms {
     /// Journal failures.
     pub fn poll(&mut self) -> Result<(), OmsError> {
         self.check_halt()?;
+        self.drain_user_stream()?;
         let now = self.now_ms();
         let mut i = 0;
         while i < self.pending.len() {
@@ -1034,7 +1043,7 @@ impl Oms {
             }
         }
         if now >= self.next_working_poll_ms {
-            self.next_working_poll_ms = now + self.cfg.working_poll_ms;
+            self.next_working_poll_ms = now + self.working_poll_every_ms();
             self.poll_working();
         }
         Ok(())
