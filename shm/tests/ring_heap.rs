@@ -297,3 +297,59 @@ fn handles_are_send() {
     is_send::<lyra_shm::ring::Producer<String>>();
     is_send::<lyra_shm::ring::Consumer<String>>();
 }
+
+/// Lazy release: a consumer of drop-free items hands slots back in runs (at most 1/64 of the
+/// ring), and all of them as soon as a pop finds the ring empty or the consumer is dropped.
+#[test]
+fn slots_come_back_in_runs_and_all_of_them_when_empty() {
+    let (mut tx, mut rx) = channel::<u64>(4096);
+    for i in 0..4096 {
+        tx.push(i).expect("capacity items fit");
+    }
+    // Mid-run: up to 31 pops may still be unpublished.
+    for i in 0..31 {
+        assert_eq!(rx.pop(), Some(i));
+    }
+    assert!(
+        tx.push(7).is_err(),
+        "31 pops of a 32-run are not published yet"
+    );
+    assert_eq!(rx.pop(), Some(31));
+    for i in 0..32 {
+        tx.push(4096 + i).expect("a full run of 32 slots came back");
+    }
+    assert!(tx.push(0).is_err());
+    // Drain to empty: everything is handed back, the producer sees the whole ring free.
+    let mut expected = 32;
+    while let Some(v) = rx.pop() {
+        assert_eq!(v, expected);
+        expected += 1;
+    }
+    assert_eq!(expected, 4096 + 32);
+    assert_eq!(tx.len(), 0, "an empty ring hides no slot from the producer");
+    // Dropping the consumer mid-run publishes too.
+    tx.push(1).unwrap();
+    tx.push(2).unwrap();
+    assert_eq!(rx.pop(), Some(1));
+    drop(rx);
+    assert_eq!(tx.len(), 1, "the dropped consumer published its pop");
+}
+
+/// Items with drop glue release every pop (the ring's drop must never see a moved-out item), and
+/// small rings release every pop too.
+#[test]
+fn eager_release_for_drop_glue_and_small_rings() {
+    let (mut tx, mut rx) = channel::<String>(4096);
+    for i in 0..4096 {
+        tx.push(i.to_string()).expect("fits");
+    }
+    assert_eq!(rx.pop().as_deref(), Some("0"));
+    tx.push("x".into())
+        .expect("a String slot comes back at once");
+    let (mut tx, mut rx) = channel::<u64>(64);
+    for i in 0..64 {
+        tx.push(i).expect("fits");
+    }
+    assert_eq!(rx.pop(), Some(0));
+    tx.push(64).expect("a 64-slot ring releases every pop");
+}

@@ -102,3 +102,33 @@ fn queued_items_are_dropped_once_whichever_handle_goes_last() {
         assert_eq!(drops.load(Ordering::SeqCst), 2);
     });
 }
+
+/// Lazy release (a 128-slot ring of `u64` publishes `head` every 2 pops and whenever a pop finds
+/// it empty): items still arrive in order and the producer ends up seeing every slot free.
+#[test]
+fn lazily_released_slots_all_come_back() {
+    loom::model(|| {
+        let (mut tx, mut rx) = channel::<u64>(128);
+        let producer = thread::spawn(move || {
+            for i in 0..3 {
+                while tx.push(i).is_err() {
+                    thread::yield_now();
+                }
+            }
+            tx
+        });
+        let mut next = 0;
+        while next < 3 {
+            match rx.pop() {
+                Some(v) => {
+                    assert_eq!(v, next);
+                    next += 1;
+                }
+                None => thread::yield_now(),
+            }
+        }
+        assert_eq!(rx.pop(), None);
+        let tx = producer.join().unwrap();
+        assert_eq!(tx.len(), 0, "an empty ring hides no slot from the producer");
+    });
+}

@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    raw::{Indices, RawConsumer, RawParts, RawProducer, Slot},
+    raw::{lazy_release, Indices, RawConsumer, RawParts, RawProducer, Slot},
     sync::{Arc, Ordering},
     Consumer, Owner, Producer,
 };
@@ -54,8 +54,14 @@ pub fn channel<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         capacity: capacity as u64,
     };
     // SAFETY: `parts` points into `ring`, kept alive by the `Arc` each handle holds; capacity is a
-    // power of two (asserted); exactly one producer and one consumer are made.
-    let (raw_p, raw_c) = unsafe { (RawProducer::new(parts), RawConsumer::new(parts)) };
+    // power of two (asserted); exactly one producer and one consumer are made; `lazy_release`
+    // batches releases only for items without drop glue.
+    let (raw_p, raw_c) = unsafe {
+        (
+            RawProducer::new(parts),
+            RawConsumer::new(parts, lazy_release::<T>(capacity as u64)),
+        )
+    };
     let producer = Producer {
         raw: CachePadded::new(raw_p),
         _owner: Owner::Heap(Arc::clone(&ring)),

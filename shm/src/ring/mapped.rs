@@ -484,8 +484,9 @@ fn producer<T: Pod>(owner: MappedOwner) -> Producer<T> {
 }
 
 fn consumer<T: Pod>(owner: MappedOwner) -> Consumer<T> {
-    // SAFETY: as in `producer`; our claim makes us the only consumer.
-    let raw = unsafe { RawConsumer::new(owner.parts::<T>()) };
+    // SAFETY: as in `producer`; our claim makes us the only consumer. Eager release (1): another
+    // process that reopens the ring after we die must not re-read items we already took.
+    let raw = unsafe { RawConsumer::new(owner.parts::<T>(), 1) };
     Consumer {
         raw: CachePadded::new(raw),
         _owner: Owner::Mapped(owner),

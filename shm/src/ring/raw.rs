@@ -10,6 +10,18 @@
 //! happen-before the slot is overwritten. Each side keeps a private copy of its own index and a
 //! cached copy of the other's, re-reading the shared one only when the cache says full/empty: the
 //! common case touches no line the other side writes.
+//!
+//! Lazy release (heap rings of items without drop glue): a per-item `pop` publishes `head` only
+//! every [`RELEASE_EVERY`] items (at most capacity / 64), whenever it finds the ring empty, and on
+//! `flush`/drop of the consumer. With both sides busy, the producer then refills whole runs of
+//! slots away from the line the consumer is reading, instead of writing into that very line one
+//! slot after another, and the consumer makes one shared store per run instead of one per item
+//! (the "lazy synchronisation" of MCRingBuffer, Lee et al. 2009). What it costs: the producer may
+//! see up to that many fewer free slots while the consumer is mid-run; a consumer that finds the
+//! ring empty has always published everything, so a waiting stage never holds slots back. Items
+//! with drop glue release eagerly, because the ring's own drop drops the items in `[head, tail)`
+//! and must never see one already moved out; mapped rings release eagerly, so a consumer process
+//! that dies re-reads at most the item it was taking.
 
 use std::{mem::MaybeUninit, ptr::NonNull};
 
@@ -98,6 +110,19 @@ impl<T> Clone for RawParts<T> {
 }
 impl<T> Copy for RawParts<T> {}
 
+/// Most pops a heap consumer of drop-free items leaves unpublished (module doc: lazy release).
+pub(crate) const RELEASE_EVERY: u64 = 32;
+
+/// The release batch for a heap ring of `capacity` items of `T`: eager for items with drop glue,
+/// else [`RELEASE_EVERY`] but at most 1/64 of the ring (so a mid-run consumer hides little of it).
+pub(crate) fn lazy_release<T>(capacity: u64) -> u64 {
+    if std::mem::needs_drop::<T>() {
+        1
+    } else {
+        (capacity / 64).clamp(1, RELEASE_EVERY)
+    }
+}
+
 /// The producer's half of the protocol.
 pub(crate) struct RawProducer<T> {
     parts: RawParts<T>,
@@ -116,6 +141,10 @@ pub(crate) struct RawConsumer<T> {
     head: u64,
     /// Last `tail` we observed; the producer may be further on, never behind.
     tail_cache: u64,
+    /// The `head` last stored to the shared index (lazy release, see the module doc).
+    published: u64,
+    /// Publish `head` once this many pops are unpublished (1: every pop).
+    release_every: u64,
 }
 
 impl<T> RawParts<T> {
@@ -229,12 +258,15 @@ impl<T> RawProducer<T> {
 }
 
 impl<T> RawConsumer<T> {
-    /// The consumer view.
+    /// The consumer view, publishing `head` every `release_every` pops (1 for eager release; more
+    /// only for items without drop glue, see the module doc).
     ///
     /// # Safety
     /// `parts` describes a live ring with a power-of-two capacity that outlives this value, and no
-    /// other consumer of that ring exists while this one does.
-    pub(crate) unsafe fn new(parts: RawParts<T>) -> Self {
+    /// other consumer of that ring exists while this one does; `release_every > 1` only if `T` has
+    /// no drop glue.
+    pub(crate) unsafe fn new(parts: RawParts<T>, release_every: u64) -> Self {
+        debug_assert!(release_every == 1 || !std::mem::needs_drop::<T>());
         debug_assert!(parts.capacity.is_power_of_two());
         let idx = parts.indices();
         let head = idx.head.load(Ordering::Acquire);
@@ -244,6 +276,8 @@ impl<T> RawConsumer<T> {
             mask: parts.capacity - 1,
             head,
             tail_cache,
+            published: head,
+            release_every: release_every.max(1),
         }
     }
 
@@ -275,6 +309,7 @@ impl<T> RawConsumer<T> {
     #[inline(always)]
     fn release(&mut self, n: u64) {
         self.head = self.head.wrapping_add(n);
+        self.published = self.head;
         // Release: our slot reads happen-before the producer's Acquire load that sees this head.
         self.parts
             .indices()
@@ -285,14 +320,35 @@ impl<T> RawConsumer<T> {
     /// Pops the oldest item, or `None` if the ring is empty.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<T> {
-        if self.ready(1) == 0 {
-            return None;
+        if self.tail_cache == self.head {
+            // Empty as far as we know: hand back every slot we hold before looking again, so a
+            // producer waiting on a full ring is never held back by a consumer with nothing to do.
+            self.flush();
+            if self.ready(1) == 0 {
+                return None;
+            }
         }
         // SAFETY: `ready >= 1` so slot `head` is in `[head, tail)`: initialised by the producer
         // (made visible by the Acquire load of tail) and owned by the consumer (we are the only one).
         let v = unsafe { self.parts.slot(self.head, self.mask).read() };
-        self.release(1);
+        self.head = self.head.wrapping_add(1);
+        if self.head.wrapping_sub(self.published) >= self.release_every {
+            self.flush();
+        }
         Some(v)
+    }
+
+    /// Publishes every pop not yet published (lazy release), so the producer sees those slots free.
+    #[inline(always)]
+    pub(crate) fn flush(&mut self) {
+        if self.published != self.head {
+            self.published = self.head;
+            // Release: our slot reads happen-before the producer's Acquire load that sees this head.
+            self.parts
+                .indices()
+                .head
+                .store(self.head, Ordering::Release);
+        }
     }
 
     /// Items in the ring as seen from the consumer (the producer may have added some since).
