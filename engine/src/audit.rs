@@ -1,9 +1,10 @@
 //! The decision audit writer, off the hot path: the strategy and order stages push fixed-size
 //! [`Record`]s into SPSC rings (no allocation, no lock, no syscall on their threads); one
-//! background thread drains the rings every few milliseconds and appends each record to a
-//! SHA-256-chained JSONL file (the AMRC's chain format, so `lyra audit verify --audit FILE`
-//! verifies it and names the first broken record). Correlation ids on every record: run, cycle
-//! (the strategy stage's poll that decided), decision (the group id), intent (the sequence).
+//! background thread drains the rings every few milliseconds and appends the records, in batches
+//! (one lock, fsync and SQLite transaction each), to the AMRC's audit store: daily JSONL files and
+//! SQLite, one SHA-256 chain, so `lyra doctor --audit PATH` verifies it and names the first broken
+//! record. Correlation ids on every record, as fields and SQLite columns: run, cycle (the strategy
+//! stage's poll that decided), decision (the group id), intent (the sequence).
 //!
 //! A full ring drops the record and counts it (`Counter::RecordWritesSkipped`): the audit never
 //! slows trading down.
@@ -22,7 +23,7 @@ use lyra_amrc::audit::{AuditEvent, AuditLog};
 use lyra_shm::{
     control::{ControlSegment, Counter},
     msg::{OrderIntent, OrderState, Px, Qty, VenueId},
-    ring::{channel, Consumer, Producer},
+    ring::{channel, Producer},
 };
 
 /// Capacity of each stage's audit ring.
@@ -120,7 +121,8 @@ fn intent_text(run: &str, cycle: u64, i: &OrderIntent) -> String {
     )
 }
 
-fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, String) {
+/// The kind, wall time, body and intent of an OMS event.
+fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, String, u64) {
     use lyra_oms::order::AuditEvent as E;
     let v = |v: VenueId| v.0;
     let (px, qty) = (|p: Px| p.0, |q: Qty| q.0);
@@ -145,6 +147,7 @@ fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, Strin
                 state(to),
                 qty(cum_qty)
             ),
+            intent_seq
         ),
         E::Fill {
             intent_seq,
@@ -162,6 +165,7 @@ fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, Strin
                 px(p),
                 qty(q)
             ),
+            intent_seq
         ),
         E::SafeOrder {
             intent_seq,
@@ -176,6 +180,7 @@ fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, Strin
                 "{{\"run\":\"{run}\",\"intent\":{intent_seq},\"venue\":{},\"accepted\":{accepted},\"venue_code\":{venue_code}}}",
                 v(venue)
             ),
+            intent_seq
         ),
         E::Alert {
             kind,
@@ -189,8 +194,87 @@ fn order_text(run: &str, e: &lyra_oms::order::AuditEvent) -> (String, u64, Strin
                 "{{\"run\":\"{run}\",\"intent\":{intent_seq},\"venue\":{},\"alert\":\"{kind:?}\"}}",
                 v(venue)
             ),
+            intent_seq
         ),
     }
+}
+
+/// Records appended per lock, fsync and SQLite transaction.
+const BATCH: usize = 256;
+
+/// The audit event of one ring record, with its correlation ids as fields.
+fn event_of(base: &AuditEvent, run: &str, r: &Record) -> AuditEvent {
+    let with = |event: &str, wall_ns: u64, text: String| AuditEvent {
+        event: event.to_owned(),
+        wall_ns,
+        text: Some(text),
+        ..base.clone()
+    };
+    match *r {
+        Record::Approved {
+            cycle,
+            intent,
+            wall_ns,
+        } => AuditEvent {
+            cycle: Some(cycle),
+            decision: Some(intent.group_id),
+            intent: Some(intent.intent_seq),
+            ..with("intent", wall_ns, intent_text(run, cycle, &intent))
+        },
+        Record::Refused {
+            cycle,
+            intent,
+            code,
+            wall_ns,
+        } => {
+            let mut t = intent_text(run, cycle, &intent);
+            t.pop();
+            t.push_str(&format!(",\"refusal\":{code}}}"));
+            AuditEvent {
+                cycle: Some(cycle),
+                decision: Some(intent.group_id),
+                intent: Some(intent.intent_seq),
+                ..with("refused", wall_ns, t)
+            }
+        }
+        Record::Order { event } => {
+            let (kind, wall, t, intent_seq) = order_text(run, &event);
+            AuditEvent {
+                intent: Some(intent_seq),
+                ..with(&kind, wall, t)
+            }
+        }
+        Record::Statement {
+            day,
+            sha256,
+            wall_ns,
+        } => {
+            let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
+            with(
+                "statement",
+                wall_ns,
+                format!("{{\"run\":\"{run}\",\"day\":{day},\"sha256\":\"{hex}\"}}"),
+            )
+        }
+    }
+}
+
+/// Appends `batch` (one lock, fsync and transaction) and empties it; a failure counts every
+/// record as a skipped write.
+fn flush(log: &AuditLog, batch: &mut Vec<AuditEvent>, written: &AtomicU64, seg: &ControlSegment) {
+    if batch.is_empty() {
+        return;
+    }
+    match log.append_all(batch) {
+        Ok(_) => {
+            written.fetch_add(batch.len() as u64, Relaxed);
+        }
+        Err(err) => {
+            seg.add(Counter::RecordWritesSkipped, batch.len() as u64);
+            tracing::warn!(error = %err, "decision audit write failed");
+        }
+    }
+    batch.clear();
 }
 
 impl AuditWriter {
@@ -214,75 +298,25 @@ impl AuditWriter {
             .name("lyra-audit".into())
             .spawn(move || {
                 let log = AuditLog::new(&path2);
-                let pid = std::process::id();
-                let seg_id = seg2.segment_id();
-                let write = |event: &str, wall_ns: u64, text: String| {
-                    let e = AuditEvent {
-                        event: event.to_owned(),
-                        wall_ns,
-                        source: "engine".into(),
-                        text: Some(text),
-                        segment_id: seg_id,
-                        pid,
-                        ..AuditEvent::default()
-                    };
-                    match log.append(&e) {
-                        Ok(_) => {
-                            written2.fetch_add(1, Relaxed);
-                        }
-                        Err(err) => {
-                            seg2.add(Counter::RecordWritesSkipped, 1);
-                            tracing::warn!(error = %err, "decision audit write failed");
-                        }
-                    }
+                let base = AuditEvent {
+                    source: "engine".into(),
+                    run: Some(run.clone()),
+                    segment_id: seg2.segment_id(),
+                    pid: std::process::id(),
+                    ..AuditEvent::default()
                 };
-                let drain = |rx: &mut Consumer<Record>| {
-                    let mut n = 0;
-                    while let Some(r) = rx.pop() {
-                        n += 1;
-                        match r {
-                            Record::Approved {
-                                cycle,
-                                intent,
-                                wall_ns,
-                            } => write("intent", wall_ns, intent_text(&run, cycle, &intent)),
-                            Record::Refused {
-                                cycle,
-                                intent,
-                                code,
-                                wall_ns,
-                            } => {
-                                let mut t = intent_text(&run, cycle, &intent);
-                                t.pop();
-                                t.push_str(&format!(",\"refusal\":{code}}}"));
-                                write("refused", wall_ns, t);
-                            }
-                            Record::Order { event } => {
-                                let (kind, wall, t) = order_text(&run, &event);
-                                write(&kind, wall, t);
-                            }
-                            Record::Statement {
-                                day,
-                                sha256,
-                                wall_ns,
-                            } => {
-                                let hex: String =
-                                    sha256.iter().map(|b| format!("{b:02x}")).collect();
-                                write(
-                                    "statement",
-                                    wall_ns,
-                                    format!(
-                                        "{{\"run\":\"{run}\",\"day\":{day},\"sha256\":\"{hex}\"}}"
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                    n
-                };
+                let mut batch: Vec<AuditEvent> = Vec::with_capacity(BATCH);
                 loop {
                     let stopping = stop2.load(Relaxed);
-                    let n = drain(&mut srx) + drain(&mut orx);
+                    let mut n = 0;
+                    for rx in [&mut srx, &mut orx] {
+                        while batch.len() < BATCH {
+                            let Some(r) = rx.pop() else { break };
+                            batch.push(event_of(&base, &run, &r));
+                        }
+                        n += batch.len();
+                        flush(&log, &mut batch, &written2, &seg2);
+                    }
                     if stopping && n == 0 {
                         break;
                     }
@@ -311,7 +345,7 @@ impl AuditWriter {
         self.written.load(Relaxed)
     }
 
-    /// The chained JSONL file.
+    /// The store's configured path (its name; see `lyra_amrc::audit::Layout`).
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
@@ -328,5 +362,75 @@ impl AuditWriter {
 impl Drop for AuditWriter {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lyra_amrc::audit::{verify_store, Layout};
+    use lyra_shm::control::CreateOpts;
+
+    use super::*;
+
+    #[test]
+    fn the_writer_fills_both_sinks_with_correlation_ids() {
+        let tag = format!(
+            "lyra-engine-audit-{}-{}",
+            std::process::id(),
+            lyra_shm::clock::mono_now_ns()
+        );
+        let dir = std::env::temp_dir().join(&tag);
+        std::fs::create_dir_all(&dir).unwrap();
+        let seg_path = PathBuf::from("/dev/shm").join(&tag);
+        let seg = Arc::new(ControlSegment::create(&seg_path, &CreateOpts::default()).unwrap());
+        let path = dir.join("decisions.jsonl");
+        let (mut w, mut strategy, mut order) =
+            AuditWriter::start(path.clone(), "run7".into(), seg).unwrap();
+        let intent = OrderIntent {
+            intent_seq: 42,
+            group_id: 5,
+            ..OrderIntent::default()
+        };
+        strategy.push(Record::Approved {
+            cycle: 9,
+            intent,
+            wall_ns: 1_000,
+        });
+        order.push(Record::Order {
+            event: lyra_oms::order::AuditEvent::Fill {
+                intent_seq: 42,
+                venue: VenueId(1),
+                trade_id: 77,
+                px: Px(100),
+                qty: Qty(2),
+                wall_ns: 2_000,
+            },
+        });
+        w.stop();
+        assert_eq!(w.written(), 2);
+
+        let r = verify_store(&path).unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!((r.jsonl_records, r.sqlite_records), (2, 2));
+        let db = rusqlite::Connection::open(Layout::new(&path).sqlite()).unwrap();
+        let rows: Vec<(String, String, Option<i64>, Option<i64>, i64)> = db
+            // The writer drains the two rings in turn, so sort by kind, not seq.
+            .prepare("SELECT kind, run, cycle, decision, intent FROM audit ORDER BY kind")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("fill".into(), "run7".into(), None, None, 42),
+                ("intent".into(), "run7".into(), Some(9), Some(5), 42),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&seg_path);
     }
 }

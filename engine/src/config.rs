@@ -291,10 +291,12 @@ pub struct PathsSection {
     /// The control segment (halt word, grants, heartbeats, stats).
     #[serde(default = "default_segment")]
     pub segment: PathBuf,
-    /// The halt/resume audit trail (JSONL, SHA-256 chained).
+    /// The halt/resume audit store: `dir/<stem>.jsonl` names `dir/<stem>-YYYY-MM-DD.jsonl` (UTC
+    /// days) and `dir/<stem>.sqlite`, one SHA-256 chain (`lyra doctor --audit` verifies it).
     #[serde(default = "default_audit")]
     pub audit: PathBuf,
-    /// The decision audit: intents, refusals, requests, responses, fills (JSONL, SHA-256 chained).
+    /// The decision audit store: intents, refusals, requests, responses, fills (daily JSONL +
+    /// SQLite, SHA-256 chained, named like `audit`).
     #[serde(default = "default_decisions")]
     pub decisions: PathBuf,
     /// Directory of the daily statements (PnL net of fees per venue and instrument, hashed).
