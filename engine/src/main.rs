@@ -30,8 +30,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Capped whatever RUST_LOG says: tungstenite logs whole frames at TRACE, and the user
+    // stream's signed subscribe frame carries the API key.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(
+            lyra_oms::binance::user_stream::LOG_DIRECTIVE
+                .parse()
+                .expect("a valid directive"),
+        );
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if args.log_json {
         tracing_subscriber::fmt()

@@ -35,6 +35,11 @@ use tungstenite::{protocol::WebSocketConfig, Message, WebSocket};
 use super::user_stream_event::{balances, execution, IdValue, UserEvent, WsFrame};
 use crate::sign::Credentials;
 
+/// A `tracing` filter directive every log subscriber of a process running a user stream adds:
+/// tungstenite logs whole frames at TRACE — the signed subscribe, API key included — and at
+/// DEBUG only handshakes and closes.
+pub const LOG_DIRECTIVE: &str = "tungstenite=debug";
+
 /// Why the stream could not be set up (a running stream never fails: it reconnects).
 #[derive(Debug, Error)]
 pub enum UserStreamError {
