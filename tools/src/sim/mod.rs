@@ -110,7 +110,8 @@ pub struct Endpoint {
     /// Market-data URL: Binance `wss://127.0.0.1:PORT` (append `/stream?streams=…` or `/ws/…`),
     /// OKX `wss://127.0.0.1:PORT/ws/v5/public`.
     pub ws: String,
-    /// Private WebSocket URL (Binance WebSocket API user data stream; OKX `/ws/v5/private`, not served yet).
+    /// Private WebSocket URL (Binance WebSocket API user data stream; OKX `/ws/v5/private`;
+    /// Kraken `/v2`, where `executions` subscriptions carry a `GetWebSocketsToken` token).
     pub ws_api: String,
 }
 

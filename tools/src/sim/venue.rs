@@ -47,6 +47,14 @@ pub enum Outbound {
     },
     /// A complete user-stream frame.
     User(Arc<str>),
+    /// One private order report (OKX `orders` item, Kraken `executions` report) of instrument
+    /// `inst`; the connection wraps it in its channel envelope (subscription arg, sequence).
+    Private {
+        /// Instrument index.
+        inst: u16,
+        /// The report JSON object.
+        data: Arc<str>,
+    },
 }
 
 /// A market-data subscriber: which (instrument, kind) it wants, and its queue.
@@ -111,6 +119,8 @@ pub struct VenueState {
     pub kr_window: Vec<(Levels, Levels)>,
     /// Kraken: last nonce per account.
     pub kr_nonce: Vec<u64>,
+    /// Kraken: WebSocket tokens from `GetWebSocketsToken` → (account, expiry ms).
+    pub kr_tokens: HashMap<String, (usize, u64)>,
 }
 
 /// One venue.
@@ -163,6 +173,7 @@ impl VenueState {
             steps: 0,
             kr_window: vec![(Vec::new(), Vec::new()); n],
             kr_nonce: vec![0; n_accounts],
+            kr_tokens: HashMap::new(),
         }
     }
 
@@ -367,10 +378,61 @@ impl VenueState {
             };
             self.fan_out(t.inst, TRADE, data, "trade", t.id, v, oracle);
         }
-        // OKX's `orders` and Kraken's `executions` channels are not served yet: their clients
-        // poll the REST API.
-        if v.cfg.dialect == Dialect::Binance && (!fx.execs.is_empty() || !fx.touched.is_empty()) {
-            self.publish_user(v, &fx, now_ms, faults, oracle);
+        if !fx.execs.is_empty() || !fx.touched.is_empty() {
+            match v.cfg.dialect {
+                Dialect::Binance => self.publish_user(v, &fx, now_ms, faults, oracle),
+                Dialect::Okx | Dialect::Kraken => {
+                    self.publish_private(v, &fx, now_ms, faults, oracle)
+                }
+            }
+        }
+    }
+
+    /// OKX `orders` / Kraken `executions`: one report per execution (Kraken adds a `filled`
+    /// report after the trade that completes an order), to the owner's private subscribers.
+    fn publish_private(
+        &mut self,
+        v: &Venue,
+        fx: &Effects,
+        now_ms: u64,
+        faults: &Faults,
+        oracle: &Oracle,
+    ) {
+        if self.users.is_empty() {
+            return;
+        }
+        for e in &fx.execs {
+            let reports = match v.cfg.dialect {
+                Dialect::Okx => vec![okx::private_ws::order_push(&self.m, e)],
+                _ => kraken::private_ws::execution_reports(&self.m, e, now_ms),
+            };
+            let dup = e.fill.is_some() && faults.take(v.idx, FaultKind::DuplicateFill);
+            if dup {
+                oracle.fault(
+                    lyra_shm::clock::wall_now_ns(),
+                    &v.cfg.name,
+                    "duplicate_fill",
+                    &e.order.client_id,
+                );
+            }
+            let account = e.order.account;
+            let inst = e.order.inst as u16;
+            for (i, r) in reports.iter().enumerate() {
+                let data: Arc<str> = Arc::from(r.as_str());
+                // The duplicate repeats the trade report itself (the first one).
+                let times = if dup && i == 0 { 2 } else { 1 };
+                for _ in 0..times {
+                    self.users.retain(|u| {
+                        u.account != account
+                            || u.tx
+                                .try_send(Outbound::Private {
+                                    inst,
+                                    data: data.clone(),
+                                })
+                                .is_ok()
+                    });
+                }
+            }
         }
     }
 

@@ -303,7 +303,7 @@ impl Handler for WsApi<'_> {
     fn render(&mut self, o: Outbound) -> Option<String> {
         match o {
             Outbound::User(f) => Some(f.to_string()),
-            Outbound::Market { .. } => None,
+            Outbound::Market { .. } | Outbound::Private { .. } => None,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! subscribe, then updates for the subscribed depth window — levels that merely fall out of the
 //! window are not deleted, as on Kraken — each with the CRC32 checksum of the top 10 asks and
 //! bids) in [`ws`]; REST `AddOrder` / `CancelOrder` / `QueryOrders` / `OpenOrders` / `Balance`
-//! with nonce and `API-Sign` in [`rest`].
+//! `GetWebSocketsToken` with nonce and `API-Sign` in [`rest`]; the private `executions` channel in
+//! [`private_ws`].
 
+pub mod private_ws;
 pub mod rest;
 pub mod ws;
 

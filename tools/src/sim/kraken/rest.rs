@@ -2,6 +2,10 @@
 //! `CancelOrder`, `QueryOrders`, `OpenOrders`, `Balance` with `API-Key`, a strictly increasing
 //! `nonce` and `API-Sign` = Base64(HMAC-SHA512(Base64-decode(secret), path ‖ SHA256(nonce ‖
 //! body))). Replies `{"error":[],"result":{…}}` or `{"error":["EOrder:Insufficient funds"]}`.
+//! Also `GetWebSocketsToken` (tokens for the private `executions` channel). REST faults: dropped
+//! response, 5xx (HTTP 503 `EService:Unavailable`) and timeout (`EGeneral:Internal error`) with
+//! the order placed or not, rate limit (`EAPI:Rate limit exceeded`), maintenance
+//! (`EService:Market in cancel_only mode`), clock skew (`Time`).
 
 use ring::{digest, hmac};
 use serde_json::{json, Map, Value};
@@ -31,8 +35,24 @@ pub fn api_sign(secret_b64: &str, path: &str, nonce: &str, body: &str) -> Option
     Some(base64(hmac::sign(&key, &msg).as_ref()))
 }
 
+/// Seconds a WebSocket token stays usable before its first subscription.
+const WS_TOKEN_SECS: u64 = 900;
+
+/// A fresh WebSocket token (30 random bytes, Base64) from the OS generator.
+fn ws_token() -> Option<String> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 30];
+    ring::rand::SystemRandom::new().fill(&mut b).ok()?;
+    Some(base64(&b))
+}
+
 fn fail(e: &str) -> Response {
     Response::json(200, json!({"error": [e]}).to_string())
+}
+
+/// The 5xx faults: HTTP 503 with `EService:Unavailable` (the order may or may not exist).
+fn unavailable() -> Response {
+    Response::json(503, json!({"error": ["EService:Unavailable"]}).to_string())
 }
 
 fn ok(result: Value) -> Response {
@@ -40,7 +60,7 @@ fn ok(result: Value) -> Response {
 }
 
 /// The simulator's txid of venue order `id` (Kraken's 6-5-6 shape).
-fn txid(id: u64) -> String {
+pub fn txid(id: u64) -> String {
     format!("OSIMUL-ATED0-{id:06}")
 }
 
@@ -114,6 +134,10 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
             .iter()
             .position(|i| symbol(i) == p || i.symbol == p)
     };
+    // The rate-limit fault: each armed occurrence (or every call in its window) is refused.
+    if shared.faults.take(v, FaultKind::RateLimit) {
+        return Some(fail("EAPI:Rate limit exceeded"));
+    }
     match req.path.as_str() {
         "/0/public/Time" => {
             return Some(ok(json!({"unixtime": now / 1000, "rfc1123": ""})));
@@ -278,10 +302,11 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
             if get("validate").as_deref() == Some("true") {
                 return Some(ok(json!({"descr": {"order": descr}})));
             }
-            if faults.take(v, FaultKind::Rest5xxNotPlaced)
-                || faults.take(v, FaultKind::Rest1007NotPlaced)
-            {
-                return Some(fail("EService:Unavailable"));
+            if faults.take(v, FaultKind::Rest5xxNotPlaced) {
+                return Some(unavailable());
+            }
+            if faults.take(v, FaultKind::Rest1007NotPlaced) {
+                return Some(fail("EGeneral:Internal error"));
             }
             let cid = client.clone().unwrap_or_else(|| {
                 format!("sim{}", lyra_shm::clock::wall_now_ns() % 1_000_000_000)
@@ -312,9 +337,11 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
             if faults.take(v, FaultKind::RestDropResponse) {
                 return None;
             }
-            if faults.take(v, FaultKind::Rest5xxPlaced) || faults.take(v, FaultKind::Rest1007Placed)
-            {
-                return Some(fail("EService:Unavailable"));
+            if faults.take(v, FaultKind::Rest5xxPlaced) {
+                return Some(unavailable());
+            }
+            if faults.take(v, FaultKind::Rest1007Placed) {
+                return Some(fail("EGeneral:Internal error"));
             }
             Some(ok(json!({"descr": {"order": descr}, "txid": [txid(id)]})))
         }
@@ -364,14 +391,25 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
             }
             Some(ok(Value::Object(m)))
         }
+        "GetWebSocketsToken" => {
+            let Some(token) = ws_token() else {
+                return Some(fail("EGeneral:Internal error"));
+            };
+            let mut st = venue.state.lock().expect("venue lock");
+            st.kr_tokens.retain(|_, (_, exp)| *exp > now);
+            st.kr_tokens
+                .insert(token.clone(), (acct, now + WS_TOKEN_SECS * 1000));
+            Some(ok(json!({"token": token, "expires": WS_TOKEN_SECS})))
+        }
         "OpenOrders" => {
             let st = venue.state.lock().expect("venue lock");
             let mut m = Map::new();
-            for o in
-                st.m.orders
-                    .values()
-                    .filter(|o| o.account == acct && o.status.is_open())
-            {
+            // `cl_ord_id` narrows the list to that client order id.
+            for o in st.m.orders.values().filter(|o| {
+                o.account == acct
+                    && o.status.is_open()
+                    && client.as_ref().is_none_or(|c| *c == o.client_id)
+            }) {
                 let ins = &st.m.instruments[o.inst];
                 m.insert(txid(o.id), order_json(o, &symbol(ins), ins));
             }

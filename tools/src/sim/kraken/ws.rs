@@ -1,5 +1,6 @@
 //! Kraken WebSocket v2 (`/v2`): `book` subscriptions at the venue's depth, snapshot then
-//! window updates with checksums, `{"method":"ping"}` → `pong`.
+//! window updates with checksums, `{"method":"ping"}` → `pong`; the private `executions`
+//! channel on the same socket ([`super::private_ws`]).
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -19,7 +20,9 @@ use super::{
         venue::{MarketSub, Outbound, DEPTH, KINDS},
         Shared,
     },
-    checksum, px_text, qty_text, symbol,
+    checksum,
+    private_ws::Executions,
+    px_text, qty_text, symbol,
 };
 
 fn levels(out: &mut String, ins: &Instrument, lv: &[(i64, i64)]) {
@@ -38,7 +41,7 @@ fn levels(out: &mut String, ins: &Instrument, lv: &[(i64, i64)]) {
 }
 
 /// RFC 3339 with µs of `ms` since the epoch.
-fn rfc3339(ms: u64) -> String {
+pub fn rfc3339(ms: u64) -> String {
     let iso = super::super::okx::sign::iso_ms(ms);
     format!("{}000Z", iso.trim_end_matches('Z'))
 }
@@ -104,6 +107,8 @@ struct Public<'a> {
     symbols: Vec<String>,
     wants: Arc<Vec<AtomicBool>>,
     never_ack: bool,
+    /// The private `executions` channel on this socket.
+    exec: Executions,
 }
 
 impl Handler for Public<'_> {
@@ -133,6 +138,19 @@ impl Handler for Public<'_> {
                     .collect()
             })
             .unwrap_or_default();
+        if matches!(method, "subscribe" | "unsubscribe") && channel == "executions" {
+            self.exec.on_request(
+                self.shared,
+                self.v,
+                &self.tx,
+                method,
+                &params,
+                &req_id,
+                &stamp,
+                out,
+            );
+            return;
+        }
         if !matches!(method, "subscribe" | "unsubscribe") || channel != "book" {
             out.push(format!(
                 r#"{{"error":"Channel or method not supported by the simulator","method":"{method}","req_id":{req_id},"success":false,{stamp}}}"#
@@ -201,6 +219,7 @@ impl Handler for Public<'_> {
             {
                 Some(data.to_string())
             }
+            Outbound::Private { data, .. } => self.exec.render(&data),
             _ => None,
         }
     }
@@ -239,6 +258,9 @@ pub fn serve(shared: &Arc<Shared>, v: usize, ws: WebSocket<Stream>, path: &str) 
         symbols,
         wants,
         never_ack,
+        exec: Executions::default(),
     };
     pump(shared, v, ws, rx, &mut h, true);
+    let mut st = venue.state.lock().expect("venue lock");
+    st.users.retain(|u| !u.tx.same_channel(&h.tx));
 }

@@ -1,8 +1,10 @@
 //! The OKX v5 dialect (PROTOCOLS b, PROTOCOLS-ORDERS B): public WebSocket `books` (snapshot then
 //! updates chained by `prevSeqId`/`seqId`, CRC32 checksum over the top 25 levels), `bbo-tbt` and
 //! `trades` ([`ws`]); REST market data and order entry with `OK-ACCESS-*` signatures ([`rest`],
-//! [`sign`]). The private WebSocket (`orders` channel, WS order entry) is not served yet.
+//! [`sign`]); the private WebSocket (`login`, the `orders` channel) in [`private_ws`]. WS order
+//! entry is not served.
 
+pub mod private_ws;
 pub mod rest;
 pub mod sign;
 pub mod ws;

@@ -2,8 +2,10 @@
 //! signed (`OK-ACCESS-KEY/SIGN/TIMESTAMP/PASSPHRASE`) order entry `POST /api/v5/trade/order`,
 //! `POST /api/v5/trade/cancel-order`, `GET /api/v5/trade/order`, `orders-pending`, `fills` and
 //! `GET /api/v5/account/balance`, with the `{"code","msg","data"}` envelope and per-item
-//! `sCode`/`sMsg`. REST faults shared with Binance: dropped response, 5xx (here `50004` timeout
-//! with the order placed or not), maintenance, clock skew.
+//! `sCode`/`sMsg`. REST faults shared with Binance: dropped response, 5xx (HTTP 503 `50001`)
+//! and timeout (`50004`) with the order placed or not, rate limit (HTTP 429 `50011`),
+//! maintenance (instruments `suspend`, orders refused), clock skew (`50102` past 30 s), false
+//! "does not exist" (`51603`), cancel refused (`51400`), fill racing a cancel.
 
 use serde_json::Value;
 
@@ -29,6 +31,20 @@ fn err(http: u16, code: &str, msg: &str) -> Response {
     )
 }
 
+/// The 5xx faults: HTTP 503 `50001` (the order may or may not have been placed).
+fn unavailable() -> Response {
+    err(
+        503,
+        "50001",
+        "Service temporarily unavailable. Please try again later.",
+    )
+}
+
+/// The timeout faults (Binance's -1007): `50004`, outcome unknown.
+fn timeout() -> Response {
+    err(503, "50004", "Endpoint request timeout. (does not indicate success or failure of order, please check order status).")
+}
+
 /// A success envelope around already-serialised items.
 fn ok(items: Vec<Value>) -> Response {
     Response::json(
@@ -47,6 +63,11 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
         let st = venue.state.lock().expect("venue lock");
         st.m.instruments.iter().position(|i| inst_id(i) == id)
     };
+    // The rate-limit fault: each armed occurrence (or every request in its window) is refused
+    // with OKX's 429 before anything else is looked at.
+    if shared.faults.take(v, FaultKind::RateLimit) {
+        return Some(err(429, "50011", "Too Many Requests").with_header("Retry-After", "1"));
+    }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/api/v5/public/time") => {
             return Some(ok(vec![serde_json::json!({"ts": now.to_string()})]))
@@ -223,7 +244,7 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
 }
 
 /// `canon` that prints zero as "0".
-fn canon0(v: i64) -> String {
+pub fn canon0(v: i64) -> String {
     if v == 0 {
         "0".into()
     } else {
@@ -232,7 +253,7 @@ fn canon0(v: i64) -> String {
 }
 
 /// OKX reports fees paid as negative amounts.
-fn neg(v: i64) -> String {
+pub fn neg(v: i64) -> String {
     if v == 0 {
         "0".into()
     } else {
@@ -307,8 +328,8 @@ fn find(
         .map(|o| o.id)
 }
 
-/// The `GET /api/v5/trade/order` shape.
-fn order_json(o: &Order, ins: &super::super::config::Instrument) -> Value {
+/// The `GET /api/v5/trade/order` shape (also the base of the private `orders` push).
+pub fn order_json(o: &Order, ins: &super::super::config::Instrument) -> Value {
     let last = o.fills.last();
     let state = match o.status {
         Status::New => "live",
@@ -442,8 +463,11 @@ fn place(
         ));
     }
     drop(st);
-    if faults.take(v, FaultKind::Rest5xxNotPlaced) || faults.take(v, FaultKind::Rest1007NotPlaced) {
-        return Some(err(503, "50004", "Endpoint request timeout. (does not indicate success or failure of order, please check order status)."));
+    if faults.take(v, FaultKind::Rest5xxNotPlaced) {
+        return Some(unavailable());
+    }
+    if faults.take(v, FaultKind::Rest1007NotPlaced) {
+        return Some(timeout());
     }
     let mut fx = Effects::default();
     st = venue.state.lock().expect("venue lock");
@@ -488,8 +512,11 @@ fn place(
     if faults.take(v, FaultKind::RestDropResponse) {
         return None;
     }
-    if faults.take(v, FaultKind::Rest5xxPlaced) || faults.take(v, FaultKind::Rest1007Placed) {
-        return Some(err(503, "50004", "Endpoint request timeout. (does not indicate success or failure of order, please check order status)."));
+    if faults.take(v, FaultKind::Rest5xxPlaced) {
+        return Some(unavailable());
+    }
+    if faults.take(v, FaultKind::Rest1007Placed) {
+        return Some(timeout());
     }
     Some(Response::json(
         200,

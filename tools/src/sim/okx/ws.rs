@@ -228,8 +228,12 @@ impl Handler for Public<'_> {
     }
 }
 
-/// Serves an OKX WebSocket connection (`/ws/v5/public`; other paths get nothing).
+/// Serves an OKX WebSocket connection (`/ws/v5/public`, `/ws/v5/private`; other paths get
+/// nothing).
 pub fn serve(shared: &Arc<Shared>, v: usize, ws: WebSocket<Stream>, path: &str) {
+    if path == "/ws/v5/private" {
+        return super::private_ws::serve(shared, v, ws);
+    }
     if path != "/ws/v5/public" {
         return;
     }
