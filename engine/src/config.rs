@@ -260,6 +260,15 @@ pub struct VenueSection {
     /// Market-data WebSocket base (`wss://host:port`); absent = this venue trades no market data.
     #[serde(default)]
     pub md_ws_url: Option<String>,
+    /// The user data stream (order events and fills over the WebSocket API, PROTOCOLS-ORDERS
+    /// A.5) on its own thread; default on. Off, the OMS learns fills from REST polling only.
+    #[serde(default = "default_user_stream")]
+    pub user_stream: bool,
+    /// The user stream's WebSocket API URL (`wss://host[:port]/ws-api/v3`); absent = derived
+    /// from `rest_url` (`wss://ws-api.binance.com:443/ws-api/v3` for `https://api.binance.com`,
+    /// the same host and port otherwise, as the simulator serves it).
+    #[serde(default)]
+    pub ws_api_url: Option<String>,
     /// Largest tolerated clock skew against the venue, ms.
     #[serde(default = "default_max_skew_ms")]
     pub max_skew_ms: u64,
@@ -270,6 +279,25 @@ pub struct VenueSection {
 
 fn default_max_skew_ms() -> u64 {
     1_000
+}
+fn default_user_stream() -> bool {
+    true
+}
+
+impl VenueSection {
+    /// The user stream's WS-API URL: `ws_api_url` if set (checked), else derived from
+    /// `rest_url`.
+    ///
+    /// # Errors
+    /// What is wrong with the URL.
+    pub fn user_stream_url(&self) -> Result<String, String> {
+        use lyra_oms::binance::user_stream::{check_ws_api_url, ws_api_url_for};
+        match &self.ws_api_url {
+            Some(u) => check_ws_api_url(u).map(|()| u.clone()),
+            None => ws_api_url_for(&self.rest_url),
+        }
+        .map_err(|e| e.to_string())
+    }
 }
 fn default_recv_window_ms() -> u32 {
     5_000
@@ -531,6 +559,11 @@ impl Config {
                     format!("{}: {:?} must start with https://", v.name, v.rest_url),
                 ));
             }
+            if v.user_stream {
+                if let Err(e) = v.user_stream_url() {
+                    return Err(bad("venues.ws_api_url", format!("{}: {e}", v.name)));
+                }
+            }
             if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
                 return Err(bad(
                     "venues.recv_window_ms",
@@ -651,5 +684,37 @@ mod tests {
         );
         let e = parse(&format!("{venue}rest_url = \"http://x\"\n")).unwrap_err();
         assert!(e.to_string().contains("venues.rest_url"), "{e}");
+    }
+
+    #[test]
+    fn user_stream_is_on_by_default_and_its_url_derived_or_checked() {
+        let venue = "[engine]\nrun_id = \"r\"\n[[venues]]\nname = \"bn\"\nkind = \"binance\"\ncredentials_file = \"c.toml\"\nrest_url = \"https://api.binance.com\"\n";
+        let c = parse(venue).unwrap();
+        assert!(c.venues[0].user_stream);
+        assert_eq!(
+            c.venues[0].user_stream_url().unwrap(),
+            "wss://ws-api.binance.com:443/ws-api/v3"
+        );
+        let c = parse(&format!(
+            "{venue}ws_api_url = \"wss://127.0.0.1:9443/ws-api/v3\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.venues[0].user_stream_url().unwrap(),
+            "wss://127.0.0.1:9443/ws-api/v3"
+        );
+        for bad in [
+            "https://x/ws-api/v3",
+            "wss://x/stream",
+            "wss://x:y/ws-api/v3",
+        ] {
+            let e = parse(&format!("{venue}ws_api_url = {bad:?}\n")).unwrap_err();
+            assert!(e.to_string().contains("venues.ws_api_url"), "{e}");
+        }
+        let c = parse(&format!(
+            "{venue}user_stream = false\nws_api_url = \"nonsense\"\n"
+        ))
+        .unwrap();
+        assert!(!c.venues[0].user_stream, "off: the URL is not used");
     }
 }

@@ -11,7 +11,7 @@ use lyra_feeds::{
     ws::TlsRoots,
 };
 use lyra_oms::{
-    binance::{BinanceConfig, BinanceRest, SymbolSpec},
+    binance::{BinanceConfig, BinanceRest, SymbolSpec, UserStream, UserStreamConfig},
     http::tls_config,
     preflight::{self, PreflightInput},
     sign::Credentials,
@@ -195,6 +195,23 @@ fn open_oms(
         clock.clone(),
     )
     .with_context(|| format!("venue {}: OMS", vc.name))?;
+    if vc.user_stream {
+        // Fills and order events pushed by the venue, on the stream's own side thread; the OMS
+        // drains them in `poll` and polls REST less often while it is subscribed.
+        let url = vc
+            .user_stream_url()
+            .map_err(|e| anyhow::anyhow!("venue {}: ws_api_url: {e}", vc.name))?;
+        let stream = UserStream::start(
+            UserStreamConfig::new(&url, vc.recv_window_ms),
+            tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?,
+            Credentials::load(&vc.credentials_file)
+                .with_context(|| format!("venue {}: credentials", vc.name))?,
+            clock.clone(),
+            oms.venue().offset_ms(),
+        )
+        .with_context(|| format!("venue {}: user stream", vc.name))?;
+        oms.attach_user_stream(stream);
+    }
     oms.refresh_exchange_info()
         .map_err(|e| anyhow::anyhow!("venue {}: exchangeInfo: {e}", vc.name))?;
     let rec = oms

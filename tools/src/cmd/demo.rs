@@ -220,8 +220,8 @@ fn engine_config(
     for e in sim.endpoints() {
         writeln!(
             t,
-            "[[venues]]\nname = {:?}\nkind = \"binance\"\nrest_url = {:?}\nmd_ws_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}",
-            e.venue, e.rest, e.ws, sim.ca_path(), creds
+            "[[venues]]\nname = {:?}\nkind = \"binance\"\nrest_url = {:?}\nmd_ws_url = {:?}\nws_api_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}",
+            e.venue, e.rest, e.ws, e.ws_api, sim.ca_path(), creds
         )?;
     }
     for i in &sc.instruments {
