@@ -215,7 +215,11 @@ impl Scratch {
         let seg_path = PathBuf::from("/dev/shm").join(&tag);
         let seg = ControlSegment::create(&seg_path, &CreateOpts::default())
             .with_context(|| format!("creating {}", seg_path.display()))?;
-        let audit = std::env::temp_dir().join(format!("{tag}.audit.jsonl"));
+        // A directory of its own: the audit store is daily JSONL files, SQLite and a lock file.
+        let audit_dir = std::env::temp_dir().join(format!("{tag}.audit"));
+        std::fs::create_dir_all(&audit_dir)
+            .with_context(|| format!("creating {}", audit_dir.display()))?;
+        let audit = audit_dir.join("audit.jsonl");
         Ok(Scratch {
             seg_path,
             audit,
@@ -227,7 +231,9 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.seg_path);
-        let _ = std::fs::remove_file(&self.audit);
+        if let Some(dir) = self.audit.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

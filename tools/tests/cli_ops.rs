@@ -33,8 +33,36 @@ impl Env {
         self.dir.join(name)
     }
 
+    /// The configured audit path (the store's name, see `lyra_amrc::audit::Layout`).
     fn audit(&self) -> PathBuf {
         self.p("audit.jsonl")
+    }
+
+    /// The store's daily JSONL files, oldest first.
+    fn audit_files(&self) -> Vec<PathBuf> {
+        lyra_amrc::audit::Layout::new(&self.audit())
+            .daily_files()
+            .unwrap()
+    }
+
+    /// The store's JSONL text, all days in order.
+    fn audit_text(&self) -> String {
+        self.audit_files()
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
+    }
+
+    /// Runs `lyra doctor --audit <audit>`: its JSON report and exit code.
+    fn doctor_audit(&self) -> (Value, Option<i32>) {
+        let out = Command::new(env!("CARGO_BIN_EXE_lyra"))
+            .args(["doctor", "--audit"])
+            .arg(self.audit())
+            .output()
+            .expect("run lyra doctor");
+        let report = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("doctor prints JSON ({e}): {}", text(&out)));
+        (report, out.status.code())
     }
 
     /// Runs `lyra <args> --segment <seg> --audit <audit>`.
@@ -186,10 +214,24 @@ fn halt_shows_in_status_and_two_approvals_resume() {
     let out = e.ok(&["audit", "verify"]);
     assert!(out.contains(&format!("{n} records, chain intact")), "{out}");
     // Tampering with a record is caught, naming its line.
-    let text = std::fs::read_to_string(e.audit()).unwrap();
-    std::fs::write(e.audit(), text.replacen("fat finger", "fat thumb", 1)).unwrap();
+    let (report, code) = e.doctor_audit();
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["jsonl_records"], n, "{report}");
+    assert_eq!(report["sqlite_records"], n, "{report}");
+    // Tampering with a record is caught, naming its file and line.
+    let first = e.audit_files().remove(0);
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, text.replacen("fat finger", "fat thumb", 1)).unwrap();
     let o = e.lyra(&["audit", "verify"]);
     assert_refused(&o, "record at line 1 is broken");
+    let (report, code) = e.doctor_audit();
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["ok"], false, "{report}");
+    let b = &report["first_broken"];
+    assert_eq!(b["sink"], "jsonl", "{report}");
+    assert_eq!(b["file"], first.display().to_string(), "{report}");
+    assert_eq!(b["line"], 1, "{report}");
 }
 
 #[test]
@@ -229,7 +271,7 @@ fn bad_resumes_are_refused_with_exit_1() {
     assert_refused(&e.resume(&[&a, &b]), "stale");
 
     assert_eq!(e.status()["halted"], true, "no refusal may clear the halt");
-    let audit = std::fs::read_to_string(e.audit()).unwrap();
+    let audit = e.audit_text();
     assert_eq!(audit.matches("\"resume_refused\"").count(), 5);
     lyra_amrc::verify_chain(&e.audit()).expect("audit chain verifies");
 
@@ -402,7 +444,14 @@ fn key_material_never_appears_in_output_or_audit() {
     assert!(o.status.success(), "{}", text(&o));
     run(&["status"]);
     run(&["status", "--json"]);
-    seen += &std::fs::read_to_string(e.audit()).unwrap();
+    seen += &e.audit_text();
+    // The SQLite sink (and its WAL, where recent records may still be) must not hold keys either.
+    let db = lyra_amrc::audit::Layout::new(&e.audit()).sqlite();
+    for f in [db.clone(), PathBuf::from(format!("{}-wal", db.display()))] {
+        if let Ok(bytes) = std::fs::read(&f) {
+            seen += &String::from_utf8_lossy(&bytes);
+        }
+    }
 
     for name in ["alice", "bob"] {
         let k = std::fs::read_to_string(e.p(&format!("{name}.key"))).unwrap();

@@ -43,13 +43,21 @@ fn decision_audit_verifies_and_tampering_is_found_at_the_record() {
     let ok = verify(&path);
     assert!(ok.status.success(), "{ok:?}");
 
-    // Every kind of record carries the correlation ids.
-    let text = std::fs::read_to_string(&path).unwrap();
+    // Every kind of record carries the correlation ids (in its body, and as fields).
+    let files = lyra_amrc::audit::Layout::new(std::path::Path::new(&path))
+        .daily_files()
+        .unwrap();
+    assert!(!files.is_empty(), "daily JSONL files for {path}");
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let inner: serde_json::Value =
         serde_json::from_str(first["text"].as_str().unwrap()).expect("record body");
     for key in ["run", "intent"] {
         assert!(inner.get(key).is_some(), "{key} in {inner}");
+        assert!(first.get(key).is_some(), "{key} in {first}");
     }
 
     // The daily statement: written, hashed, and its hash is the chain's last record.
@@ -73,18 +81,20 @@ fn decision_audit_verifies_and_tampering_is_found_at_the_record() {
     assert_eq!(last["event"], "statement", "{last}");
     assert!(last["text"].as_str().unwrap().contains(&hash), "{last}");
 
-    // Tamper with one record in the middle: the verifier names that line.
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Tamper with one record in the middle of the newest day: the verifier names that line, and
+    // `lyra doctor --audit` names the file and line in its JSON report.
+    let file = files.last().unwrap();
+    let day_text = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<String> = day_text.lines().map(str::to_owned).collect();
     let k = lines.len() / 2;
     lines[k] = lines[k].replacen("\\\"run\\\":\\\"demo\\\"", "\\\"run\\\":\\\"dem0\\\"", 1);
     assert_ne!(
         lines[k],
-        text.lines().nth(k).unwrap(),
+        day_text.lines().nth(k).unwrap(),
         "the record was changed"
     );
-    let tampered = format!("{path}.tampered");
-    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
-    let bad = verify(&tampered);
+    std::fs::write(file, lines.join("\n") + "\n").unwrap();
+    let bad = verify(&path);
     assert!(!bad.status.success());
     let msg =
         String::from_utf8_lossy(&bad.stderr).to_string() + &String::from_utf8_lossy(&bad.stdout);
@@ -93,6 +103,14 @@ fn decision_audit_verifies_and_tampering_is_found_at_the_record() {
         "names the broken record (line {}): {msg}",
         k + 1
     );
+    let doctor = Command::new(env!("CARGO_BIN_EXE_lyra"))
+        .args(["doctor", "--audit", &path])
+        .output()
+        .expect("lyra doctor --audit");
+    assert_eq!(doctor.status.code(), Some(1), "{doctor:?}");
+    let r: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("doctor JSON");
+    assert_eq!(r["first_broken"]["file"], file.display().to_string(), "{r}");
+    assert_eq!(r["first_broken"]["line"], k + 1, "{r}");
     if let Some(dir) = report["run_dir"].as_str() {
         let _ = std::fs::remove_dir_all(dir);
     }

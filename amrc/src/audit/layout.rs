@@ -77,6 +77,11 @@ impl Layout {
         self.daily(day_of(wall_ns))
     }
 
+    /// The daily files' name pattern, for messages.
+    pub fn daily_pattern(&self) -> PathBuf {
+        self.dir.join(format!("{}-YYYY-MM-DD.jsonl", self.stem))
+    }
+
     /// The SQLite database.
     pub fn sqlite(&self) -> PathBuf {
         self.dir.join(format!("{}.sqlite", self.stem))

@@ -106,7 +106,7 @@ pub fn verify_store(path: &Path) -> Result<VerifyReport, AuditError> {
                 std::io::ErrorKind::NotFound,
                 format!(
                     "no {} daily files and no {}",
-                    layout.daily(0).display(),
+                    layout.daily_pattern().display(),
                     db.display()
                 ),
             ),

@@ -1,11 +1,15 @@
 //! `lyra doctor --config FILE --venue NAME`: the pre-LIVE preflight of one venue account (ping,
 //! clock skew, canTrade, SPOT permission, API key without withdrawals, symbols TRADING, risk
 //! headroom from the control segment's grants), printed as JSON; exit 1 if any check fails.
+//!
+//! `lyra doctor --audit PATH`: verifies the audit store (the JSONL chain across all daily files,
+//! the SQLite chain, and that both hold the same records) and prints the counts and the first
+//! broken record as JSON; exit 1 on a break. Both checks run when both are asked for.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{anyhow, Context};
-use clap::Args;
+use clap::{ArgGroup, Args};
 use lyra_engine::config::Config;
 use lyra_oms::{
     binance::{BinanceConfig, BinanceRest},
@@ -22,13 +26,17 @@ use crate::exit::Fail;
 
 /// `lyra doctor`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("check").required(true).multiple(true).args(["config", "audit"])))]
 pub struct DoctorArgs {
     /// The engine configuration (its `[[venues]]` entry names URL, CA and credentials file).
-    #[arg(long)]
-    config: PathBuf,
+    #[arg(long, requires = "venue")]
+    config: Option<PathBuf>,
     /// Which `[[venues]]` entry to check.
-    #[arg(long)]
-    venue: String,
+    #[arg(long, requires = "config")]
+    venue: Option<String>,
+    /// Verify the audit store named by this configured audit path (e.g. `[paths] audit`).
+    #[arg(long, value_name = "PATH")]
+    audit: Option<PathBuf>,
 }
 
 /// Runs the preflight and prints it.
@@ -37,18 +45,31 @@ pub struct DoctorArgs {
 /// [`Fail::Refused`] when a check fails (after printing the report), [`Fail::Other`] when the
 /// config or credentials cannot be used.
 pub fn doctor(a: &DoctorArgs) -> Result<(), Fail> {
-    let cfg = Config::load(&a.config).map_err(|e| Fail::Other(e.into()))?;
-    let v = cfg
-        .venues
-        .iter()
-        .find(|v| v.name == a.venue)
-        .ok_or_else(|| {
-            Fail::refused(format!(
-                "{}: no [[venues]] named {:?}",
-                a.config.display(),
-                a.venue
-            ))
-        })?;
+    let audit = a.audit.as_deref().map_or(Ok(()), audit_check);
+    let preflight = match (&a.config, &a.venue) {
+        (Some(config), Some(venue)) => preflight_check(config, venue),
+        _ => Ok(()),
+    };
+    audit.and(preflight)
+}
+
+/// Verifies the audit store and prints the report as JSON.
+fn audit_check(path: &std::path::Path) -> Result<(), Fail> {
+    let report = super::audit::verify(path)?;
+    let text = serde_json::to_string_pretty(&report).context("audit report")?;
+    println!("{text}");
+    super::audit::outcome(&report)
+}
+
+/// The venue preflight.
+fn preflight_check(config: &std::path::Path, venue: &str) -> Result<(), Fail> {
+    let cfg = Config::load(config).map_err(|e| Fail::Other(e.into()))?;
+    let v = cfg.venues.iter().find(|v| v.name == venue).ok_or_else(|| {
+        Fail::refused(format!(
+            "{}: no [[venues]] named {venue:?}",
+            config.display(),
+        ))
+    })?;
     let creds = Credentials::load(&v.credentials_file).map_err(|e| Fail::Refused(e.into()))?;
     let tls = tls_config(v.ca_file.as_deref()).map_err(|e| Fail::Other(e.into()))?;
     let bcfg = BinanceConfig {
