@@ -275,6 +275,21 @@ pub struct VenueSection {
     /// `recvWindow`, ms (Binance allows up to 60,000).
     #[serde(default = "default_recv_window_ms")]
     pub recv_window_ms: u32,
+    /// A valid book of this venue with no update for this long is marked invalid by the book
+    /// stage at once (and resynced), ms; 100..=600,000.
+    #[serde(default = "default_book_stale_ms")]
+    pub book_stale_ms: u64,
+}
+
+/// Shortest and longest `venues.book_stale_ms`: below 100 ms a quiet but healthy book (Binance
+/// depth streams push every 100 ms at best) would flap; above 10 min the check means nothing.
+pub const BOOK_STALE_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=600_000;
+
+/// 5 s: well past the 100 ms-1 s update cadence of the venues' depth streams on a traded
+/// instrument, and well short of the feeds' 30-75 s connection silence watchdogs, which catch a
+/// dead socket but not one subscription that went quiet.
+fn default_book_stale_ms() -> u64 {
+    5_000
 }
 
 fn default_max_skew_ms() -> u64 {
@@ -564,6 +579,18 @@ impl Config {
                     return Err(bad("venues.ws_api_url", format!("{}: {e}", v.name)));
                 }
             }
+            if !BOOK_STALE_MS_RANGE.contains(&v.book_stale_ms) {
+                return Err(bad(
+                    "venues.book_stale_ms",
+                    format!(
+                        "{}: {} is outside {}..={}",
+                        v.name,
+                        v.book_stale_ms,
+                        BOOK_STALE_MS_RANGE.start(),
+                        BOOK_STALE_MS_RANGE.end()
+                    ),
+                ));
+            }
             if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
                 return Err(bad(
                     "venues.recv_window_ms",
@@ -716,5 +743,21 @@ mod tests {
         ))
         .unwrap();
         assert!(!c.venues[0].user_stream, "off: the URL is not used");
+    }
+
+    #[test]
+    fn book_stale_ms_defaults_and_is_range_checked() {
+        let venue = "[engine]\nrun_id = \"r\"\n[[venues]]\nname = \"bn\"\nkind = \"binance\"\ncredentials_file = \"c.toml\"\nrest_url = \"https://api.binance.com\"\n";
+        assert_eq!(parse(venue).unwrap().venues[0].book_stale_ms, 5_000);
+        let c = parse(&format!("{venue}book_stale_ms = 250\n")).unwrap();
+        assert_eq!(c.venues[0].book_stale_ms, 250);
+        for bad in [0, 99, 600_001] {
+            let e = parse(&format!("{venue}book_stale_ms = {bad}\n")).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("venues.book_stale_ms") && msg.contains("bn"),
+                "{msg}"
+            );
+        }
     }
 }

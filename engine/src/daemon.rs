@@ -155,8 +155,8 @@ pub fn run_with(
     Ok(())
 }
 
-/// Copies the pipeline's stats into the control segment's counters (read by `lyra status`),
-/// from the supervising thread, never from a hot one.
+/// Copies the pipeline's stats into the control segment's counters and latency histograms (read
+/// by `lyra status` and the gate), from the supervising thread, never from a hot one.
 fn publish_stats(seg: &ControlSegment, stats: &EngineStats) {
     use std::sync::atomic::Ordering::Relaxed;
     let valid: u64 = stats.books_valid.iter().map(|c| c.load(Relaxed)).sum();
@@ -168,6 +168,7 @@ fn publish_stats(seg: &ControlSegment, stats: &EngineStats) {
         (Counter::MmFills, stats.mm_fills.load(Relaxed)),
         (Counter::OrderRequests, stats.order_requests.load(Relaxed)),
         (Counter::BooksValid, valid),
+        (Counter::BooksStale, stats.books_stale.load(Relaxed)),
         (
             Counter::TickToOrderP50Ns,
             stats.tick_to_order.quantile(0.5).unwrap_or(0),
@@ -191,5 +192,8 @@ fn publish_stats(seg: &ControlSegment, stats: &EngineStats) {
     ];
     for (c, v) in pairs {
         seg.store_counter(c, v);
+    }
+    if let Err(e) = stats.publish_histograms(seg) {
+        tracing::warn!(error = %e, "latency histograms not published this period");
     }
 }

@@ -4,17 +4,23 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use lyra_shm::msg::{OrderState, MAX_VENUES};
+use lyra_shm::{
+    control::{bucket_index, ControlError, ControlSegment, Hist, HistSnapshot},
+    msg::{OrderState, MAX_VENUES},
+};
 
-/// Buckets of a [`LatencyHist`]: bucket `k` holds samples in `[2^k, 2^(k+1))` ns (bucket 0 also
-/// holds 0); the last bucket holds everything from 2^39 ns (~9 min) up.
-pub const HIST_BUCKETS: usize = 40;
+/// Buckets of a [`LatencyHist`]: the control segment's √2-spaced buckets
+/// ([`lyra_shm::control::HIST_BOUNDS_NS`]), so the stats publisher copies them as they are.
+pub use lyra_shm::control::HIST_BUCKETS;
 
-/// A fixed-bucket, power-of-two latency histogram (ns).
+/// A fixed-bucket latency histogram (ns) with the control segment's bucket bounds.
+///
+/// A sample costs the hot thread one bucket lookup and three relaxed adds (bucket, sum, max); the
+/// total count is derived from the buckets when read, off the hot path.
 #[derive(Debug)]
 pub struct LatencyHist {
     buckets: [AtomicU64; HIST_BUCKETS],
-    count: AtomicU64,
+    sum: AtomicU64,
     max: AtomicU64,
 }
 
@@ -22,7 +28,7 @@ impl Default for LatencyHist {
     fn default() -> Self {
         Self {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
             max: AtomicU64::new(0),
         }
     }
@@ -32,15 +38,14 @@ impl LatencyHist {
     /// Adds one sample.
     #[inline]
     pub fn record(&self, ns: u64) {
-        let k = (63 - ns.max(1).leading_zeros() as usize).min(HIST_BUCKETS - 1);
-        self.buckets[k].fetch_add(1, Relaxed);
-        self.count.fetch_add(1, Relaxed);
+        self.buckets[bucket_index(ns)].fetch_add(1, Relaxed);
+        self.sum.fetch_add(ns, Relaxed);
         self.max.fetch_max(ns, Relaxed);
     }
 
     /// Samples recorded.
     pub fn count(&self) -> u64 {
-        self.count.load(Relaxed)
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
     }
 
     /// Largest sample.
@@ -48,27 +53,20 @@ impl LatencyHist {
         self.max.load(Relaxed)
     }
 
-    /// The quantile `q` (0..=1) as the upper edge of its bucket (an over-estimate by < 2x),
+    /// A copy of the buckets and sum, in the control segment's shape. Its `count` is the sum of
+    /// its buckets; samples recorded during the copy may be in the buckets but not yet in
+    /// `sum_ns` (or the reverse), an error of a sample or two that nothing depends on.
+    pub fn snapshot(&self) -> HistSnapshot {
+        HistSnapshot::from_counts(
+            std::array::from_fn(|k| self.buckets[k].load(Relaxed)),
+            self.sum.load(Relaxed),
+        )
+    }
+
+    /// The quantile `q` (0..=1) as the upper bound of its bucket (an over-estimate by < √2),
     /// capped by the largest sample; `None` without samples.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        let n = self.count();
-        if n == 0 {
-            return None;
-        }
-        let want = ((n as f64 * q).ceil() as u64).clamp(1, n);
-        let mut seen = 0;
-        for (k, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Relaxed);
-            if seen >= want {
-                let edge = if k + 1 >= 64 {
-                    u64::MAX
-                } else {
-                    (1u64 << (k + 1)) - 1
-                };
-                return Some(edge.min(self.max()));
-            }
-        }
-        Some(self.max())
+        self.snapshot().quantile(q).map(|v| v.min(self.max()))
     }
 }
 
@@ -100,6 +98,8 @@ pub struct EngineStats {
     pub top_ring_full: AtomicU64,
     /// Books invalidated by the book stage (crossed, checksum, dropped events).
     pub book_breaks: AtomicU64,
+    /// Books the book stage marked invalid for having no update for their venue's stale period.
+    pub books_stale: AtomicU64,
     /// Per venue: valid books right now.
     pub books_valid: [AtomicU64; MAX_VENUES],
     /// Per venue: books configured.
@@ -162,6 +162,7 @@ impl Default for EngineStats {
             top_ring_full: z(),
             strategy_tops: z(),
             book_breaks: z(),
+            books_stale: z(),
             books_valid: std::array::from_fn(|_| z()),
             books_total: std::array::from_fn(|_| z()),
             intents: z(),
@@ -192,6 +193,34 @@ impl Default for EngineStats {
 }
 
 impl EngineStats {
+    /// The in-process histogram behind control-segment histogram `h`.
+    pub fn hist(&self, h: Hist) -> &LatencyHist {
+        match h {
+            Hist::FrameToBook => &self.frame_to_book,
+            Hist::BookToIntent => &self.book_to_intent,
+            Hist::IntentToRequest => &self.intent_to_request,
+            Hist::TickToOrder => &self.tick_to_order,
+        }
+    }
+
+    /// Copies every latency histogram into the control segment (for `lyra status` and the
+    /// gate's `/metrics`). Called by the supervising thread each publish period, never by a hot
+    /// one: the hot stages only ever touch their in-process [`LatencyHist`]s.
+    ///
+    /// # Errors
+    /// [`ControlError::Busy`] when a histogram's seqlock stayed taken (another writer died
+    /// inside it); the other histograms are still published.
+    pub fn publish_histograms(&self, seg: &ControlSegment) -> Result<(), ControlError> {
+        let mut result = Ok(());
+        for h in Hist::ALL {
+            let snap = self.hist(h).snapshot();
+            if let Err(e) = seg.publish_histogram(h, &snap.counts, snap.sum_ns) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
     /// Moves one intent from state `from` (None = newly counted) to `to`.
     #[inline]
     pub fn move_state(&self, from: Option<OrderState>, to: OrderState) {
@@ -243,8 +272,38 @@ mod tests {
             h.record(ns);
         }
         let p50 = h.quantile(0.5).unwrap();
-        assert!((1_100..2_048).contains(&p50), "{p50}");
+        assert!((1_100..=1_448).contains(&p50), "{p50}");
         assert_eq!(h.quantile(1.0), Some(50_000));
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum_ns), (4, 53_300));
+        assert_eq!(h.count(), 4);
+    }
+
+    #[test]
+    fn histograms_reach_the_control_segment() {
+        let path = std::env::temp_dir().join(format!(
+            "lyra-stats-hist-{}-{}",
+            std::process::id(),
+            lyra_shm::clock::mono_now_ns()
+        ));
+        let opts = lyra_shm::control::CreateOpts {
+            mlock: false,
+            ..Default::default()
+        };
+        let seg = ControlSegment::create(&path, &opts).unwrap();
+        let s = EngineStats::default();
+        for ns in [800, 900, 5_000] {
+            s.tick_to_order.record(ns);
+        }
+        s.frame_to_book.record(70);
+        s.publish_histograms(&seg).unwrap();
+        let t = seg.histogram(Hist::TickToOrder);
+        assert_eq!((t.count, t.sum_ns), (3, 6_700));
+        assert_eq!(t, s.tick_to_order.snapshot());
+        assert_eq!(t.quantile(0.5), Some(1_024));
+        assert_eq!(seg.histogram(Hist::FrameToBook).counts[1], 1);
+        assert_eq!(seg.histogram(Hist::BookToIntent).count, 0);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -367,6 +367,12 @@ pub fn build(
         resync_tx,
         stats.clone(),
         clock.clone(),
+    )
+    .with_stale_after(
+        &cfg.venues
+            .iter()
+            .map(|v| v.book_stale_ms)
+            .collect::<Vec<_>>(),
     );
     if let Some(dir) = cfg.paths.decisions.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

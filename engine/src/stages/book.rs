@@ -1,6 +1,13 @@
 //! The book stage: applies every venue's `MdEvent`s to its L2 books, verifies venue checksums,
 //! and publishes a `BookTop` after every complete venue message or invalidation. A book it finds
 //! broken (crossed, checksum mismatch) is reported back to the feed stage for a resync.
+//!
+//! Staleness is judged here too, not only downstream by age: a valid book that has had no update
+//! for its venue's stale period ([`BookStage::with_stale_after`]) is marked invalid at once
+//! (`InvalidReason::Stale`), published as an invalid top, counted, and handed to the feed for a
+//! resync; it is valid again after the next snapshot. The check uses the `now_ns` the runtime
+//! already passes to `poll` (no clock read of its own) and scans the books at most every
+//! [`STALE_SCANS_PER_PERIOD`]th of the shortest period, so a poll usually costs one compare.
 
 use std::sync::{atomic::Ordering::Relaxed, Arc};
 
@@ -19,6 +26,8 @@ use crate::{
 
 /// Events taken from one input ring per poll, so one busy venue cannot starve the others.
 const BATCH: usize = 256;
+/// Book scans per (shortest) stale period: a stale book is caught within 1/8 of its period late.
+pub const STALE_SCANS_PER_PERIOD: u64 = 8;
 
 /// One instrument's scales and tick, as the books need them.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +53,16 @@ pub struct BookStage {
     stats: Arc<EngineStats>,
     clock: Arc<dyn Clock>,
     scratch: BookTop,
+    /// Per venue: a valid book with no update for this long is stale, ns (0 = never).
+    stale_after_ns: Vec<u64>,
+    /// Per book: monotonic ns (the poll's `now_ns`) of the last event applied to it.
+    last_update_ns: Vec<u64>,
+    /// Next poll time at which the books are scanned for staleness (u64::MAX = never).
+    next_stale_scan_ns: u64,
+    /// Scan interval, ns.
+    stale_scan_every_ns: u64,
+    /// `now_ns` of the current poll.
+    now_ns: u64,
 }
 
 impl BookStage {
@@ -59,7 +78,8 @@ impl BookStage {
         stats: Arc<EngineStats>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let mut books = Vec::with_capacity(venues * insts.len());
+        let insts_len = insts.len();
+        let mut books = Vec::with_capacity(venues * insts_len);
         for v in 0..venues {
             for (i, inst) in insts.iter().enumerate() {
                 let cfg = BookConfig {
@@ -82,6 +102,63 @@ impl BookStage {
             stats,
             clock,
             scratch: BookTop::default(),
+            stale_after_ns: vec![0; venues],
+            last_update_ns: vec![0; venues * insts_len],
+            next_stale_scan_ns: u64::MAX,
+            stale_scan_every_ns: u64::MAX,
+            now_ns: 0,
+        }
+    }
+
+    /// Marks a valid book invalid when it has had no update for `stale_after_ms[venue]` ms
+    /// (0 or a missing entry: never), judged on the monotonic `now_ns` the runtime passes to
+    /// `poll`. Without this call (benches, layout tests) the stage never judges staleness.
+    #[must_use]
+    pub fn with_stale_after(mut self, stale_after_ms: &[u64]) -> Self {
+        for (v, ns) in self.stale_after_ns.iter_mut().enumerate() {
+            *ns = stale_after_ms
+                .get(v)
+                .map_or(0, |ms| ms.saturating_mul(1_000_000));
+        }
+        let shortest = self
+            .stale_after_ns
+            .iter()
+            .copied()
+            .filter(|ns| *ns > 0)
+            .min();
+        self.stale_scan_every_ns =
+            shortest.map_or(u64::MAX, |ns| (ns / STALE_SCANS_PER_PERIOD).max(1));
+        // The first scan waits for the first poll's clock (see `poll`).
+        self.next_stale_scan_ns = if shortest.is_some() { 0 } else { u64::MAX };
+        self
+    }
+
+    /// Invalidates every valid book whose venue has a stale period and whose last update is
+    /// older than it; each becomes an invalid top, a `books_stale` count and a resync request.
+    fn expire_stale(&mut self, now: u64) {
+        let n = self.insts.len();
+        for k in 0..self.books.len() {
+            let limit = self.stale_after_ns[k / n];
+            if limit == 0
+                || !self.books[k].is_valid()
+                || now.saturating_sub(self.last_update_ns[k]) < limit
+            {
+                continue;
+            }
+            let (venue, instrument) = (VenueId((k / n) as u8), InstrumentIdx((k % n) as u16));
+            self.books[k].invalidate(InvalidReason::Stale);
+            self.set_valid(venue, true, false);
+            self.stats.books_stale.fetch_add(1, Relaxed);
+            self.publish(k);
+            let req = MdEvent {
+                venue,
+                instrument,
+                kind: MdKind::BookInvalid,
+                reason: InvalidReason::Stale,
+                ..Default::default()
+            };
+            // A full resync ring: the feed's own silence watchdog still resyncs a dead feed.
+            let _ = self.resync.push(req);
         }
     }
 
@@ -93,6 +170,11 @@ impl BookStage {
 
     fn publish(&mut self, k: usize) {
         self.books[k].top_into(&mut self.scratch);
+        if self.scratch.reason == InvalidReason::Stale {
+            // No frame caused this top (silence did): a zero receive time keeps it out of the
+            // latency histograms here and downstream (the strategy stage treats 0 as "no tick").
+            self.scratch.recv_ts = 0;
+        }
         if self.out.push(self.scratch).is_err() {
             // The strategy stage is behind: keep the newest state and retry next poll (a later
             // top of the same book supersedes this one, so nothing is lost but history).
@@ -125,6 +207,7 @@ impl BookStage {
             return;
         };
         let was = self.books[k].is_valid();
+        self.last_update_ns[k] = self.now_ns;
         let applied = if ev.kind == MdKind::Checksum {
             let inst = self.insts[ev.instrument.0 as usize];
             let b = &self.books[k];
@@ -179,8 +262,9 @@ impl Stage for BookStage {
         "book"
     }
 
-    fn poll(&mut self, _now_ns: Nanos) -> usize {
+    fn poll(&mut self, now_ns: Nanos) -> usize {
         let mut n = 0;
+        self.now_ns = now_ns;
         if self.any_dirty {
             self.any_dirty = false;
             for k in 0..self.books.len() {
@@ -205,6 +289,188 @@ impl Stage for BookStage {
                 n += 1;
             }
         }
+        if now_ns >= self.next_stale_scan_ns {
+            self.next_stale_scan_ns = now_ns.saturating_add(self.stale_scan_every_ns);
+            self.expire_stale(now_ns);
+        }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lyra_shm::{
+        clock::ManualClock,
+        msg::{md_flags, Px, Qty, Side},
+        ring::channel,
+    };
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// A stage over two venues x one instrument with per-venue stale periods `stale_ms` (`None`:
+    /// `with_stale_after` never called).
+    struct Rig {
+        stage: BookStage,
+        md: Vec<Producer<MdEvent>>,
+        tops: Consumer<BookTop>,
+        resync: Consumer<MdEvent>,
+        stats: Arc<EngineStats>,
+    }
+
+    fn rig(stale_ms: Option<&[u64]>) -> Rig {
+        let stats = Arc::new(EngineStats::default());
+        let (md0, in0) = channel(64);
+        let (md1, in1) = channel(64);
+        let (top_tx, tops) = channel(64);
+        let (rs_tx, resync) = channel(64);
+        let inst = BookInstrument {
+            px_scale: 2,
+            qty_scale: 2,
+            tick: 1,
+        };
+        let mut stage = BookStage::new(
+            2,
+            vec![inst],
+            64,
+            vec![in0, in1],
+            top_tx,
+            rs_tx,
+            stats.clone(),
+            Arc::new(ManualClock::new(1)),
+        );
+        if let Some(ms) = stale_ms {
+            stage = stage.with_stale_after(ms);
+        }
+        Rig {
+            stage,
+            md: vec![md0, md1],
+            tops,
+            resync,
+            stats,
+        }
+    }
+
+    fn ev(venue: u8, kind: MdKind, side: Side, px: i64, flags: u8) -> MdEvent {
+        MdEvent {
+            recv_ts: 1,
+            seq: 1,
+            px: Px(px),
+            qty: Qty(100),
+            venue: VenueId(venue),
+            kind,
+            side,
+            flags,
+            ..Default::default()
+        }
+    }
+
+    /// A one-level-a-side snapshot for `venue`.
+    fn snapshot(r: &mut Rig, venue: u8) {
+        let md = &mut r.md[venue as usize];
+        for e in [
+            ev(venue, MdKind::SnapshotBegin, Side::Buy, 0, 0),
+            ev(venue, MdKind::Level, Side::Buy, 100, 0),
+            ev(venue, MdKind::Level, Side::Sell, 101, 0),
+            ev(venue, MdKind::SnapshotEnd, Side::Buy, 0, 0),
+        ] {
+            md.push(e).unwrap();
+        }
+    }
+
+    fn update(r: &mut Rig, venue: u8, px: i64) {
+        let e = ev(
+            venue,
+            MdKind::Level,
+            Side::Buy,
+            px,
+            md_flags::END_OF_MESSAGE,
+        );
+        r.md[venue as usize].push(e).unwrap();
+    }
+
+    fn drain(c: &mut Consumer<BookTop>) -> Vec<BookTop> {
+        std::iter::from_fn(|| c.pop()).collect()
+    }
+
+    fn valid(r: &Rig, venue: u8) -> bool {
+        r.stage
+            .book(VenueId(venue), InstrumentIdx(0))
+            .unwrap()
+            .is_valid()
+    }
+
+    #[test]
+    fn a_silent_book_goes_invalid_after_its_venues_stale_period_and_recovers_on_resync() {
+        // Venue 0 goes stale after 100 ms of silence, venue 1 never (0).
+        let mut r = rig(Some(&[100, 0]));
+        let t0 = 1_000 * MS;
+        snapshot(&mut r, 0);
+        snapshot(&mut r, 1);
+        r.stage.poll(t0);
+        assert!(valid(&r, 0) && valid(&r, 1));
+        assert!(drain(&mut r.tops).iter().all(|t| t.is_valid()));
+
+        // Updates keep it fresh: 60 ms apart is inside the 100 ms period.
+        update(&mut r, 0, 99);
+        r.stage.poll(t0 + 60 * MS);
+        r.stage.poll(t0 + 150 * MS);
+        assert!(valid(&r, 0), "updated 90 ms ago: still fresh");
+        assert_eq!(r.stats.books_stale.load(Relaxed), 0);
+        drain(&mut r.tops);
+
+        // Silence past the period: invalid at the next scan, published, counted, resynced.
+        r.stage.poll(t0 + 175 * MS);
+        assert!(!valid(&r, 0), "no update for 115 ms: stale");
+        assert!(valid(&r, 1), "venue 1 has no stale period");
+        let tops = drain(&mut r.tops);
+        assert_eq!(tops.len(), 1);
+        let t = tops[0];
+        assert_eq!((t.venue, t.is_valid()), (VenueId(0), false));
+        assert_eq!(t.reason, InvalidReason::Stale);
+        assert_eq!(
+            t.recv_ts, 0,
+            "no frame caused it: no latency sample downstream"
+        );
+        assert_eq!(r.stats.books_stale.load(Relaxed), 1);
+        assert_eq!(r.stats.books_valid[0].load(Relaxed), 0);
+        assert_eq!(r.stats.books_valid[1].load(Relaxed), 1);
+        let req = r.resync.pop().expect("a resync request");
+        assert_eq!((req.venue, req.kind), (VenueId(0), MdKind::BookInvalid));
+        assert_eq!(req.reason, InvalidReason::Stale);
+        assert!(r.resync.pop().is_none());
+
+        // Still silent: counted once, not on every scan.
+        r.stage.poll(t0 + 500 * MS);
+        assert_eq!(r.stats.books_stale.load(Relaxed), 1);
+        assert!(drain(&mut r.tops).is_empty());
+
+        // An update without a snapshot does not revive it; the resync's snapshot does.
+        update(&mut r, 0, 98);
+        r.stage.poll(t0 + 510 * MS);
+        assert!(!valid(&r, 0));
+        snapshot(&mut r, 0);
+        r.stage.poll(t0 + 520 * MS);
+        assert!(valid(&r, 0));
+        assert!(drain(&mut r.tops).last().unwrap().is_valid());
+        assert_eq!(r.stats.books_valid[0].load(Relaxed), 1);
+        // ...and its silence clock restarted at the snapshot.
+        r.stage.poll(t0 + 600 * MS);
+        assert!(valid(&r, 0));
+        r.stage.poll(t0 + 640 * MS);
+        assert!(!valid(&r, 0));
+        assert_eq!(r.stats.books_stale.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn without_a_stale_period_books_never_expire() {
+        let mut r = rig(None);
+        snapshot(&mut r, 0);
+        r.stage.poll(MS);
+        r.stage.poll(u64::MAX / 2);
+        assert!(valid(&r, 0));
+        assert_eq!(r.stats.books_stale.load(Relaxed), 0);
+        assert!(r.resync.pop().is_none());
     }
 }

@@ -5,6 +5,10 @@
 //! and venue mask (one Acquire load each), the grant in the segment, the ages and validity of the
 //! books the decision used. An intent dropped here (risk refusal, edge gone, full ring) is handed
 //! back to the strategies with `on_refused`, so reservations release and a lone leg is hedged.
+//!
+//! Each poll also reads the halt word and venue mask once (two Acquire loads) and, when they
+//! changed, tells the strategies: market makers of a halted venue hold their quotes instead of
+//! re-quoting into certain risk refusals, and quote again after the resume.
 
 use std::sync::{atomic::Ordering::Relaxed, Arc};
 
@@ -75,6 +79,8 @@ pub struct StrategyStage {
     audit: Option<AuditTx>,
     /// Polls so far: the audit's cycle id.
     cycle: u64,
+    /// The (halted, venue mask) last handed to the strategies.
+    halt_seen: (bool, u64),
 }
 
 impl StrategyStage {
@@ -111,6 +117,7 @@ impl StrategyStage {
             log,
             audit: None,
             cycle: 0,
+            halt_seen: (false, 0),
         }
     }
 
@@ -377,6 +384,11 @@ impl Stage for StrategyStage {
     fn poll(&mut self, _now_ns: Nanos) -> usize {
         let mut n = 0;
         self.cycle += 1;
+        let halt = (self.seg.is_halted(), self.seg.venue_mask());
+        if halt != self.halt_seen {
+            self.halt_seen = halt;
+            self.strategies.set_halt(halt.0, halt.1);
+        }
         for _ in 0..BATCH {
             let Some(r) = self.reports.pop() else {
                 break;

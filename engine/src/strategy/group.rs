@@ -190,6 +190,14 @@ impl Strategies {
         self.on_report(&r, now, sink);
     }
 
+    /// The halt state as the strategy stage last read it (halted bit, per-venue mask): the
+    /// market makers of a halted venue place no new quotes until it clears.
+    pub fn set_halt(&mut self, global: bool, venue_mask: u64) {
+        for mm in &mut self.mms {
+            mm.set_halt(global, venue_mask);
+        }
+    }
+
     /// Time passes without data: time boxes, quote TTLs and staleness pulls.
     pub fn on_timer(&mut self, now: Nanos, sink: &mut impl IntentSink) {
         if let Some(arb) = &mut self.arb {

@@ -4,6 +4,12 @@
 //! book goes invalid or stale. Probe mode (commissioning rung C) quotes `probe_bps` away from
 //! the fair price and always outside the touch, so the quotes cannot fill against the book seen.
 //!
+//! While its venue (or everything) is halted ([`MarketMaker::set_halt`], fed by the strategy
+//! stage from the halt word) it places and replaces nothing: risk would refuse every new quote,
+//! wasting work and filling the audit with refusals. Resting quotes are the OMS's to cancel on the
+//! halt (`cancel_on_halt`); pulls for an unusable book still go out, since cancels reduce risk.
+//! After the resume the next update quotes again.
+//!
 //! Prices: `bid = floor_tick(fair x (1 - half + skew))`, `ask = ceil_tick(fair x (1 + half +
 //! skew))` with `half = max(half_spread_bps, multiple x maker_fee / 2)`, so rounding only widens
 //! the spread; `skew = -clamp(base - target, ±max_position) / max_position x skew_bps_at_max`
@@ -54,6 +60,8 @@ pub struct MmStats {
     pub bought: i64,
     /// Base sold by quotes.
     pub sold: i64,
+    /// Updates that placed and replaced nothing because the venue was halted.
+    pub halted_holds: u64,
 }
 
 /// The prices and sizes a market maker wants now.
@@ -79,6 +87,8 @@ pub struct MarketMaker {
     tokens: u128,
     last_refill: Nanos,
     stats: MmStats,
+    /// Whether its venue (or everything) is halted: no new quotes.
+    halted: bool,
 }
 
 const TOKEN: u128 = 1_000_000_000;
@@ -96,7 +106,22 @@ impl MarketMaker {
             tokens,
             last_refill: 0,
             stats: MmStats::default(),
+            halted: false,
         }
+    }
+
+    /// Tells the market maker the halt state: `global` (the halt word's halted bit) or its
+    /// venue's bit in `venue_mask` stops new quotes until both clear.
+    pub fn set_halt(&mut self, global: bool, venue_mask: u64) {
+        let venue_bit = venue_mask
+            .checked_shr(u32::from(self.spec.venue_id().0))
+            .is_some_and(|m| m & 1 != 0);
+        self.halted = global || venue_bit;
+    }
+
+    /// Whether it is holding its quotes for a halt.
+    pub fn is_halted(&self) -> bool {
+        self.halted
     }
 
     /// The configuration.
@@ -214,6 +239,10 @@ impl MarketMaker {
             self.pull(ids, now, sink);
             return;
         };
+        if self.halted {
+            self.stats.halted_holds += 1;
+            return;
+        }
         let book_seq = tops
             .get(self.spec.venue_id(), self.spec.instrument_idx())
             .map_or(0, |t| t.seq);
