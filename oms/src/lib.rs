@@ -22,11 +22,14 @@ pub mod clordid;
 pub mod config;
 pub mod http;
 pub mod journal;
+pub mod kraken;
 pub mod manager;
+pub mod okx;
 pub mod order;
 pub mod position;
 pub mod preflight;
 pub mod sign;
+pub mod venue;
 
 pub use config::{CancelOnHalt, Mode, OmsConfig, UnknownOrders};
 pub use manager::{Oms, OmsError, OmsStats, ReconcileReport, Submitted};

@@ -144,6 +144,21 @@ impl Signer {
         out
     }
 
+    /// HMAC-SHA256 of the concatenation of `parts` as 44 Base64 characters (OKX's
+    /// `OK-ACCESS-SIGN`: timestamp, method, path, body). Allocation-free.
+    pub fn sign_b64(&self, parts: &[&[u8]]) -> [u8; 44] {
+        use base64::Engine;
+        let mut ctx = hmac::Context::with_key(&self.key);
+        for p in parts {
+            ctx.update(p);
+        }
+        let tag = ctx.sign();
+        let mut out = [0u8; 44];
+        // 32 bytes always encode to exactly 44 characters, so the slice is large enough.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(tag.as_ref(), &mut out);
+        out
+    }
+
     /// Whether `sig_hex` (either letter case) is the signature of `payload`, in constant time.
     pub fn verify_hex(&self, payload: &[u8], sig_hex: &[u8]) -> bool {
         let mut raw = [0u8; 32];

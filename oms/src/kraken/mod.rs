@@ -1,0 +1,14 @@
+//! Kraken Spot order entry (PROTOCOLS-ORDERS C): form-encoded private REST calls with a
+//! strictly increasing wall-clock nonce and `API-Sign` over a keep-alive connection: AddOrder
+//! (with `cl_ord_id` = our [`crate::clordid::ClOrdId`], valid as is), QueryOrders, OpenOrders,
+//! CancelOrder and Balance, with `E…` errors mapped to the OMS classes ([`crate::venue`]).
+//!
+//! Not here yet: fills (`TradesHistory`, which the simulator does not serve; executed volume
+//! and average price come from QueryOrders) and the WebSocket v2 `executions` channel.
+
+pub mod client;
+pub mod response;
+pub mod sign;
+
+pub use client::{KrakenConfig, KrakenRest, OrderRef};
+pub use sign::{KrakenCredentials, NonceGen};

@@ -1,0 +1,238 @@
+//! Kraken REST reply bodies (PROTOCOLS-ORDERS C.2-C.3) parsed with serde into borrowed fields,
+//! and the mapping of Kraken's `E<category>:<text>` errors (C.4) onto the OMS classes.
+
+use std::collections::BTreeMap;
+
+use lyra_shm::msg::{OrderState, Side};
+use serde::Deserialize;
+
+use crate::venue::{First, JsonStr, Refusal, VenueError};
+
+/// The venue name in errors.
+pub const VENUE: &str = "kraken";
+
+/// `result` of `AddOrder`.
+#[derive(Debug, Deserialize)]
+pub struct AddOrderResult<'a> {
+    /// The new order's txid (absent with `validate`).
+    #[serde(default, borrow)]
+    pub txid: First<JsonStr<'a>>,
+}
+
+/// `{"error":[…],"result":{…}}` with a result of type `T`.
+#[derive(Debug, Deserialize)]
+pub struct Reply<'a, T> {
+    /// Errors and warnings (`E…` / `W…`); empty on success.
+    #[serde(default, borrow)]
+    pub error: Vec<JsonStr<'a>>,
+    /// The result (absent on failure).
+    #[serde(default = "Option::default")]
+    pub result: Option<T>,
+}
+
+/// `descr` of an order.
+#[derive(Debug, Deserialize)]
+pub struct DescrBody<'a> {
+    /// Pair.
+    #[serde(default, borrow)]
+    pub pair: JsonStr<'a>,
+    /// `buy` / `sell`.
+    #[serde(rename = "type", borrow)]
+    pub side: JsonStr<'a>,
+    /// `limit`, `market`, …
+    #[serde(default, borrow)]
+    pub ordertype: JsonStr<'a>,
+    /// Limit price.
+    #[serde(default, borrow)]
+    pub price: JsonStr<'a>,
+}
+
+/// An order of `QueryOrders` / `OpenOrders`.
+#[derive(Debug, Deserialize)]
+pub struct OrderBody<'a> {
+    /// Client order id, if one was given.
+    #[serde(default, borrow)]
+    pub cl_ord_id: Option<JsonStr<'a>>,
+    /// `pending`, `open`, `closed`, `canceled`, `expired`.
+    #[serde(borrow)]
+    pub status: JsonStr<'a>,
+    /// Description.
+    #[serde(borrow)]
+    pub descr: DescrBody<'a>,
+    /// Volume ordered.
+    #[serde(borrow)]
+    pub vol: JsonStr<'a>,
+    /// Volume executed.
+    #[serde(default, borrow)]
+    pub vol_exec: JsonStr<'a>,
+    /// Average price.
+    #[serde(default, borrow)]
+    pub price: JsonStr<'a>,
+}
+
+/// `result` of `QueryOrders`: txid → order.
+pub type QueryResult<'a> = BTreeMap<JsonStr<'a>, OrderBody<'a>>;
+
+/// `result` of `OpenOrders`.
+#[derive(Debug, Deserialize)]
+pub struct OpenResult<'a> {
+    /// txid → order.
+    #[serde(default, borrow)]
+    pub open: BTreeMap<JsonStr<'a>, OrderBody<'a>>,
+}
+
+/// `result` of `CancelOrder`.
+#[derive(Debug, Deserialize)]
+pub struct CancelResult {
+    /// Orders cancelled.
+    pub count: u32,
+    /// Whether the cancel is still pending.
+    #[serde(default)]
+    pub pending: bool,
+}
+
+/// `result` of `Balance`: asset → total.
+pub type BalanceResult<'a> = BTreeMap<JsonStr<'a>, JsonStr<'a>>;
+
+/// Kraken order status → life-cycle state. `closed` is a full fill unless less than the volume
+/// executed (an IOC remainder), then Expired.
+pub fn state_of(status: &str, executed: i64, qty: i64) -> Option<OrderState> {
+    Some(match status {
+        "pending" => OrderState::Acked,
+        "open" if executed > 0 => OrderState::Partial,
+        "open" => OrderState::Acked,
+        "closed" if executed >= qty => OrderState::Filled,
+        "closed" => OrderState::Expired,
+        "canceled" => OrderState::Canceled,
+        "expired" => OrderState::Expired,
+        _ => return None,
+    })
+}
+
+/// `buy` / `sell`.
+pub fn side_of(s: &str) -> Option<Side> {
+    match s {
+        "buy" => Some(Side::Buy),
+        "sell" => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+/// Whether a Kraken error leaves the outcome unknown: the service was unavailable or failed
+/// internally, perhaps after acting (`EService:Unavailable`, `EService:Busy`,
+/// `EGeneral:Internal error[:code]`).
+pub fn is_unknown(e: &str) -> bool {
+    e.starts_with("EService:Unavailable")
+        || e.starts_with("EService:Busy")
+        || e.starts_with("EGeneral:Internal error")
+}
+
+/// Classifies a definite Kraken error.
+pub fn refusal_of(e: &str) -> Refusal {
+    if e.starts_with("EOrder:Insufficient funds") {
+        Refusal::InsufficientBalance
+    } else if e.starts_with("EAPI:Invalid key")
+        || e.starts_with("EAPI:Invalid signature")
+        || e.starts_with("EAPI:Invalid nonce")
+        || e.starts_with("EGeneral:Permission denied")
+    {
+        Refusal::Auth
+    } else if e.contains("Rate limit exceeded") || e.starts_with("EGeneral:Temporary lockout") {
+        Refusal::RateLimited
+    } else if e.starts_with("EOrder:Unknown order") || e.starts_with("EOrder:Invalid order") {
+        Refusal::NotFound
+    } else if e.contains("Duplicate") {
+        Refusal::Duplicate
+    } else if e.starts_with("EOrder:Post only order") {
+        Refusal::WouldTake
+    } else if e.starts_with("EQuery:Unknown asset pair") || e.starts_with("EService:Market in") {
+        Refusal::Instrument
+    } else if e.starts_with("EOrder:Order minimum not met")
+        || e.starts_with("EOrder:Cost minimum not met")
+        || e.starts_with("EOrder:Tick size check failed")
+        || e.starts_with("EGeneral:Invalid arguments")
+    {
+        Refusal::Filter
+    } else {
+        Refusal::Other
+    }
+}
+
+/// The error for a failed answer: the first `E…` entry decides; HTTP 5xx is unknown.
+pub fn error_of(op: &'static str, status: u16, errors: &[JsonStr<'_>]) -> VenueError {
+    let e = errors
+        .iter()
+        .find(|e| e.starts_with('E'))
+        .map_or("", |e| &**e);
+    if status >= 500 || is_unknown(e) {
+        return VenueError::Unknown {
+            venue: VENUE,
+            op,
+            reason: format!("HTTP {status}: {e}"),
+        };
+    }
+    VenueError::Refused {
+        venue: VENUE,
+        op,
+        code: e.split(':').take(2).collect::<Vec<_>>().join(":"),
+        kind: refusal_of(e),
+        reason: e.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::venue::ErrorClass;
+
+    #[test]
+    fn replies_parse() {
+        let r: Reply<'_, AddOrderResult<'_>> = serde_json::from_slice(
+            br#"{"error":[],"result":{"descr":{"order":"buy 1.45 XBTUSD @ limit 27500.0"},"txid":["OU22CG-KLAF2-FWUDD7"]}}"#,
+        )
+        .unwrap();
+        assert!(r.error.is_empty());
+        assert_eq!(
+            r.result.unwrap().txid.0.as_deref(),
+            Some("OU22CG-KLAF2-FWUDD7")
+        );
+        let r: Reply<'_, AddOrderResult<'_>> =
+            serde_json::from_slice(br#"{"error":["EOrder:Insufficient funds"]}"#).unwrap();
+        assert!(r.result.is_none());
+        let e = error_of("place", 200, &r.error);
+        assert_eq!(e.refusal(), Some(Refusal::InsufficientBalance));
+        assert!(e.to_string().contains("EOrder:Insufficient funds"));
+    }
+
+    #[test]
+    fn errors_classify() {
+        let c = |s: &str| error_of("place", 200, &[s.into()]);
+        assert_eq!(c("EService:Unavailable").class(), ErrorClass::Unknown);
+        assert_eq!(
+            c("EGeneral:Internal error:123").class(),
+            ErrorClass::Unknown
+        );
+        assert_eq!(c("EAPI:Invalid signature").refusal(), Some(Refusal::Auth));
+        assert_eq!(c("EAPI:Invalid nonce").refusal(), Some(Refusal::Auth));
+        assert_eq!(
+            c("EOrder:Order minimum not met").refusal(),
+            Some(Refusal::Filter)
+        );
+        assert_eq!(c("EOrder:Unknown order").refusal(), Some(Refusal::NotFound));
+        assert_eq!(c("EOrder:Duplicate order").class(), ErrorClass::Unknown);
+        assert_eq!(
+            error_of("place", 502, &[]).class(),
+            ErrorClass::Unknown,
+            "gateway error"
+        );
+    }
+
+    #[test]
+    fn states() {
+        assert_eq!(state_of("open", 0, 5), Some(OrderState::Acked));
+        assert_eq!(state_of("open", 1, 5), Some(OrderState::Partial));
+        assert_eq!(state_of("closed", 5, 5), Some(OrderState::Filled));
+        assert_eq!(state_of("closed", 2, 5), Some(OrderState::Expired));
+        assert_eq!(state_of("what", 0, 5), None);
+    }
+}

@@ -1,0 +1,368 @@
+//! Venue-neutral order-entry results shared by the OKX and Kraken clients: inline ids, order
+//! reports and fills as mantissas, and the error classes the OMS acts on (a refusal means the
+//! order does not exist; an unknown outcome means it may, so the order becomes SENT_UNKNOWN and
+//! is resolved by query, never assumed).
+
+use std::{borrow::Cow, fmt, marker::PhantomData};
+
+use lyra_shm::msg::{OrderState, Side};
+use serde::{
+    de::{IgnoredAny, SeqAccess, Visitor},
+    Deserialize, Deserializer,
+};
+use thiserror::Error;
+
+/// Longest id kept inline (OKX `ordId` ≤ 20 digits, `clOrdId` ≤ 32, Kraken txid 19).
+pub const ID_MAX: usize = 40;
+
+/// A venue order id or client order id as ASCII text, stored inline (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdText {
+    len: u8,
+    bytes: [u8; ID_MAX],
+}
+
+impl IdText {
+    /// The id of `text`; `None` if it is longer than [`ID_MAX`] or not printable ASCII.
+    pub fn new(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.len() > ID_MAX || !b.iter().all(|c| c.is_ascii_graphic()) {
+            return None;
+        }
+        let mut bytes = [0u8; ID_MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Self {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored, so this cannot fail.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+
+    /// Whether the id is empty (a venue that gave none).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for IdText {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            bytes: [0; ID_MAX],
+        }
+    }
+}
+
+impl fmt::Debug for IdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for IdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An order as the venue reports it (place/query/open orders), amounts as mantissas at the
+/// symbol's scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderReport {
+    /// Venue order id.
+    pub order_id: IdText,
+    /// Client order id (empty if the venue shows none).
+    pub client_id: IdText,
+    /// Life-cycle state.
+    pub state: OrderState,
+    /// Side.
+    pub side: Side,
+    /// Limit price (0 for market orders).
+    pub px: i64,
+    /// Ordered quantity.
+    pub qty: i64,
+    /// Cumulative filled quantity.
+    pub executed: i64,
+    /// Average fill price (0 before any fill).
+    pub avg_px: i64,
+}
+
+/// One trade of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueFill {
+    /// Venue trade id.
+    pub trade_id: IdText,
+    /// Venue order id.
+    pub order_id: IdText,
+    /// Client order id (empty if unknown).
+    pub client_id: IdText,
+    /// Side of our order.
+    pub side: Side,
+    /// Price mantissa.
+    pub px: i64,
+    /// Quantity mantissa.
+    pub qty: i64,
+    /// Fee paid, as decimal text with the sign flipped to "paid is positive".
+    pub fee: String,
+    /// Fee asset.
+    pub fee_asset: String,
+    /// Whether we were the maker.
+    pub maker: bool,
+    /// Venue time, ms.
+    pub time_ms: u64,
+}
+
+/// Whether an error proves the operation did not take effect, or leaves it unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Nothing happened at the venue (refused, or never sent): the order ends REJECTED.
+    Reject,
+    /// It may have happened: the order is SENT_UNKNOWN until a query resolves it.
+    Unknown,
+}
+
+/// What a venue refusal was about, across venues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not enough balance (OKX `51008`, Kraken `EOrder:Insufficient funds`).
+    InsufficientBalance,
+    /// Key, signature, passphrase, timestamp or nonce refused (OKX `501xx`, Kraken `EAPI:`).
+    Auth,
+    /// A post-only order would have taken liquidity.
+    WouldTake,
+    /// Size, price or notional outside the instrument's rules.
+    Filter,
+    /// The instrument is unknown or not trading.
+    Instrument,
+    /// The venue does not know the order (query/cancel), or it is already final (cancel).
+    NotFound,
+    /// The venue's rate limit.
+    RateLimited,
+    /// The client id is used by an open order: perhaps our own earlier attempt (⇒ unknown).
+    Duplicate,
+    /// Anything else the venue refused with a definite answer.
+    Other,
+}
+
+/// An order-entry failure, with the venue, the operation and the venue's own words (never a
+/// secret).
+#[derive(Debug, Error)]
+pub enum VenueError {
+    /// The request never left this process (connect or TLS failed before any byte was written).
+    #[error("{venue} {op}: not sent: {reason}")]
+    NotSent {
+        /// Venue.
+        venue: &'static str,
+        /// Operation.
+        op: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The venue answered with a definite refusal.
+    #[error("{venue} {op}: refused {code} ({kind:?}): {reason}")]
+    Refused {
+        /// Venue.
+        venue: &'static str,
+        /// Operation.
+        op: &'static str,
+        /// Venue code (`51008`, `EOrder:Insufficient funds`).
+        code: String,
+        /// Classified reason.
+        kind: Refusal,
+        /// Venue message.
+        reason: String,
+    },
+    /// The request may have reached the venue but its outcome is unknown (timeout, lost
+    /// connection, HTTP 5xx, OKX `50004`, Kraken `EService:Unavailable`).
+    #[error("{venue} {op}: outcome unknown: {reason}")]
+    Unknown {
+        /// Venue.
+        venue: &'static str,
+        /// Operation.
+        op: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The answer could not be read (after the send, so also unknown).
+    #[error("{venue} {op}: unreadable answer (HTTP {status}): {reason}")]
+    Malformed {
+        /// Venue.
+        venue: &'static str,
+        /// Operation.
+        op: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl VenueError {
+    /// The OMS class: [`ErrorClass::Unknown`] ⇒ SENT_UNKNOWN, [`ErrorClass::Reject`] ⇒ REJECTED.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            VenueError::NotSent { .. } => ErrorClass::Reject,
+            VenueError::Refused {
+                kind: Refusal::Duplicate,
+                ..
+            } => ErrorClass::Unknown,
+            VenueError::Refused { .. } => ErrorClass::Reject,
+            VenueError::Unknown { .. } | VenueError::Malformed { .. } => ErrorClass::Unknown,
+        }
+    }
+
+    /// The refusal kind, if the venue refused.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            VenueError::Refused { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The error of a transport failure: unknown if any byte may have been sent.
+    pub fn from_http(venue: &'static str, op: &'static str, e: &crate::http::HttpError) -> Self {
+        if e.maybe_sent() {
+            VenueError::Unknown {
+                venue,
+                op,
+                reason: e.to_string(),
+            }
+        } else {
+            VenueError::NotSent {
+                venue,
+                op,
+                reason: e.to_string(),
+            }
+        }
+    }
+}
+
+/// A JSON array of which only the first element is kept and the rest skipped, so that the
+/// one-item `data` arrays of order replies parse without allocating a `Vec`.
+#[derive(Debug)]
+pub struct First<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = First<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<First<T>, A::Error> {
+                let first = seq.next_element::<T>()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(First(first))
+            }
+        }
+        d.deserialize_seq(V(PhantomData))
+    }
+}
+
+impl<T> Default for First<T> {
+    fn default() -> Self {
+        First(None)
+    }
+}
+
+/// A borrowed string that falls back to an owned one when the JSON text has escapes.
+pub type JsonStr<'a> = Cow<'a, str>;
+
+/// A decimal text as a mantissa at `scale`, digits below the scale dropped (truncated toward
+/// zero): for averages, which venues print with more precision than the instrument has.
+pub fn mantissa_trunc(text: &str, scale: u8) -> Option<i64> {
+    let t = match text.find('.') {
+        Some(dot) if text.len() > dot + 1 + scale as usize && !text.contains(['e', 'E']) => {
+            &text[..dot + 1 + scale as usize]
+        }
+        _ => text,
+    };
+    lyra_shm::decimal::parse_mantissa(t.as_bytes(), scale).ok()
+}
+
+/// Appends `v` in decimal.
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut d = [0u8; 20];
+    let mut n = 0;
+    loop {
+        d[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in (0..n).rev() {
+        out.push(d[i]);
+    }
+}
+
+/// Appends `v` form/URL-encoded (unreserved bytes as is, the rest `%XX`).
+pub(crate) fn push_encoded(out: &mut Vec<u8>, v: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in v {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b);
+        } else {
+            out.push(b'%');
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_keeps_one_and_skips_the_rest() {
+        let f: First<u32> = serde_json::from_str("[1,2,3]").unwrap();
+        assert_eq!(f.0, Some(1));
+        let f: First<u32> = serde_json::from_str("[]").unwrap();
+        assert_eq!(f.0, None);
+    }
+
+    #[test]
+    fn ids_and_encoding() {
+        let id = IdText::new("OU22CG-KLAF2-FWUDD7").unwrap();
+        assert_eq!(id.as_str(), "OU22CG-KLAF2-FWUDD7");
+        assert!(IdText::new(&"x".repeat(41)).is_none());
+        assert!(IdText::new("a b").is_none());
+        let mut v = Vec::new();
+        push_encoded(&mut v, b"BTC/USDT a");
+        assert_eq!(v, b"BTC%2FUSDT%20a");
+        v.clear();
+        push_u64(&mut v, 1_616_492_376_594);
+        assert_eq!(mantissa_trunc("60000.0123", 2), Some(6_000_001));
+        assert_eq!(mantissa_trunc("60000", 2), Some(6_000_000));
+        assert_eq!(mantissa_trunc("", 2), None);
+        assert_eq!(v, b"1616492376594");
+    }
+
+    #[test]
+    fn classes() {
+        let dup = VenueError::Refused {
+            venue: "okx",
+            op: "place",
+            code: "51016".into(),
+            kind: Refusal::Duplicate,
+            reason: "Duplicated clOrdId.".into(),
+        };
+        assert_eq!(dup.class(), ErrorClass::Unknown);
+        let funds = VenueError::Refused {
+            venue: "okx",
+            op: "place",
+            code: "51008".into(),
+            kind: Refusal::InsufficientBalance,
+            reason: "x".into(),
+        };
+        assert_eq!(funds.class(), ErrorClass::Reject);
+    }
+}
