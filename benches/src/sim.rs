@@ -1,7 +1,8 @@
 //! `lyra-bench sim`: book updates per second one simulated venue publishes to a WebSocket client
-//! on loopback (TLS), and the publish→receive latency of each update, against a baseline in the
-//! same run: a bare rustls + tungstenite server writing pre-rendered depth frames of the same
-//! shape (the transport ceiling, no generator, no matching, no fan-out).
+//! on loopback (TLS), per dialect (Binance `depthUpdate`, OKX `books`, Kraken v2 `book` window
+//! updates with their CRC32), and the publish→receive latency of each update, against a baseline
+//! in the same run: a bare rustls + tungstenite server writing pre-rendered depth frames of the
+//! same shape (the transport ceiling, no generator, no matching, no fan-out).
 //!
 //! Both sides use the same blocking client and the same flow control (the producer keeps at most
 //! `WINDOW` frames in flight), so the difference is what the simulator adds per update.
@@ -55,9 +56,14 @@ fn client(addr: std::net::SocketAddr, ca_der: &[u8], path: &str) -> anyhow::Resu
     Ok(ws)
 }
 
-/// The event index of a frame: Binance `"E":N`, OKX `"ts":"N"` (our producers put the step
-/// number there: epoch 0, one ms per step).
+/// The event index of a frame: Binance `"E":N`, OKX `"ts":"N"`, Kraken `"timestamp":"RFC 3339
+/// with µs"` (our producers put the step number there: epoch 0, one ms per step).
 fn event_index(f: &str) -> Option<u64> {
+    if let Some(i) = f.find("\"timestamp\":\"") {
+        // `1970-01-01T00:00:12.345000Z` → `1970-01-01T00:00:12.345Z` → 12345 ms.
+        let t = f.get(i + 13..i + 13 + 23)?;
+        return sim_impl::okx::sign::parse_iso_ms(&format!("{t}Z"));
+    }
     let i = f
         .find("\"E\":")
         .map(|i| i + 4)
@@ -65,6 +71,13 @@ fn event_index(f: &str) -> Option<u64> {
     let rest = &f[i..];
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     rest[..end].parse().ok()
+}
+
+/// Whether a frame is a depth update (not an ack, snapshot or other stream).
+fn is_update(t: &str) -> bool {
+    t.contains("depthUpdate")
+        || t.contains("\"action\":\"update\"")
+        || (t.starts_with("{\"channel\":\"book\"") && t.contains("\"type\":\"update\""))
 }
 
 /// Reads `n` depth frames, recording publish→receive latency from `stamps`; returns
@@ -82,7 +95,7 @@ fn consume(
         match ws.read() {
             Ok(Message::Text(t)) => {
                 let t_str = t.as_str();
-                if !t_str.contains("depthUpdate") && !t_str.contains("\"action\":\"update\"") {
+                if !is_update(t_str) {
                     continue;
                 }
                 let now = mono_now_ns();
@@ -107,7 +120,8 @@ fn consume(
 }
 
 /// Lyra's simulator, one venue of `dialect`: generator + matching + rendering + fan-out, three
-/// instruments, one depth update per instrument per step.
+/// instruments, one depth update per instrument per step (Kraken: per step whose change reaches
+/// the subscribed depth window, so the producer steps until the client has its count).
 fn run_sim(steps: u64, dialect: sim_impl::config::Dialect) -> anyhow::Result<Report> {
     use sim_impl::config::Dialect;
     let mut cfg = sim_impl::config::SimConfig {
@@ -123,6 +137,7 @@ fn run_sim(steps: u64, dialect: sim_impl::config::Dialect) -> anyhow::Result<Rep
         v.lag_prob = 0.0; // every step moves every instrument: one depth update each
     }
     let n_inst = cfg.instruments.len() as u64;
+    let depth = cfg.venues.first().map_or(10, |v| v.kraken_depth);
     let sim = sim_impl::Sim::start(cfg, None)?;
     let ep = sim.endpoints()[0].clone();
     let mut ws = match dialect {
@@ -131,6 +146,17 @@ fn run_sim(steps: u64, dialect: sim_impl::config::Dialect) -> anyhow::Result<Rep
             ws.send(Message::text(
                 r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"books","instId":"ETH-USDT"},{"channel":"books","instId":"SOL-USDT"}]}"#,
             ))?;
+            // Three acks and three snapshots.
+            for _ in 0..6 {
+                let _ = ws.read()?;
+            }
+            ws
+        }
+        Dialect::Kraken => {
+            let mut ws = client(ep.addr, sim.ca_der(), "/v2")?;
+            ws.send(Message::text(format!(
+                r#"{{"method":"subscribe","params":{{"channel":"book","symbol":["BTC/USDT","ETH/USDT","SOL/USDT"],"depth":{depth}}}}}"#
+            )))?;
             // Three acks and three snapshots.
             for _ in 0..6 {
                 let _ = ws.read()?;
@@ -152,17 +178,30 @@ fn run_sim(steps: u64, dialect: sim_impl::config::Dialect) -> anyhow::Result<Rep
     let received = Arc::new(AtomicU64::new(0));
     let shared = sim.shared().clone();
     let (st, rc) = (stamps.clone(), received.clone());
+    let target = steps * n_inst;
+    let max_steps = if dialect == Dialect::Kraken {
+        u64::MAX
+    } else {
+        steps
+    };
     let producer = thread::spawn(move || {
         let base = shared.steps.load(Ordering::Acquire);
-        for k in 0..steps {
+        let mut k = 0;
+        // Steps until the client has `target` updates (exactly `steps` steps for Binance and
+        // OKX, a few more for Kraken, whose window does not move on every step).
+        'steps: while k < max_steps && rc.load(Ordering::Acquire) < target {
             while (k * n_inst).saturating_sub(rc.load(Ordering::Acquire)) > WINDOW {
+                if rc.load(Ordering::Acquire) >= target {
+                    break 'steps;
+                }
                 thread::yield_now();
             }
             st[((base + k + 1) as usize) % SLOTS].store(mono_now_ns(), Ordering::Release);
             shared.step_all();
+            k += 1;
         }
     });
-    let (hist, first, last) = consume(&mut ws, steps * n_inst, &stamps, &received)?;
+    let (hist, first, last) = consume(&mut ws, target, &stamps, &received)?;
     producer
         .join()
         .map_err(|_| anyhow::anyhow!("producer panicked"))?;
@@ -170,7 +209,8 @@ fn run_sim(steps: u64, dialect: sim_impl::config::Dialect) -> anyhow::Result<Rep
     let per_s = (steps * n_inst) as f64 / ((last - first).max(1) as f64 / 1e9);
     let name = match dialect {
         Dialect::Okx => "lyra-sim-okx",
-        _ => "lyra-sim-binance",
+        Dialect::Kraken => "lyra-sim-kraken",
+        Dialect::Binance => "lyra-sim-binance",
     };
     Ok(Report::from_hist("sim", name, &hist, per_s))
 }
@@ -238,6 +278,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<Vec<Report>> {
     Ok(vec![
         run_sim(steps, Dialect::Binance)?,
         run_sim(steps, Dialect::Okx)?,
+        run_sim(steps, Dialect::Kraken)?,
         run_baseline(steps * 3)?,
     ])
 }
