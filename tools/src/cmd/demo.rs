@@ -37,6 +37,7 @@ use lyra_shm::{
     control::{ControlSegment, Counter, HaltReason, Note, Source},
     msg::OrderIntent,
 };
+use lyra_tools::gate;
 use serde::Serialize;
 
 use crate::{
@@ -72,6 +73,10 @@ pub struct DemoArgs {
     /// Thread layout: spread, compact or single.
     #[arg(long, default_value = "compact")]
     pub layout: String,
+    /// Where the demo's gate (`lyra-gate`: /health, /metrics, dashboard) listens; port 0 picks a
+    /// free port. The demo goes on without the gate if it cannot start.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub gate_listen: String,
 }
 
 /// Order requests as the simulator's oracle counted them.
@@ -127,6 +132,8 @@ struct Report {
     statements: String,
     run_dir: String,
     oracle: String,
+    /// The gate's URL while the demo ran (`None`: it could not start).
+    gate_url: Option<String>,
 }
 
 /// Venue names, fees (maker, taker bps), publication latency (steps) of the demo's venues.
@@ -344,6 +351,10 @@ fn run(args: &DemoArgs) -> Result<()> {
         })?;
     let seg = wait_for_segment(&args.segment, &engine)?;
     let amrc = Amrc::new(seg.clone(), AuditLog::new(&audit_path));
+    // The gate runs as its own process, as in production (and the `lyra` binary stays free of
+    // tokio); it stops when `gate` drops at the end of the run.
+    let gate = gate::child::sibling_binary()
+        .and_then(|exe| gate::child::GateChild::spawn(&exe, &args.segment, &args.gate_listen));
 
     say(
         args,
@@ -372,6 +383,19 @@ fn run(args: &DemoArgs) -> Result<()> {
             run_dir.display()
         ),
     );
+    match &gate {
+        Ok(g) => say(
+            args,
+            &format!(
+                "  gate: dashboard {0}/  health {0}/health  metrics {0}/metrics",
+                g.url()
+            ),
+        ),
+        Err(e) => say(
+            args,
+            &format!("  gate: not started ({e:#}); the demo goes on without it"),
+        ),
+    }
 
     let t0 = mono_now_ns();
     let since = |t: u64| Duration::from_nanos(mono_now_ns().saturating_sub(t));
@@ -517,7 +541,9 @@ fn run(args: &DemoArgs) -> Result<()> {
             .join("oracle.jsonl")
             .display()
             .to_string(),
+        gate_url: gate.as_ref().ok().map(|g| g.url().to_owned()),
     };
+    drop(gate);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
