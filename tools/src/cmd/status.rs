@@ -1,11 +1,16 @@
-//! `lyra status`: the halt state, heartbeats, live grants and counters, as text or JSON.
+//! `lyra status`: the halt state, heartbeats, live grants, counters and latency percentiles, as
+//! text or JSON.
+//!
+//! Latency percentiles are computed from the control segment's fixed-bucket histograms
+//! ([`HistSnapshot::quantile`]): each is the upper bound of the bucket holding that rank, so it
+//! over-states the true value by at most √2 (buckets are √2 apart from 64 ns).
 
 use std::collections::BTreeMap;
 
 use clap::Args;
 use lyra_shm::{
     clock::{mono_now_ns, wall_now_ns},
-    control::{ControlSegment, Counter},
+    control::{ControlSegment, Counter, Hist, HistSnapshot},
 };
 use serde::Serialize;
 
@@ -46,6 +51,32 @@ struct Status {
     heartbeats: Vec<Beat>,
     grants: Vec<GrantView>,
     counters: BTreeMap<&'static str, u64>,
+    /// Per measured path (`tick_to_order`, ...): samples and percentiles from its histogram.
+    latency: BTreeMap<&'static str, Latency>,
+}
+
+/// One latency histogram, summarised.
+#[derive(Debug, Serialize)]
+struct Latency {
+    count: u64,
+    sum_ns: u64,
+    mean_ns: Option<u64>,
+    p50_ns: Option<u64>,
+    p99_ns: Option<u64>,
+    p999_ns: Option<u64>,
+}
+
+impl Latency {
+    fn of(h: &HistSnapshot) -> Self {
+        Self {
+            count: h.count,
+            sum_ns: h.sum_ns,
+            mean_ns: h.mean_ns(),
+            p50_ns: h.quantile(0.50),
+            p99_ns: h.quantile(0.99),
+            p999_ns: h.quantile(0.999),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -167,6 +198,10 @@ fn collect(seg: &ControlSegment) -> Status {
             .iter()
             .map(|&c| (c.name(), seg.get(c)))
             .collect(),
+        latency: Hist::ALL
+            .iter()
+            .map(|&h| (h.name(), Latency::of(&seg.histogram(h))))
+            .collect(),
     }
 }
 
@@ -225,7 +260,32 @@ fn text(s: &Status) -> String {
             o += &format!("counter   {name:<24} {v}\n");
         }
     }
+    // In pipeline order, not by name; paths with no samples yet are left out.
+    for h in Hist::ALL {
+        let Some(l) = s.latency.get(h.name()).filter(|l| l.count > 0) else {
+            continue;
+        };
+        o += &format!(
+            "latency   {:<24} n {} p50 {} p99 {} p99.9 {}\n",
+            h.name(),
+            l.count,
+            dur(l.p50_ns),
+            dur(l.p99_ns),
+            dur(l.p999_ns)
+        );
+    }
     o
+}
+
+/// `ns` for people: `850 ns`, `12.3 us`, `4.56 ms`, `1.23 s`; `-` when absent.
+fn dur(ns: Option<u64>) -> String {
+    match ns {
+        None => "-".to_owned(),
+        Some(n) if n < 1_000 => format!("{n} ns"),
+        Some(n) if n < 1_000_000 => format!("{:.1} us", n as f64 / 1e3),
+        Some(n) if n < 1_000_000_000 => format!("{:.2} ms", n as f64 / 1e6),
+        Some(n) => format!("{:.2} s", n as f64 / 1e9),
+    }
 }
 
 /// `ns` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
@@ -254,6 +314,15 @@ fn utc(ns: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_read_in_their_unit() {
+        assert_eq!(super::dur(None), "-");
+        assert_eq!(super::dur(Some(850)), "850 ns");
+        assert_eq!(super::dur(Some(12_345)), "12.3 us");
+        assert_eq!(super::dur(Some(4_560_000)), "4.56 ms");
+        assert_eq!(super::dur(Some(1_230_000_000)), "1.23 s");
+    }
+
     #[test]
     fn utc_formats_known_instants() {
         assert_eq!(super::utc(0), "1970-01-01T00:00:00.000Z");
