@@ -45,8 +45,55 @@ impl<'a> Cur<'a> {
     }
 
     /// A plain unsigned JSON integer (no sign, fraction or exponent; no leading zero).
-    #[inline]
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
+        // Binance's ids and millisecond times have 10-13 digits: two words cover them.
+        match self.uint_words() {
+            Some(v) => Some(v),
+            None => self.uint_bytes(),
+        }
+    }
+
+    /// [`Cur::uint`] for 1-15 digits read as two 8-byte words; `None` (the caller takes the
+    /// byte loop, which decides) for anything else, including a bad number.
+    #[inline(always)]
+    fn uint_words(&mut self) -> Option<u64> {
+        let i = self.i;
+        let w0 = u64::from_le_bytes(self.b.get(i..i + 8)?.try_into().ok()?);
+        let n0 = leading_digits(w0);
+        let (v, n) = if n0 < 8 {
+            (parse8(digits_to_top(w0, n0)?), n0)
+        } else {
+            let w1 = u64::from_le_bytes(self.b.get(i + 8..i + 16)?.try_into().ok()?);
+            let n1 = leading_digits(w1);
+            if n1 >= 8 {
+                return None;
+            }
+            let hi = parse8(w0);
+            let lo = if n1 == 0 {
+                0
+            } else {
+                parse8(digits_to_top(w1, n1)?)
+            };
+            (hi * pow10(n1 as u8) as u64 + lo, 8 + n1)
+        };
+        // A leading zero is only allowed for "0" itself; the number must end at a delimiter.
+        if n == 0 || (n > 1 && w0 & 0xFF == u64::from(b'0')) {
+            return None;
+        }
+        match self.b.get(i + n) {
+            Some(b',' | b'}' | b']') => {
+                self.i = i + n;
+                Some(v)
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Cur::uint`] byte by byte (any length, checked).
+    #[cold]
+    #[inline(never)]
+    fn uint_bytes(&mut self) -> Option<u64> {
         let start = self.i;
         let mut v: u64 = 0;
         while let Some(&c) = self.b.get(self.i) {
@@ -97,17 +144,24 @@ impl<'a> Cur<'a> {
     }
 
     /// `"digits[.digits]"` straight to a mantissa in one pass (no separate string scan).
-    #[inline]
+    #[inline(always)]
     fn quoted_dec(&mut self, scale: u8) -> Option<i64> {
+        match self.word_dec(scale) {
+            Some(v) => Some(v),
+            None => self.quoted_dec_bytes(scale),
+        }
+    }
+
+    /// [`Cur::quoted_dec`] byte by byte: every shape the word path does not take.
+    #[cold]
+    #[inline(never)]
+    fn quoted_dec_bytes(&mut self, scale: u8) -> Option<i64> {
         let b = self.b;
         let mut i = self.i;
         if b.get(i) != Some(&b'"') {
             return None;
         }
         i += 1;
-        if let Some(v) = self.word_dec(i, scale) {
-            return Some(v);
-        }
         let start = i;
         let mut iv: u64 = 0;
         while let Some(&c) = b.get(i) {
@@ -127,32 +181,21 @@ impl<'a> Cur<'a> {
         let (mut fv, mut nf) = (0u64, 0usize);
         if b.get(i) == Some(&b'.') {
             i += 1;
-            // Binance always sends 8 fraction digits: parse them as one word.
-            if let Some(w) = b.get(i..i + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
-                let w = u64::from_le_bytes(w);
-                if all_digits(w) && b.get(i + 8) == Some(&b'"') {
-                    fv = parse8(w);
-                    nf = 8;
-                    i += 8;
+            let fs = i;
+            while let Some(&c) = b.get(i) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
                 }
-            }
-            if nf == 0 {
-                let fs = i;
-                while let Some(&c) = b.get(i) {
-                    let d = c.wrapping_sub(b'0');
-                    if d > 9 {
-                        break;
-                    }
-                    fv = fv * 10 + u64::from(d);
-                    i += 1;
-                    if i - fs > 18 {
-                        return None;
-                    }
-                }
-                nf = i - fs;
-                if nf == 0 {
+                fv = fv * 10 + u64::from(d);
+                i += 1;
+                if i - fs > 18 {
                     return None;
                 }
+            }
+            nf = i - fs;
+            if nf == 0 {
+                return None;
             }
         }
         if b.get(i) != Some(&b'"') || nf > usize::from(scale) {
@@ -165,34 +208,41 @@ impl<'a> Cur<'a> {
             .checked_add(fv.checked_mul(pow10(scale - nf as u8))?)
     }
 
-    /// Binance's usual text, 1–7 integer digits + '.' + exactly 8 fraction digits + '"', parsed
-    /// as two 8-byte words; `None` (caller takes the byte loop) for any other shape.
-    #[inline]
-    fn word_dec(&mut self, i: usize, scale: u8) -> Option<i64> {
-        if scale < 8 {
+    /// Binance's usual text, `"` + 1-7 integer digits + '.' + exactly 8 fraction digits + `"`,
+    /// parsed as two 8-byte words with one validity branch; `None` (the caller takes the byte
+    /// loop) for any other shape or a scale below 8.
+    #[inline(always)]
+    fn word_dec(&mut self, scale: u8) -> Option<i64> {
+        let i = self.i;
+        let b = self.b;
+        if scale < 8 || b.get(i) != Some(&b'"') {
             return None;
         }
-        let w0 = u64::from_le_bytes(self.b.get(i..i + 8)?.try_into().ok()?);
-        // First '.' in w0 (the lowest matching byte of the zero-byte test is exact).
-        let x = w0 ^ 0x2E2E_2E2E_2E2E_2E2E;
-        let t = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
-        let k = (t.trailing_zeros() / 8) as usize;
-        if k == 0 || k >= 8 {
+        let w0 = u64::from_le_bytes(b.get(i + 1..i + 9)?.try_into().ok()?);
+        // k integer digits, then (checked below) the point.
+        let k = leading_digits(w0);
+        let int_word = digits_to_top(w0, k)?;
+        let frac_at = i + k + 2;
+        let w1 = u64::from_le_bytes(b.get(frac_at..frac_at + 8)?.try_into().ok()?);
+        if (w0 >> (8 * k)) & 0xFF != u64::from(b'.')
+            || !all_digits(w1)
+            || b.get(frac_at + 8) != Some(&b'"')
+        {
             return None;
         }
-        // Integer digits to the top bytes, '0' fill below: the 8-digit word of the integer part.
-        let int_word = (w0 << (8 * (8 - k))) | (0x3030_3030_3030_3030u64 >> (8 * k));
-        let w1 = u64::from_le_bytes(self.b.get(i + k + 1..i + k + 9)?.try_into().ok()?);
-        if !all_digits(int_word) || !all_digits(w1) || self.b.get(i + k + 9) != Some(&b'"') {
-            return None;
-        }
-        // < 10^7 * 10^scale + 10^8 * 10^(scale-8): fits i64 for scale <= 11; checked anyway.
         let iv = parse8(int_word) as i64;
         let fv = parse8(w1) as i64;
-        let m = iv
-            .checked_mul(pow10(scale))?
-            .checked_add(fv.checked_mul(pow10(scale - 8))?)?;
-        self.i = i + k + 10;
+        // iv < 10^7 and fv < 10^8, so iv * 10^s + fv * 10^(s-8) < 10^18 for s <= 11: no
+        // overflow possible there; larger scales are checked.
+        let m = if scale == 8 {
+            iv * 100_000_000 + fv
+        } else if scale <= 11 {
+            iv * pow10(scale) + fv * pow10(scale - 8)
+        } else {
+            iv.checked_mul(pow10(scale))?
+                .checked_add(fv.checked_mul(pow10(scale - 8))?)?
+        };
+        self.i = frac_at + 9;
         Some(m)
     }
 
@@ -228,8 +278,30 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// How many of `w`'s bytes, from the first (lowest), are ASCII digits before the first
+/// non-digit: 0..=8.
+#[inline(always)]
+fn leading_digits(w: u64) -> usize {
+    // x = byte - '0' (as xor: digits map to 0..=9). A byte is a non-digit iff x >= 10: then
+    // x + 0x76 or x itself has the high bit. A byte >= 0x8A carries into its neighbour, but it
+    // is itself flagged first, so the lowest flagged byte is exact.
+    let x = w ^ 0x3030_3030_3030_3030;
+    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The first `n` (1..=7) bytes of `w` (digits) moved to the top with '0' below: an 8-digit
+/// word of the same value for [`parse8`]. `None` for `n` = 0 or 8.
+#[inline(always)]
+fn digits_to_top(w: u64, n: usize) -> Option<u64> {
+    if n == 0 || n >= 8 {
+        return None;
+    }
+    Some((w << (8 * (8 - n))) | (0x3030_3030_3030_3030u64 >> (8 * n)))
+}
+
 /// Whether all 8 bytes of `w` are ASCII digits.
-#[inline]
+#[inline(always)]
 fn all_digits(w: u64) -> bool {
     // High nibble 3 and (byte + 6) still high nibble 3 <=> '0'..='9'. A byte >= 0xFA that
     // carries into its neighbour fails its own high-nibble test first.
@@ -239,7 +311,7 @@ fn all_digits(w: u64) -> bool {
 }
 
 /// The value of 8 ASCII digits (first digit in the lowest byte), in three multiply steps.
-#[inline]
+#[inline(always)]
 fn parse8(w: u64) -> u64 {
     let w = w - 0x3030_3030_3030_3030;
     let w = ((w & 0x0F00_0F00_0F00_0F00) >> 8) + (w & 0x000F_000F_000F_000F) * 10;
@@ -378,12 +450,58 @@ pub(crate) fn scan(
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use lyra_shm::decimal::parse_mantissa;
+    use rust_decimal::Decimal;
 
     use super::*;
 
+    /// The reference: `rust_decimal` scaled by 10^scale, exact or refused (plain
+    /// `digits[.digits]` only: the scanner takes no sign or exponent).
+    fn reference(text: &str, scale: u8) -> Option<i64> {
+        let plain = text.bytes().filter(|&c| c == b'.').count() <= 1
+            && text.bytes().all(|c| c == b'.' || c.is_ascii_digit())
+            && !text.starts_with('.')
+            && !text.ends_with('.');
+        if !plain {
+            return None;
+        }
+        let scaled = Decimal::from_str(text)
+            .ok()?
+            .checked_mul(Decimal::from(pow10(scale)))?;
+        if !scaled.fract().is_zero() {
+            return None;
+        }
+        i64::try_from(scaled.trunc()).ok()
+    }
+
+    /// The scanner's answer must be the reference's wherever the scanner answers, and it may
+    /// decline (fall back to simd-json) only where the reference refuses too or the text has a
+    /// shape the scanner leaves to the general path (over 18 digits in a part, or more fraction
+    /// digits than the scale, even trailing zeros).
+    fn check(t: &str, scale: u8) {
+        let got = dec(t.as_bytes(), scale);
+        let want = reference(t, scale);
+        if let Some(v) = got {
+            assert_eq!(Some(v), want, "{t:?} at scale {scale}");
+            assert_eq!(
+                Ok(v),
+                parse_mantissa(t.as_bytes(), scale),
+                "{t:?} at {scale}"
+            );
+        } else {
+            let long_part = t.split('.').any(|p| p.len() > 18);
+            let frac_digits = t.split_once('.').map_or(0, |(_, f)| f.len());
+            assert!(
+                want.is_none() || long_part || frac_digits > usize::from(scale),
+                "{t:?} at {scale} refused"
+            );
+        }
+    }
+
     #[test]
-    fn dec_agrees_with_the_general_parser_where_it_answers() {
+    fn dec_agrees_with_rust_decimal_on_edge_cases() {
         for t in [
             "61737.63000000",
             "0.00000000",
@@ -393,45 +511,157 @@ mod tests {
             "0.1",
             "1.",
             ".5",
+            ".",
+            "",
             "1.234567891",
             "x.1",
             "1e5",
             "-1.0",
+            "+1.0",
+            "1.2.3",
             "999999999999999999.0",
+            "9999999999999999999.0",
+            "0.999999999999999999",
+            "00012.50000000",
+            "0000000.00000001",
+            "9999999.99999999",
+            "12345678.12345678",
+            "1234567.12345678",
+            "1.1234567x",
+            "1.12345678x",
+            "1 .12345678",
+            "1.1234 678",
+            "\u{7f}.12345678",
+            "9.99999999",
+            "92233720368.54775807",
+            "92233720368.54775808",
         ] {
-            for scale in [0u8, 2, 8, 10] {
-                if let Some(v) = dec(t.as_bytes(), scale) {
-                    assert_eq!(Ok(v), parse_mantissa(t.as_bytes(), scale), "{t} at {scale}");
-                }
+            for scale in [0u8, 2, 8, 9, 10, 11, 12, 18] {
+                check(t, scale);
             }
         }
         assert_eq!(dec(b"61737.63000000", 8), Some(6_173_763_000_000));
         assert_eq!(dec(b"0.00100000", 8), Some(100_000));
-        assert_eq!(dec(b"12345678.12345678", 8), Some(1_234_567_812_345_678));
-        assert_eq!(dec(b"1.1234567x", 8), None);
-        assert_eq!(dec(b"1234567.12345678", 8), Some(123_456_712_345_678));
         assert_eq!(dec(b"0.00000001", 8), Some(1));
         assert_eq!(dec(b"9.99999999", 10), Some(99_999_999_900));
-        // Every shape the word path takes must agree with the general parser.
-        for int in ["0", "1", "12", "61737", "1234567", "12345678", "00"] {
-            for frac in ["00000000", "12345678", "1", "123456789", "0000000a"] {
-                let t = format!("{int}.{frac}");
-                for scale in [8u8, 9, 12] {
-                    let got = dec(t.as_bytes(), scale);
-                    if let Some(v) = got {
-                        assert_eq!(Ok(v), parse_mantissa(t.as_bytes(), scale), "{t} at {scale}");
-                    } else {
-                        assert!(
-                            parse_mantissa(t.as_bytes(), scale).is_err()
-                                || frac.len() != 8
-                                || int.len() >= 8,
-                            "{t} at {scale} refused"
-                        );
-                    }
+        assert_eq!(dec(b"9999999.99999999", 11), Some(999_999_999_999_999_000));
+        assert_eq!(dec(b"9999999.99999999", 12), None, "overflow is refused");
+        assert_eq!(dec(b"1.", 8), None);
+        assert_eq!(dec(b"-1.0", 8), None);
+    }
+
+    #[test]
+    fn dec_word_path_every_shape_and_every_bad_byte() {
+        // Every integer width the word path takes (and the ones it hands on), with fractions of
+        // 7, 8 and 9 digits, at the scales around its limits.
+        let ints = [
+            "0", "1", "12", "100", "61737", "1234567", "9999999", "12345678", "00",
+        ];
+        for int in ints {
+            for frac in [
+                "00000000",
+                "12345678",
+                "99999999",
+                "1234567",
+                "123456789",
+                "1",
+            ] {
+                for scale in [7u8, 8, 9, 11, 12, 18] {
+                    check(&format!("{int}.{frac}"), scale);
                 }
             }
         }
-        assert_eq!(dec(b"1.", 8), None);
-        assert_eq!(dec(b"-1.0", 8), None);
+        // One bad byte at each position of the canonical text: refused or exact, never a panic.
+        let base = b"61737.63000000".to_vec();
+        for pos in 0..base.len() {
+            for bad in (0u8..=255)
+                .step_by(3)
+                .chain([b'.', b'"', b'/', b':', b'0', b'9'])
+            {
+                let mut t = base.clone();
+                t[pos] = bad;
+                if let Ok(s) = std::str::from_utf8(&t) {
+                    check(s, 8);
+                } else {
+                    assert_eq!(dec(&t, 8), None);
+                }
+            }
+        }
+    }
+
+    /// `digits` (unquoted, followed by `end`) through the scanner's integer reader.
+    fn uint(digits: &[u8], end: u8) -> Option<u64> {
+        let mut t = digits.to_vec();
+        t.push(end);
+        let mut c = Cur { b: &t, i: 0 };
+        let v = c.uint()?;
+        assert_eq!(c.i, digits.len(), "stops at the delimiter");
+        Some(v)
+    }
+
+    #[test]
+    fn uint_agrees_with_the_standard_parser() {
+        let mut cases: Vec<String> = [
+            "0",
+            "00",
+            "01",
+            "7",
+            "1723161253000",
+            "49588211117",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "123456789012345",
+            "1234567890123456",
+            "12345678",
+            "123456789",
+            "1.5",
+            "1e3",
+            "-1",
+            "",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for n in 1..=20u32 {
+            cases.push("9".repeat(n as usize));
+            cases.push(format!("1{}", "0".repeat(n as usize - 1)));
+        }
+        for t in &cases {
+            for end in [b',', b'}', b']', b' ', b'x'] {
+                // A frame that ends right after the number exercises the short-input path.
+                let want = (!t.is_empty()
+                    && t.bytes().all(|c| c.is_ascii_digit())
+                    && !(t.len() > 1 && t.starts_with('0'))
+                    && matches!(end, b',' | b'}' | b']'))
+                .then(|| t.parse::<u64>().ok())
+                .flatten();
+                assert_eq!(
+                    uint(t.as_bytes(), end),
+                    want,
+                    "{t:?} then {:?}",
+                    end as char
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn dec_agrees_with_rust_decimal(int in 0u64..100_000_000_000, frac in 0u64..1_000_000_000, fd in 0usize..=9, zeros in 0usize..3, scale in 0u8..=18) {
+            let frac = frac % 10u64.pow(fd as u32);
+            let t = if fd == 0 {
+                format!("{}{int}", "0".repeat(zeros))
+            } else {
+                format!("{}{int}.{frac:0fd$}", "0".repeat(zeros))
+            };
+            check(&t, scale);
+        }
+
+        #[test]
+        fn uint_agrees_with_std(v in proptest::num::u64::ANY, shift in 0u32..20) {
+            let v = v >> (shift * 3);
+            proptest::prop_assert_eq!(uint(v.to_string().as_bytes(), b','), Some(v));
+        }
     }
 }
