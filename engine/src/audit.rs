@@ -413,7 +413,9 @@ mod tests {
         assert!(r.ok, "{r:?}");
         assert_eq!((r.jsonl_records, r.sqlite_records), (2, 2));
         let db = rusqlite::Connection::open(Layout::new(&path).sqlite()).unwrap();
-        let rows: Vec<(String, String, Option<i64>, Option<i64>, i64)> = db
+        /// kind, run, cycle, decision, intent.
+        type Row = (String, String, Option<i64>, Option<i64>, i64);
+        let rows: Vec<Row> = db
             // The writer drains the two rings in turn, so sort by kind, not seq.
             .prepare("SELECT kind, run, cycle, decision, intent FROM audit ORDER BY kind")
             .unwrap()
