@@ -3,14 +3,18 @@
 //! order does not exist; an unknown outcome means it may, so the order becomes SENT_UNKNOWN and
 //! is resolved by query, never assumed).
 
+pub mod binance;
+
 use std::{borrow::Cow, fmt, marker::PhantomData};
 
-use lyra_shm::msg::{OrderState, Side};
+use lyra_shm::msg::{OrderIntent, OrderState, Side};
 use serde::{
     de::{IgnoredAny, SeqAccess, Visitor},
     Deserialize, Deserializer,
 };
 use thiserror::Error;
+
+use crate::{binance::SymbolSpec, clordid::ClOrdId, manager::Balance};
 
 /// Longest id kept inline (OKX `ordId` ≤ 20 digits, `clOrdId` ≤ 32, Kraken txid 19).
 pub const ID_MAX: usize = 40;
@@ -143,6 +147,8 @@ pub enum Refusal {
     NotFound,
     /// The venue's rate limit.
     RateLimited,
+    /// Our timestamp is outside the venue's window (Binance `-1021`, OKX `50102`): re-sync time.
+    Clock,
     /// The client id is used by an open order: perhaps our own earlier attempt (⇒ unknown).
     Duplicate,
     /// Anything else the venue refused with a definite answer.
@@ -240,6 +246,83 @@ impl VenueError {
             }
         }
     }
+}
+
+/// What a place returned: the venue order id and, where the venue tells more at once (Binance
+/// FULL), the order as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    /// Venue order id.
+    pub order_id: IdText,
+    /// The order right after placing, if the answer carried it.
+    pub report: Option<OrderReport>,
+}
+
+/// Venue order entry as the OMS needs it, with venue-neutral results: implemented by the
+/// Binance ([`binance`]), OKX ([`crate::okx::OkxRest`]) and Kraken ([`crate::kraken::KrakenRest`])
+/// clients. Amounts are mantissas at the [`SymbolSpec`]'s scales; every error carries its
+/// [`ErrorClass`].
+pub trait OrderEntry {
+    /// The venue's name (`binance`, `okx`, `kraken`).
+    fn venue_name(&self) -> &'static str;
+
+    /// Opens the connection off the order path and syncs time; returns server minus local
+    /// clock in ms (0 for Kraken, whose requests carry nonces, not timestamps).
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    fn warm(&mut self) -> Result<i64, VenueError>;
+
+    /// Places `intent` at the already-quantized `px` / `qty` with client id `clordid`.
+    ///
+    /// # Errors
+    /// [`VenueError`]; [`VenueError::class`] says whether the order may exist.
+    fn place(
+        &mut self,
+        spec: &SymbolSpec,
+        intent: &OrderIntent,
+        px: i64,
+        qty: i64,
+        clordid: &ClOrdId,
+    ) -> Result<Placed, VenueError>;
+
+    /// The order with client id `clordid`; `order_id` where known (Kraken looks closed orders
+    /// up by txid only).
+    ///
+    /// # Errors
+    /// [`VenueError`]; `Refused` with [`Refusal::NotFound`] when the venue does not know it.
+    fn query(
+        &mut self,
+        spec: &SymbolSpec,
+        clordid: &str,
+        order_id: Option<&IdText>,
+    ) -> Result<OrderReport, VenueError>;
+
+    /// Cancels the order with client id `clordid` (accepted; the final state comes from a
+    /// query).
+    ///
+    /// # Errors
+    /// [`VenueError`]; `Refused` with [`Refusal::NotFound`] when it is unknown or already final.
+    fn cancel(&mut self, spec: &SymbolSpec, clordid: &str) -> Result<(), VenueError>;
+
+    /// The open orders of `spec`.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    fn open_orders(&mut self, spec: &SymbolSpec) -> Result<Vec<OrderReport>, VenueError>;
+
+    /// The trades of venue order `order_id`.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    fn fills(&mut self, spec: &SymbolSpec, order_id: &IdText)
+        -> Result<Vec<VenueFill>, VenueError>;
+
+    /// Balances per asset (free and locked; Kraken reports totals as free).
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    fn balances(&mut self) -> Result<Vec<Balance>, VenueError>;
 }
 
 /// A JSON array of which only the first element is kept and the rest skipped, so that the

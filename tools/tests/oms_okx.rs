@@ -118,14 +118,15 @@ fn refusal(r: Result<impl std::fmt::Debug, VenueError>) -> (Refusal, String, Err
 fn okx_client_places_queries_fills_and_cancels() {
     let sim = okx_sim();
     let creds: Credentials = sim.credentials()[0].clone();
-    // The venue clock runs 60 s ahead: unsynced requests are refused (50102), synced ones pass.
+    // The venue clock runs 60 s ahead: unsynced requests are refused (50102 ⇒ re-sync time),
+    // synced ones pass.
     sim.inject("okx", FaultKind::ClockSkew, 1, 600_000, 60_000)
         .expect("skew");
     let mut okx = client(&sim, &creds.secret, &creds.passphrase);
     let (kind, code, class) = refusal(okx.balances());
     assert_eq!(
         (kind, code.as_str(), class),
-        (Refusal::Auth, "50102", ErrorClass::Reject)
+        (Refusal::Clock, "50102", ErrorClass::Reject)
     );
     let offset = okx.warm().expect("warm: connect + public time");
     assert!(

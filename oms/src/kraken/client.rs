@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use super::{
     response::{
         error_of, side_of, state_of, AddOrderResult, BalanceResult, CancelResult, OpenResult,
-        OrderBody, QueryResult, Reply, VENUE,
+        OrderBody, QueryResult, Reply, TradesResult, VENUE,
     },
     sign::{KrakenCredentials, NonceGen},
 };
@@ -23,7 +23,7 @@ use crate::{
     clordid::ClOrdId,
     http::{Endpoint, HttpError, HttpsConn},
     manager::Balance,
-    venue::{mantissa_trunc, push_encoded, push_u64, IdText, OrderReport, VenueError},
+    venue::{mantissa_trunc, push_encoded, push_u64, IdText, OrderReport, VenueError, VenueFill},
 };
 
 /// Connection settings for one Kraken account.
@@ -381,6 +381,42 @@ impl KrakenRest {
             .open_orders_of(spec, Some(clordid))?
             .into_iter()
             .find(|o| o.client_id.as_str() == clordid))
+    }
+
+    /// `TradesHistory` (first page: the newest 50 trades), keeping `spec`'s pair. Kraken names
+    /// no fee currency per trade; fees are in the quote currency (no `fcib` flag is ever sent),
+    /// and trades carry no client id.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    pub fn trades(&mut self, spec: &SymbolSpec) -> Result<Vec<VenueFill>, VenueError> {
+        const OP: &str = "trades";
+        let at = self.begin("TradesHistory");
+        self.frame(at);
+        let (status, body) = self.send(OP)?;
+        let r = serde_json::from_slice::<Reply<'_, TradesResult<'_>>>(body)
+            .map_err(|e| envelope_error(OP, status, e))?;
+        let res = match r.result {
+            Some(res) if status == 200 && r.error.is_empty() => res,
+            _ => return Err(error_of(OP, status, &r.error)),
+        };
+        let mut out = Vec::with_capacity(res.trades.len());
+        for (id, t) in res.trades.iter().filter(|(_, t)| t.pair == spec.symbol) {
+            let bad = |what: &str| malformed(OP, status, format!("trade {id}: bad {what}"));
+            out.push(VenueFill {
+                trade_id: IdText::new(id).ok_or_else(|| bad("txid"))?,
+                order_id: IdText::new(&t.ordertxid).ok_or_else(|| bad("ordertxid"))?,
+                client_id: IdText::default(),
+                side: side_of(&t.side).ok_or_else(|| bad("type"))?,
+                px: mantissa_trunc(&t.price, spec.px_scale).ok_or_else(|| bad("price"))?,
+                qty: mantissa(&t.vol, spec.qty_scale).ok_or_else(|| bad("vol"))?,
+                fee: t.fee.to_string(),
+                fee_asset: spec.quote_asset.clone(),
+                maker: t.maker,
+                time_ms: (t.time * 1000.0) as u64,
+            });
+        }
+        Ok(out)
     }
 
     /// `Balance`: totals per asset (Kraken's names, `XXBT`/`ZUSD` on the real venue). Kraken's

@@ -3,10 +3,12 @@
 //! (with `cl_ord_id` = our [`crate::clordid::ClOrdId`], valid as is), QueryOrders, OpenOrders,
 //! CancelOrder and Balance, with `E…` errors mapped to the OMS classes ([`crate::venue`]).
 //!
-//! Not here yet: fills (`TradesHistory`, which the simulator does not serve; executed volume
-//! and average price come from QueryOrders) and the WebSocket v2 `executions` channel.
+//! Fills come from `TradesHistory` (the simulator does not serve it yet; there executed volume
+//! and average price come from QueryOrders). Not here yet: the WebSocket v2 `executions`
+//! channel.
 
 pub mod client;
+pub mod entry;
 pub mod response;
 pub mod sign;
 

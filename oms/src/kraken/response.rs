@@ -91,6 +91,46 @@ pub struct CancelResult {
     pub pending: bool,
 }
 
+/// One trade of `TradesHistory`.
+#[derive(Debug, Deserialize)]
+pub struct TradeBody<'a> {
+    /// The order's txid.
+    #[serde(borrow)]
+    pub ordertxid: JsonStr<'a>,
+    /// Pair.
+    #[serde(default, borrow)]
+    pub pair: JsonStr<'a>,
+    /// Unix time, seconds with fraction.
+    #[serde(default)]
+    pub time: f64,
+    /// `buy` / `sell`.
+    #[serde(rename = "type", borrow)]
+    pub side: JsonStr<'a>,
+    /// Price.
+    #[serde(borrow)]
+    pub price: JsonStr<'a>,
+    /// Fee (in the quote currency unless the order asked otherwise).
+    #[serde(default, borrow)]
+    pub fee: JsonStr<'a>,
+    /// Volume.
+    #[serde(borrow)]
+    pub vol: JsonStr<'a>,
+    /// Whether we were the maker (present on current API versions).
+    #[serde(default)]
+    pub maker: bool,
+}
+
+/// `result` of `TradesHistory`.
+#[derive(Debug, Deserialize)]
+pub struct TradesResult<'a> {
+    /// Trade txid → trade (50 per page, newest first).
+    #[serde(default, borrow)]
+    pub trades: BTreeMap<JsonStr<'a>, TradeBody<'a>>,
+    /// Trades matching the criteria.
+    #[serde(default)]
+    pub count: u64,
+}
+
 /// `result` of `Balance`: asset → total.
 pub type BalanceResult<'a> = BTreeMap<JsonStr<'a>, JsonStr<'a>>;
 
@@ -202,6 +242,19 @@ mod tests {
         let e = error_of("place", 200, &r.error);
         assert_eq!(e.refusal(), Some(Refusal::InsufficientBalance));
         assert!(e.to_string().contains("EOrder:Insufficient funds"));
+    }
+
+    #[test]
+    fn trades_history_parses() {
+        let body = br#"{"error":[],"result":{"trades":{"THVRQM-33VKH-UCI7BS":{"ordertxid":"OQCLML-BW3P3-BUCMWZ","postxid":"TKH2SE-M7IF5-CFI7LT","pair":"XXBTZUSD","time":1688667796.8802,"type":"buy","ordertype":"limit","price":"30010.00000","cost":"600.20000","fee":"0.00000","vol":"0.02000000","margin":"0.00000","misc":"","trade_id":93748276,"maker":true}},"count":1}}"#;
+        let r: Reply<'_, TradesResult<'_>> = serde_json::from_slice(body).unwrap();
+        let t = r.result.unwrap();
+        assert_eq!(t.count, 1);
+        let (id, tr) = t.trades.iter().next().unwrap();
+        assert_eq!(
+            (&**id, &*tr.ordertxid, &*tr.side, tr.maker),
+            ("THVRQM-33VKH-UCI7BS", "OQCLML-BW3P3-BUCMWZ", "buy", true)
+        );
     }
 
     #[test]

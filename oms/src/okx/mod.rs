@@ -7,6 +7,7 @@
 //! Spot mode); market buys are sized in base currency (`tgtCcy: base_ccy`).
 
 pub mod client;
+pub mod entry;
 pub mod response;
 pub mod sign;
 

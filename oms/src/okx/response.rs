@@ -230,8 +230,9 @@ pub fn side_of(s: &str) -> Option<Side> {
 pub fn refusal_of(code: &str, msg: &str) -> Refusal {
     match code {
         "51008" => Refusal::InsufficientBalance,
-        "50100" | "50101" | "50102" | "50103" | "50104" | "50105" | "50106" | "50107" | "50111"
-        | "50112" | "50113" => Refusal::Auth,
+        "50102" => Refusal::Clock,
+        "50100" | "50101" | "50103" | "50104" | "50105" | "50106" | "50107" | "50111" | "50112"
+        | "50113" => Refusal::Auth,
         "50011" | "50061" => Refusal::RateLimited,
         "51016" => Refusal::Duplicate,
         "51001" => Refusal::Instrument,

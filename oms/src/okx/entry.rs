@@ -1,0 +1,67 @@
+//! [`OrderEntry`] for [`OkxRest`]: the venue-neutral face of the OKX client.
+
+use lyra_shm::msg::OrderIntent;
+
+use super::OkxRest;
+use crate::{
+    binance::SymbolSpec,
+    clordid::ClOrdId,
+    manager::Balance,
+    venue::{IdText, OrderEntry, OrderReport, Placed, VenueError, VenueFill},
+};
+
+impl OrderEntry for OkxRest {
+    fn venue_name(&self) -> &'static str {
+        super::response::VENUE
+    }
+
+    fn warm(&mut self) -> Result<i64, VenueError> {
+        OkxRest::warm(self)
+    }
+
+    fn place(
+        &mut self,
+        spec: &SymbolSpec,
+        intent: &OrderIntent,
+        px: i64,
+        qty: i64,
+        clordid: &ClOrdId,
+    ) -> Result<Placed, VenueError> {
+        OkxRest::place(self, spec, intent, px, qty, clordid).map(|order_id| Placed {
+            order_id,
+            report: None,
+        })
+    }
+
+    fn query(
+        &mut self,
+        spec: &SymbolSpec,
+        clordid: &str,
+        _order_id: Option<&IdText>,
+    ) -> Result<OrderReport, VenueError> {
+        OkxRest::query(self, spec, clordid)
+    }
+
+    fn cancel(&mut self, spec: &SymbolSpec, clordid: &str) -> Result<(), VenueError> {
+        OkxRest::cancel(self, spec, clordid).map(|_| ())
+    }
+
+    fn open_orders(&mut self, spec: &SymbolSpec) -> Result<Vec<OrderReport>, VenueError> {
+        OkxRest::open_orders(self, spec)
+    }
+
+    /// From `GET /api/v5/trade/fills` of the symbol (3 days), kept for `order_id`.
+    fn fills(
+        &mut self,
+        spec: &SymbolSpec,
+        order_id: &IdText,
+    ) -> Result<Vec<VenueFill>, VenueError> {
+        let mut f = OkxRest::fills(self, spec)?;
+        f.retain(|f| f.order_id == *order_id);
+        Ok(f)
+    }
+
+    fn balances(&mut self) -> Result<Vec<Balance>, VenueError> {
+        OkxRest::balances(self)
+    }
+}
