@@ -17,13 +17,11 @@ use std::{
         Arc, Mutex, Once,
     },
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use lyra_oms::{
-    binance::{
-        BinanceConfig, BinanceRest, Method, SymbolSpec, UserStream, UserStreamConfig,
-    },
+    binance::{BinanceConfig, BinanceRest, Method, SymbolSpec, UserStream, UserStreamConfig},
     http::tls_config,
     sign::Credentials,
     Mode, Oms, OmsConfig,
@@ -122,7 +120,10 @@ fn setup(sim: &SimHandle, tag: &str) -> Setup {
     let frag = dir.join("sim.toml");
     sim.write_config(&frag).expect("write config");
     let t: toml::Table = std::fs::read_to_string(&frag).unwrap().parse().unwrap();
-    let v = t["venues"].as_array().unwrap()[0].as_table().unwrap().clone();
+    let v = t["venues"].as_array().unwrap()[0]
+        .as_table()
+        .unwrap()
+        .clone();
     let rest_url = v["rest_url"].as_str().unwrap().to_owned();
     let ws_api_url = v["ws_api_url"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -240,13 +241,13 @@ fn attach(oms: &mut Oms, s: &Setup, url: &str) {
 
 /// Polls the OMS until `cond` holds; false after `max` (a failure guard, never a timing claim).
 fn poll_until(oms: &mut Oms, max: Duration, mut cond: impl FnMut(&Oms) -> bool) -> bool {
-    let end = Instant::now() + max;
+    let end = mono_now_ns() + max.as_nanos() as u64;
     loop {
         oms.poll().expect("poll");
         if cond(oms) {
             return true;
         }
-        if Instant::now() > end {
+        if mono_now_ns() > end {
             return false;
         }
         thread::sleep(Duration::from_millis(5));
@@ -272,7 +273,11 @@ fn risk() -> RiskEngine {
     })
 }
 
-fn approve(risk: &mut RiskEngine, seg: &ControlSegment, it: OrderIntent) -> RiskApproved<OrderIntent> {
+fn approve(
+    risk: &mut RiskEngine,
+    seg: &ControlSegment,
+    it: OrderIntent,
+) -> RiskApproved<OrderIntent> {
     let grant = seg.grants().map(|(_, g)| g).find(|g| g.grant_id == 1);
     let books = [BookCheck {
         valid: true,
@@ -305,7 +310,10 @@ fn buy(seq: u64, px: i64) -> OrderIntent {
 }
 
 fn json(oms: &mut Oms, method: Method, path: &str, params: &[(&str, &str)], signed: bool) -> Value {
-    let r = oms.venue().call(method, path, params, signed).expect("REST");
+    let r = oms
+        .venue()
+        .call(method, path, params, signed)
+        .expect("REST");
     assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(r.body));
     serde_json::from_slice(r.body).expect("json")
 }
@@ -368,7 +376,11 @@ fn assert_positions_match(oms: &mut Oms) {
     }
     let pos = oms.positions().get(VenueId(0), InstrumentIdx(0));
     assert_eq!((pos.base, pos.quote), (base, quote), "{trades:?}");
-    assert_eq!(pos.fills, trades.len() as u64, "each venue trade counted once");
+    assert_eq!(
+        pos.fills,
+        trades.len() as u64,
+        "each venue trade counted once"
+    );
     assert_eq!(oms.stats().fills, trades.len() as u64);
 }
 
@@ -376,7 +388,9 @@ fn assert_positions_match(oms: &mut Oms) {
 /// at its price) once the ask comes down to it.
 fn rest_one(oms: &mut Oms, risk: &mut RiskEngine, seg: &ControlSegment, seq: u64) -> i64 {
     let px = best_ask(oms) - 1;
-    let r = oms.submit(approve(risk, seg, buy(seq, px))).expect("submit");
+    let r = oms
+        .submit(approve(risk, seg, buy(seq, px)))
+        .expect("submit");
     assert_eq!(r.state, OrderState::Acked, "rests: one tick under the ask");
     px
 }
@@ -402,7 +416,9 @@ fn a_resting_fill_is_learned_from_the_stream_with_polling_off() {
     let mut oms = oms(&s, seg.clone(), 600_000, 600_000);
     attach(&mut oms, &s, &s.ws_api_url);
     assert!(
-        poll_until(&mut oms, Duration::from_secs(30), |o| o.user_stream_stats().up),
+        poll_until(&mut oms, Duration::from_secs(30), |o| o
+            .user_stream_stats()
+            .up),
         "subscribed: {:?}",
         oms.user_stream()
     );
@@ -436,10 +452,17 @@ fn a_resting_fill_is_learned_from_the_stream_with_polling_off() {
     let sum: i64 = trades.iter().map(|t| dec(&t["qty"], QTY_SCALE)).sum();
     assert_eq!(sum, QTY);
     for t in &trades {
-        assert_eq!(dec(&t["price"], PX_SCALE), px, "a passive fill is at the order's price");
+        assert_eq!(
+            dec(&t["price"], PX_SCALE),
+            px,
+            "a passive fill is at the order's price"
+        );
         assert_eq!(t["isMaker"], true);
         // Maker 10 bps of the quantity, in the asset bought.
-        assert_eq!(dec(&t["commission"], QTY_SCALE), dec(&t["qty"], QTY_SCALE) / 1_000);
+        assert_eq!(
+            dec(&t["commission"], QTY_SCALE),
+            dec(&t["qty"], QTY_SCALE) / 1_000
+        );
     }
     assert_positions_match(&mut oms);
     assert!(
@@ -461,7 +484,8 @@ fn a_fill_in_the_full_response_and_twice_on_the_stream_counts_once() {
         .user_stream_stats()
         .up));
     // The stream also sends the next TRADE report twice.
-    sim.inject("binance", FaultKind::DuplicateFill, 1, 0, 0).unwrap();
+    sim.inject("binance", FaultKind::DuplicateFill, 1, 0, 0)
+        .unwrap();
     let mut risk = risk();
     // Marketable: the FULL response carries the fill first.
     let px = best_ask(&mut oms) + 500;
@@ -472,7 +496,7 @@ fn a_fill_in_the_full_response_and_twice_on_the_stream_counts_once() {
     // Both stream copies of every fill arrive, and each is recognised by its trade id.
     assert!(
         poll_until(&mut oms, Duration::from_secs(30), |o| {
-            o.user_stream_stats().duplicate_fills >= from_rest + 1
+            o.user_stream_stats().duplicate_fills > from_rest
         }),
         "{:?}",
         oms.user_stream_stats()
@@ -490,7 +514,11 @@ fn a_fill_in_the_full_response_and_twice_on_the_stream_counts_once() {
     let fills = oms.stats().fills;
     oms.cancel(2).unwrap();
     let o = *oms.order(2).unwrap();
-    assert_eq!((o.state, o.filled_qty.0), (OrderState::Filled, QTY), "from myTrades");
+    assert_eq!(
+        (o.state, o.filled_qty.0),
+        (OrderState::Filled, QTY),
+        "from myTrades"
+    );
     assert!(oms.stats().fills > fills);
     assert!(
         poll_until(&mut oms, Duration::from_secs(30), |o| {
@@ -499,7 +527,11 @@ fn a_fill_in_the_full_response_and_twice_on_the_stream_counts_once() {
         "{:?}",
         oms.user_stream_stats()
     );
-    assert_eq!(oms.user_stream_stats().fills, 0, "the stream brought nothing new");
+    assert_eq!(
+        oms.user_stream_stats().fills,
+        0,
+        "the stream brought nothing new"
+    );
     assert_positions_match(&mut oms);
 }
 
@@ -541,10 +573,8 @@ impl Relay {
                 g.push(a.try_clone().unwrap());
                 g.push(b.try_clone().unwrap());
                 drop(g);
-                for (mut from, mut to) in [
-                    (a.try_clone().unwrap(), b.try_clone().unwrap()),
-                    (b, a),
-                ] {
+                for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
+                {
                     thread::spawn(move || {
                         let _ = io::copy(&mut from, &mut to);
                         let _ = to.shutdown(Shutdown::Both);
@@ -612,7 +642,9 @@ fn a_cut_stream_reconnects_resubscribes_and_loses_no_fill() {
     assert!(
         poll_until(&mut oms, Duration::from_secs(30), |o| o
             .order(1)
-            .is_some_and(|x| x.state == OrderState::Filled && x.filled_qty.0 == QTY)),
+            .is_some_and(
+                |x| x.state == OrderState::Filled && x.filled_qty.0 == QTY
+            )),
         "{:?} {:?}",
         oms.order(1),
         oms.user_stream_stats()
@@ -659,8 +691,8 @@ fn a_canary_secret_never_appears_in_logs_or_debug_output() {
         0,
     )
     .unwrap();
-    let end = Instant::now() + Duration::from_secs(30);
-    while bad.status().last_error_code.load(Ordering::Relaxed) != -1022 && Instant::now() < end {
+    let end = mono_now_ns() + 30_000_000_000;
+    while bad.status().last_error_code.load(Ordering::Relaxed) != -1022 && mono_now_ns() < end {
         thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(bad.status().last_error_code.load(Ordering::Relaxed), -1022);

@@ -127,6 +127,14 @@ pub fn ws_api_url_for(rest_url: &str) -> Result<String, UserStreamError> {
     })
 }
 
+/// Checks a configured WS-API URL (`wss://host[:port]/ws-api/...`) without connecting.
+///
+/// # Errors
+/// [`UserStreamError::Url`] saying what is wrong.
+pub fn check_ws_api_url(url: &str) -> Result<(), UserStreamError> {
+    parse_url(url).map(|_| ())
+}
+
 /// `wss://host[:port]/path` split up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct WsUrl {

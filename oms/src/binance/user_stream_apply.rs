@@ -81,7 +81,9 @@ impl Oms {
 
     /// What the OMS applied from the stream (all zero without one).
     pub fn user_stream_stats(&self) -> UserStreamStats {
-        self.user.as_ref().map_or_else(UserStreamStats::default, |u| u.stats)
+        self.user
+            .as_ref()
+            .map_or_else(UserStreamStats::default, |u| u.stats)
     }
 
     /// Balances as the stream last reported them (touched assets only; REST
@@ -186,10 +188,7 @@ impl Oms {
                         x.commission.as_str(),
                         x.commission_asset.as_str(),
                     );
-                    let (df, dd) = (
-                        self.stats.fills - fills,
-                        self.stats.duplicate_fills - dups,
-                    );
+                    let (df, dd) = (self.stats.fills - fills, self.stats.duplicate_fills - dups);
                     if let Some(s) = self.user_stats() {
                         s.fills += df;
                         s.duplicate_fills += dd;

@@ -156,6 +156,8 @@ pub struct BalanceUpdate {
 }
 
 /// What the stream thread hands the OMS thread.
+// Ring slots are fixed-size anyway; boxing the large variant would allocate per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserEvent {
     /// An order event.
