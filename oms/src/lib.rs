@@ -11,8 +11,9 @@
 //!    (SENT_UNKNOWN resolution, working-order fills, the kill path on a halt), and drain
 //!    [`Oms::drain_events`] (audit) and [`Oms::drain_reports`] (risk + strategies).
 //!
-//! Decisions: fills come from FULL responses and `myTrades`, not yet from the WebSocket API user
-//! stream (see [`binance`]); SAFE would-be orders end EXPIRED after `/order/test` accepts them;
+//! Decisions: fills come from the WebSocket API user stream ([`Oms::attach_user_stream`], on its
+//! own side thread), FULL responses and `myTrades`, deduplicated by venue trade id (see
+//! [`binance`]); SAFE would-be orders end EXPIRED after `/order/test` accepts them;
 //! a SENT_UNKNOWN attempt is declared absent only after the window ended *and* three "not
 //! found" answers (the last one after the window), and is resent only if `resend_absent`.
 #![forbid(unsafe_code)]
