@@ -88,6 +88,11 @@ fn the_demo_runs_the_gate_and_reports_its_url() {
         assert_eq!(code, 200);
         assert!(metrics.contains("\nlyra_segment_mapped 1\n"), "{metrics}");
         assert!(metrics.contains("\nlyra_halted 0\n"), "{metrics}");
+        // The demo hands the gate its engine config: venues carry their names.
+        assert!(
+            metrics.contains("\nlyra_venue_halted{venue=\"alpha\",venue_id=\"0\"} 0\n"),
+            "{metrics}"
+        );
         checked = true;
     });
     let url = seen.expect("the demo printed no gate line");

@@ -95,14 +95,14 @@ fn create(path: &Path, id: u64) -> Arc<ControlSegment> {
     Arc::new(ControlSegment::create(path, &opts).expect("create the segment"))
 }
 
-/// A beat `secs` seconds ago (monotonic clock).
-fn ago(secs: u64) -> u64 {
-    let now = mono_now_ns();
+/// The oldest possible beat: monotonic time 1 ns, i.e. as old as the machine's uptime, which is
+/// far past the tests' 30 s limit once a test binary has been built and started.
+fn ancient() -> u64 {
     assert!(
-        now > (secs + 1) * 1_000_000_000,
-        "machine up for less than {secs} s"
+        mono_now_ns() > 31_000_000_000,
+        "machine up for less than 31 s: cannot fake a stale beat"
     );
-    now - secs * 1_000_000_000
+    1
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn health_is_200_while_threads_beat_and_503_when_one_goes_stale() {
     let seg = create(&tmp.path, 0x1111);
     let feed = seg.register_thread("lyra-feed").unwrap();
     let oms = seg.register_thread("lyra-oms").unwrap();
-    // Limit 30 s: fresh beats pass however loaded the machine is; a beat 10 min old never does.
+    // Limit 30 s: fresh beats pass however loaded the machine is; an ancient beat never does.
     let gate = Gate::start(&tmp.path, 30_000);
 
     seg.beat(feed, mono_now_ns());
@@ -129,7 +129,7 @@ fn health_is_200_while_threads_beat_and_503_when_one_goes_stale() {
         .iter()
         .all(|b| b["ok"] == true && b["age_ms"].is_u64()));
 
-    seg.beat(oms, ago(600));
+    seg.beat(oms, ancient());
     let (code, h) = gate.health();
     assert_eq!(code, 503, "{h}");
     assert_eq!(h["status"], "unhealthy");
@@ -141,7 +141,7 @@ fn health_is_200_while_threads_beat_and_503_when_one_goes_stale() {
         .collect();
     assert_eq!(stale.len(), 1);
     assert_eq!(stale[0]["thread"], "lyra-oms");
-    assert!(stale[0]["age_ms"].as_u64().unwrap() >= 600_000);
+    assert!(stale[0]["age_ms"].as_u64().unwrap() > 30_000);
     assert!(h["problems"][0].as_str().unwrap().contains("lyra-oms"));
 
     // The thread beats again: healthy again (nothing latched in the gate).
@@ -278,6 +278,73 @@ fn metrics_are_valid_exposition_and_the_halt_gauge_flips_after_a_trip() {
     assert_eq!(h["reason"], "operator");
     assert_eq!(h["epoch"], 1);
     assert_eq!(h["last_transition"]["operator"], "gate-test");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_engine_config_gives_the_segment_and_the_heartbeat_limit_and_a_bad_one_is_refused() {
+    let tmp = TempSegment::new("gate-config");
+    let seg = create(&tmp.path, 0x4444);
+    let t = seg.register_thread("lyra-main").unwrap();
+    seg.beat(t, mono_now_ns());
+    let dir = std::env::temp_dir().join(format!("lyra-gate-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("engine.toml");
+    std::fs::write(
+        &good,
+        format!(
+            "[engine]\nrun_id = \"gate1\"\n[paths]\nsegment = {:?}\n[threads]\nstuck_ms = 43210\n",
+            tmp.path
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lyra-gate"))
+        .arg("--config")
+        .arg(&good)
+        .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof"])
+        .env_remove("LYRA_SEGMENT")
+        .env_remove("LYRA_GATE_LISTEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let gate = Gate {
+        addr: line
+            .strip_prefix("lyra-gate: listening on http://")
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned(),
+        child,
+    };
+    let (code, h) = gate.health();
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["stale_ms"], 43_210);
+    assert_eq!(h["segment"], tmp.path.display().to_string());
+    drop(gate);
+
+    // A key the engine would refuse is refused by the gate too, named, exit 4.
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[engine]\nrun_id = \"gate1\"\n[threads]\nstuck_msec = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lyra-gate"))
+        .arg("--config")
+        .arg(&bad)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stuck_msec") && err.contains("bad.toml"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -353,8 +353,9 @@ fn run(args: &DemoArgs) -> Result<()> {
     let amrc = Amrc::new(seg.clone(), AuditLog::new(&audit_path));
     // The gate runs as its own process, as in production (and the `lyra` binary stays free of
     // tokio); it stops when `gate` drops at the end of the run.
-    let gate = gate::child::sibling_binary()
-        .and_then(|exe| gate::child::GateChild::spawn(&exe, &args.segment, &args.gate_listen));
+    let gate = gate::child::sibling_binary().and_then(|exe| {
+        gate::child::GateChild::spawn(&exe, &args.segment, Some(&cfg_path), &args.gate_listen)
+    });
 
     say(
         args,

@@ -37,16 +37,25 @@ pub fn sibling_binary() -> Result<PathBuf> {
 }
 
 impl GateChild {
-    /// Starts `exe --segment <segment> --listen <listen> --exit-on-stdin-eof` and waits for the
-    /// URL it listens on.
+    /// Starts `exe --segment <segment> [--config <config>] --listen <listen> --exit-on-stdin-eof`
+    /// and waits for the URL it listens on. With the engine's config the gate also knows the
+    /// venue names and the engine's heartbeat limit (`[threads] stuck_ms`).
     ///
     /// # Errors
     /// The binary is missing or exits before listening (the error carries its last stderr
     /// line, e.g. the address in use), or it prints nothing within the guard time.
-    pub fn spawn(exe: &Path, segment: &Path, listen: &str) -> Result<GateChild> {
-        let mut child = Command::new(exe)
-            .arg("--segment")
-            .arg(segment)
+    pub fn spawn(
+        exe: &Path,
+        segment: &Path,
+        config: Option<&Path>,
+        listen: &str,
+    ) -> Result<GateChild> {
+        let mut cmd = Command::new(exe);
+        cmd.arg("--segment").arg(segment);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd
             .args(["--listen", listen, "--exit-on-stdin-eof"])
             .env_remove("LYRA_CONFIG")
             .stdin(Stdio::piped())

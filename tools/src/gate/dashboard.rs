@@ -138,7 +138,7 @@ fn body(o: &mut String, s: &Snapshot) {
     o.push_str("</table>");
 
     o.push_str(
-        "<h2>Latency</h2><table><tr><th>path</th><th>samples</th><th>p50</th><th>p99</th>\
+        "<h2>Latency</h2><p><small>bucket upper edges (&radic;2 apart), as the engine last published them</small></p><table><tr><th>path</th><th>samples</th><th>p50</th><th>p99</th>\
          <th>p99.9</th><th>mean</th></tr>",
     );
     for (h, snap) in &s.hists {
