@@ -52,8 +52,8 @@ pub enum Counter {
     OrderRequests = 18,
     /// Gauge: books valid right now, all venues.
     BooksValid = 19,
-    /// Gauge: frame receive -> order request, p50 ns (upper bound of its histogram bucket; the full histograms are
-    /// [`super::Hist`]).
+    /// Gauge: frame receive -> order request, p50 ns (upper bound of its histogram bucket; the
+    /// full histograms are [`super::Hist`]).
     TickToOrderP50Ns = 20,
     /// Gauge: frame receive -> order request, p99 ns (bucket upper edge).
     TickToOrderP99Ns = 21,

@@ -6,8 +6,9 @@
 //! adjacent-line prefetcher on x86_64) so a heartbeat store never invalidates the halt word's line.
 //!
 //! [`LAYOUT_HASH`] is an FNV-1a hash over every field's name, offset and size plus the counter
-//! and histogram names, computed at compile time: any change to the struct (or to the meaning of a
-//! counter or histogram index) changes the hash, and `open` refuses a segment written by a binary with a different layout.
+//! and histogram names and the histogram bucket bounds, computed at compile time: any change to
+//! the struct (or to the meaning of a counter index, a histogram index or a bucket) changes the
+//! hash, and `open` refuses a segment written by a binary with a different layout.
 
 use std::{
     mem::{offset_of, size_of},
