@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => cmd::doctor::doctor(&a),
         Command::Record(a) => record::run(&a).map_err(exit::Fail::from),
         Command::Replay(a) => replay::run(&a).map_err(exit::Fail::from),
-        Command::Sim(a) => sim::run(&a).map_err(exit::Fail::from),
+        Command::Sim(a) => sim::run(&a, &load_capture).map_err(exit::Fail::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,4 +88,20 @@ fn main() -> ExitCode {
             ExitCode::from(fail.code())
         }
     }
+}
+
+/// Reads a native capture for `lyra sim --replay` with the replay readers (the simulator lives
+/// in the library, which cannot see this binary's modules).
+fn load_capture(path: &std::path::Path) -> anyhow::Result<Vec<(u64, String)>> {
+    use replay::source::{NativeReader, RecordKind};
+    let mut r = NativeReader::new(vec![path.to_path_buf()]);
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record()? {
+        match rec.kind {
+            RecordKind::Frame | RecordKind::Rest { .. } => out.push((rec.recv_ns, rec.frame)),
+            RecordKind::Connect => {}
+            RecordKind::Malformed(why) => anyhow::bail!("line {}: {why}", rec.line),
+        }
+    }
+    Ok(out)
 }

@@ -21,6 +21,7 @@ pub mod market;
 pub mod matching;
 pub mod okx;
 pub mod oracle;
+pub mod replay;
 pub mod server;
 pub mod tls;
 pub mod venue;
@@ -74,9 +75,16 @@ pub struct Shared {
     pub tls: Option<Arc<ServerConfig>>,
     /// Event-time origin, ms.
     pub epoch_ms: u64,
+    /// `--replay`: the capture driving one venue's market instead of the generator.
+    pub replay: Option<replay::ReplayPlan>,
 }
 
 impl Shared {
+    /// Whether venue `v`'s market is replayed from a capture.
+    pub fn replayed(&self, v: usize) -> bool {
+        self.replay.as_ref().is_some_and(|p| p.venue == v)
+    }
+
     /// Venue `v`'s server clock, ms (wall clock plus any injected skew).
     pub fn now_ms(&self, v: usize) -> u64 {
         let wall = lyra_shm::clock::wall_now_ns() / 1_000_000;
@@ -90,6 +98,9 @@ impl Shared {
         let k = self.steps.fetch_add(1, Ordering::AcqRel) + 1;
         let now = self.epoch_ms + k * self.cfg.event_ms_per_step;
         for v in &self.venues {
+            if self.replayed(v.idx) {
+                continue;
+            }
             let mut st = v.state.lock().expect("venue lock");
             st.step(v, &lat, now, &self.faults, &self.oracle);
         }
@@ -139,6 +150,17 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug)]
 pub struct Sim;
 
+/// A capture to replay on one venue (`lyra sim --replay`).
+#[derive(Debug, Clone)]
+pub struct ReplayInput {
+    /// Venue name.
+    pub venue: String,
+    /// `(recv ns, frame)` lines of the capture, in order.
+    pub lines: Vec<(u64, String)>,
+    /// Republish as fast as possible instead of with the recorded pacing.
+    pub fast: bool,
+}
+
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
 pub struct SimHandle {
@@ -169,7 +191,37 @@ impl Sim {
     /// # Errors
     /// Bad configuration, a port in use, or files that cannot be written.
     pub fn start(cfg: SimConfig, fault_file: Option<FaultFile>) -> Result<SimHandle> {
+        Self::start_replay(cfg, fault_file, None)
+    }
+
+    /// [`Sim::start`], with one venue's market replayed from a capture instead of generated.
+    ///
+    /// # Errors
+    /// As [`Sim::start`]; an unknown replay venue or a capture with nothing for it.
+    pub fn start_replay(
+        cfg: SimConfig,
+        fault_file: Option<FaultFile>,
+        replay: Option<ReplayInput>,
+    ) -> Result<SimHandle> {
         let instruments = cfg.parsed_instruments()?;
+        let replay = match replay {
+            None => None,
+            Some(r) => {
+                let Some(v) = cfg.venues.iter().position(|x| x.name == r.venue) else {
+                    bail!(
+                        "--replay-venue {}: no such venue in the configuration",
+                        r.venue
+                    );
+                };
+                Some(replay::ReplayPlan::new(
+                    v,
+                    cfg.venues[v].dialect,
+                    &instruments,
+                    r.lines,
+                    r.fast,
+                )?)
+            }
+        };
         let state_dir = match &cfg.state_dir {
             Some(d) => d.clone(),
             None => std::env::temp_dir().join(format!(
@@ -276,6 +328,7 @@ impl Sim {
             epoch_ms,
             venues,
             cfg,
+            replay,
         });
         // Warm the books so a snapshot right after start is full.
         for _ in 0..5 {
@@ -318,6 +371,14 @@ impl Sim {
                 thread::Builder::new()
                     .name("sim-generator".into())
                     .spawn(move || generator(&sh))?,
+            );
+        }
+        if shared.replay.is_some() {
+            let sh = shared.clone();
+            threads.push(
+                thread::Builder::new()
+                    .name("sim-replay".into())
+                    .spawn(move || replay::run(&sh))?,
             );
         }
         if let Some(ff) = fault_file {
@@ -568,13 +629,26 @@ pub struct SimArgs {
     /// Write a ready Lyra config fragment here (and the credentials to a 0600 file beside the state).
     #[arg(long)]
     pub write_config: Option<PathBuf>,
+    /// Drive one venue's market from a native capture (`lyra record` output, `.gz` or plain)
+    /// instead of the generator, starting when a client subscribes.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// The venue the capture drives (default: the first configured venue).
+    #[arg(long, requires = "replay")]
+    pub replay_venue: Option<String>,
+    /// Republish the capture as fast as possible instead of with its recorded pacing.
+    #[arg(long, requires = "replay")]
+    pub replay_fast: bool,
 }
 
-/// Runs `lyra sim`.
+/// Reads a native capture into `(recv ns, frame)` lines (the `lyra` binary's replay reader).
+pub type CaptureLoader<'a> = &'a dyn Fn(&Path) -> Result<Vec<(u64, String)>>;
+
+/// Runs `lyra sim`; `load` reads `--replay` captures.
 ///
 /// # Errors
-/// Start-up failures.
-pub fn run(args: &SimArgs) -> Result<()> {
+/// Start-up failures, an unreadable capture.
+pub fn run(args: &SimArgs, load: CaptureLoader<'_>) -> Result<()> {
     let mut cfg = match &args.config {
         Some(p) => SimConfig::load(p)?,
         None => SimConfig::default(),
@@ -583,7 +657,30 @@ pub fn run(args: &SimArgs) -> Result<()> {
         cfg.seed = s;
     }
     let faults = args.faults.as_deref().map(FaultFile::load).transpose()?;
-    let handle = Sim::start(cfg, faults)?;
+    let replay = match &args.replay {
+        None => None,
+        Some(p) => Some(ReplayInput {
+            venue: match &args.replay_venue {
+                Some(v) => v.clone(),
+                None => cfg
+                    .venues
+                    .first()
+                    .map(|v| v.name.clone())
+                    .context("no venue configured")?,
+            },
+            lines: load(p).with_context(|| format!("read capture {}", p.display()))?,
+            fast: args.replay_fast,
+        }),
+    };
+    let handle = Sim::start_replay(cfg, faults, replay)?;
+    if let Some(p) = &handle.shared.replay {
+        println!(
+            "replay {} frames on venue {} ({} lines skipped)",
+            p.frames.len(),
+            handle.shared.venues[p.venue].cfg.name,
+            p.skipped
+        );
+    }
     for e in handle.endpoints() {
         println!(
             "venue {} rest {} ws {} ws-api {}",

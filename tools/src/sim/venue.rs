@@ -194,7 +194,7 @@ impl VenueState {
 
     /// Sends a market frame to every subscriber that wants it; drops subscribers that fell behind.
     #[allow(clippy::too_many_arguments)] // the frame, its identity for the oracle, and the venue
-    fn fan_out(
+    pub fn fan_out(
         &mut self,
         inst: usize,
         kind: usize,

@@ -444,6 +444,16 @@ impl Ctx<'_> {
             })?,
         };
         let limit = limit.clamp(1, 5000);
+        // `lyra sim --replay`: the capture's own snapshot, consistent with its frames.
+        if let Some(body) = self
+            .shared
+            .replay
+            .as_ref()
+            .filter(|p| p.venue == self.v)
+            .and_then(|p| p.snapshots.get(&inst))
+        {
+            return Ok(Response::json(200, body.clone()));
+        }
         let st = self.venue.state.lock().expect("venue lock");
         let lv = |bid: bool| {
             array(

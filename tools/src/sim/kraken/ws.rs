@@ -191,6 +191,10 @@ impl Handler for Public<'_> {
             out.push(ack);
             let mut st = self.shared.venues[self.v].state.lock().expect("venue lock");
             self.wants[idx * KINDS + DEPTH].store(true, Ordering::Relaxed);
+            if self.shared.replayed(self.v) {
+                // A replayed venue's snapshots are frames of the capture.
+                continue;
+            }
             let bids = st.m.depth(idx, true, depth);
             let asks = st.m.depth(idx, false, depth);
             // The published window is now what this subscriber holds.

@@ -166,7 +166,8 @@ impl Public<'_> {
         // Under the venue lock: the snapshot is queued before any later update can be.
         let st = self.shared.venues[self.v].state.lock().expect("venue lock");
         self.wants[idx * KINDS + kind].store(true, Ordering::Relaxed);
-        if kind == DEPTH {
+        // A replayed venue's snapshots are frames of the capture.
+        if kind == DEPTH && !self.shared.replayed(self.v) {
             let bids = st.m.depth(idx, true, 400);
             let asks = st.m.depth(idx, false, 400);
             let ck = self.shared.venues[self.v]
