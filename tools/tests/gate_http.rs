@@ -369,6 +369,9 @@ fn dashboard_shows_state_escapes_names_and_other_routes_are_refused() {
     seg.trip(HaltReason::Operator, Source::Operator);
     assert!(gate.get("/").2.contains("HALTED"));
 
+    // HEAD: GET's headers, no body.
+    let head = gate.request("HEAD", "/metrics");
+    assert_eq!((head.0, head.2.as_str()), (200, ""));
     assert_eq!(gate.get("/nope").0, 404);
     assert_eq!(gate.request("POST", "/health").0, 405);
     // Read-only means read-only: the POST changed nothing.
@@ -511,4 +514,33 @@ fn label_end(line: &str, open: usize) -> Option<usize> {
             _ => return None,
         }
     }
+}
+
+#[test]
+fn the_gate_stops_cleanly_on_sigterm_and_when_its_parent_goes() {
+    let tmp = TempSegment::new("gate-stop");
+    // SIGTERM (what systemd sends): exit 0.
+    let mut gate = Gate::start(&tmp.path, 30_000);
+    let pid = gate.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = wait_exit(&mut gate.child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    // --exit-on-stdin-eof: the parent's end of the pipe closes, the gate exits 0.
+    let mut gate = Gate::start(&tmp.path, 30_000);
+    drop(gate.child.stdin.take());
+    let status = wait_exit(&mut gate.child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// Waits for `child` to exit (sleeping between polls, failure guard only).
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..GUARD.as_millis() / 10 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("lyra-gate did not exit");
 }

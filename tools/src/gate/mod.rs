@@ -49,6 +49,9 @@ pub fn run(args: &GateArgs) -> Result<()> {
         let listener = server::bind(&settings).await?;
         let addr = listener.local_addr().context("lyra-gate: local address")?;
         let state = Arc::new(GateState::new(&settings));
+        // Handlers first: a SIGTERM sent as soon as the address is printed must still be a
+        // clean stop, not the default disposition's kill.
+        let shutdown = shutdown_signal()?;
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
@@ -58,24 +61,23 @@ pub fn run(args: &GateArgs) -> Result<()> {
         )?;
         out.flush()?;
         drop(out);
-        server::serve(listener, state, shutdown_signal()).await
+        server::serve(listener, state, shutdown).await
     })
 }
 
-/// Completes on SIGINT or SIGTERM (systemd's stop signal).
-async fn shutdown_signal() {
+/// Installs SIGINT/SIGTERM handlers (systemd stops with SIGTERM) and returns a future that
+/// completes on either.
+///
+/// # Errors
+/// The handlers cannot be installed.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("lyra-gate: SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("lyra-gate: SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        // No signal handlers: the default dispositions still end the process.
-        _ => std::future::pending().await,
-    }
+    })
 }
