@@ -5,7 +5,7 @@
 
 pub mod binance;
 
-use std::{borrow::Cow, fmt, marker::PhantomData};
+use std::{fmt, marker::PhantomData};
 
 use lyra_shm::msg::{OrderIntent, OrderState, Side};
 use serde::{
@@ -353,9 +353,6 @@ impl<T> Default for First<T> {
         First(None)
     }
 }
-
-/// A borrowed string that falls back to an owned one when the JSON text has escapes.
-pub type JsonStr<'a> = Cow<'a, str>;
 
 /// A decimal text as a mantissa at `scale`, digits below the scale dropped (truncated toward
 /// zero): for averages, which venues print with more precision than the instrument has.

@@ -253,7 +253,6 @@ impl KrakenRest {
             Some(res) if status == 200 && !r.error.iter().any(|e| e.starts_with('E')) => res
                 .txid
                 .0
-                .as_deref()
                 .and_then(IdText::new)
                 .ok_or_else(|| malformed(OP, status, "no txid")),
             _ => Err(error_of(OP, status, &r.error)),

@@ -1,12 +1,12 @@
 //! Kraken REST reply bodies (PROTOCOLS-ORDERS C.2-C.3) parsed with serde into borrowed fields,
 //! and the mapping of Kraken's `E<category>:<text>` errors (C.4) onto the OMS classes.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use lyra_shm::msg::{OrderState, Side};
 use serde::Deserialize;
 
-use crate::venue::{First, JsonStr, Refusal, VenueError};
+use crate::venue::{First, Refusal, VenueError};
 
 /// The venue name in errors.
 pub const VENUE: &str = "kraken";
@@ -14,9 +14,10 @@ pub const VENUE: &str = "kraken";
 /// `result` of `AddOrder`.
 #[derive(Debug, Deserialize)]
 pub struct AddOrderResult<'a> {
-    /// The new order's txid (absent with `validate`).
+    /// The new order's txid (absent with `validate`); borrowed (txids never hold escapes), so
+    /// a place answer parses without allocating.
     #[serde(default, borrow)]
-    pub txid: First<JsonStr<'a>>,
+    pub txid: First<&'a str>,
 }
 
 /// `{"error":[…],"result":{…}}` with a result of type `T`.
@@ -24,7 +25,7 @@ pub struct AddOrderResult<'a> {
 pub struct Reply<'a, T> {
     /// Errors and warnings (`E…` / `W…`); empty on success.
     #[serde(default, borrow)]
-    pub error: Vec<JsonStr<'a>>,
+    pub error: Vec<Cow<'a, str>>,
     /// The result (absent on failure).
     #[serde(default = "Option::default")]
     pub result: Option<T>,
@@ -35,16 +36,16 @@ pub struct Reply<'a, T> {
 pub struct DescrBody<'a> {
     /// Pair.
     #[serde(default, borrow)]
-    pub pair: JsonStr<'a>,
+    pub pair: Cow<'a, str>,
     /// `buy` / `sell`.
     #[serde(rename = "type", borrow)]
-    pub side: JsonStr<'a>,
+    pub side: Cow<'a, str>,
     /// `limit`, `market`, …
     #[serde(default, borrow)]
-    pub ordertype: JsonStr<'a>,
+    pub ordertype: Cow<'a, str>,
     /// Limit price.
     #[serde(default, borrow)]
-    pub price: JsonStr<'a>,
+    pub price: Cow<'a, str>,
 }
 
 /// An order of `QueryOrders` / `OpenOrders`.
@@ -52,33 +53,33 @@ pub struct DescrBody<'a> {
 pub struct OrderBody<'a> {
     /// Client order id, if one was given.
     #[serde(default, borrow)]
-    pub cl_ord_id: Option<JsonStr<'a>>,
+    pub cl_ord_id: Option<Cow<'a, str>>,
     /// `pending`, `open`, `closed`, `canceled`, `expired`.
     #[serde(borrow)]
-    pub status: JsonStr<'a>,
+    pub status: Cow<'a, str>,
     /// Description.
     #[serde(borrow)]
     pub descr: DescrBody<'a>,
     /// Volume ordered.
     #[serde(borrow)]
-    pub vol: JsonStr<'a>,
+    pub vol: Cow<'a, str>,
     /// Volume executed.
     #[serde(default, borrow)]
-    pub vol_exec: JsonStr<'a>,
+    pub vol_exec: Cow<'a, str>,
     /// Average price.
     #[serde(default, borrow)]
-    pub price: JsonStr<'a>,
+    pub price: Cow<'a, str>,
 }
 
 /// `result` of `QueryOrders`: txid → order.
-pub type QueryResult<'a> = BTreeMap<JsonStr<'a>, OrderBody<'a>>;
+pub type QueryResult<'a> = BTreeMap<Cow<'a, str>, OrderBody<'a>>;
 
 /// `result` of `OpenOrders`.
 #[derive(Debug, Deserialize)]
 pub struct OpenResult<'a> {
     /// txid → order.
     #[serde(default, borrow)]
-    pub open: BTreeMap<JsonStr<'a>, OrderBody<'a>>,
+    pub open: BTreeMap<Cow<'a, str>, OrderBody<'a>>,
 }
 
 /// `result` of `CancelOrder`.
@@ -96,25 +97,25 @@ pub struct CancelResult {
 pub struct TradeBody<'a> {
     /// The order's txid.
     #[serde(borrow)]
-    pub ordertxid: JsonStr<'a>,
+    pub ordertxid: Cow<'a, str>,
     /// Pair.
     #[serde(default, borrow)]
-    pub pair: JsonStr<'a>,
+    pub pair: Cow<'a, str>,
     /// Unix time, seconds with fraction.
     #[serde(default)]
     pub time: f64,
     /// `buy` / `sell`.
     #[serde(rename = "type", borrow)]
-    pub side: JsonStr<'a>,
+    pub side: Cow<'a, str>,
     /// Price.
     #[serde(borrow)]
-    pub price: JsonStr<'a>,
+    pub price: Cow<'a, str>,
     /// Fee (in the quote currency unless the order asked otherwise).
     #[serde(default, borrow)]
-    pub fee: JsonStr<'a>,
+    pub fee: Cow<'a, str>,
     /// Volume.
     #[serde(borrow)]
-    pub vol: JsonStr<'a>,
+    pub vol: Cow<'a, str>,
     /// Whether we were the maker (present on current API versions).
     #[serde(default)]
     pub maker: bool,
@@ -125,14 +126,14 @@ pub struct TradeBody<'a> {
 pub struct TradesResult<'a> {
     /// Trade txid → trade (50 per page, newest first).
     #[serde(default, borrow)]
-    pub trades: BTreeMap<JsonStr<'a>, TradeBody<'a>>,
+    pub trades: BTreeMap<Cow<'a, str>, TradeBody<'a>>,
     /// Trades matching the criteria.
     #[serde(default)]
     pub count: u64,
 }
 
 /// `result` of `Balance`: asset → total.
-pub type BalanceResult<'a> = BTreeMap<JsonStr<'a>, JsonStr<'a>>;
+pub type BalanceResult<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
 
 /// Kraken order status → life-cycle state. `closed` is a full fill unless less than the volume
 /// executed (an IOC remainder), then Expired.
@@ -199,7 +200,7 @@ pub fn refusal_of(e: &str) -> Refusal {
 }
 
 /// The error for a failed answer: the first `E…` entry decides; HTTP 5xx is unknown.
-pub fn error_of(op: &'static str, status: u16, errors: &[JsonStr<'_>]) -> VenueError {
+pub fn error_of(op: &'static str, status: u16, errors: &[Cow<'_, str>]) -> VenueError {
     let e = errors
         .iter()
         .find(|e| e.starts_with('E'))
@@ -232,10 +233,7 @@ mod tests {
         )
         .unwrap();
         assert!(r.error.is_empty());
-        assert_eq!(
-            r.result.unwrap().txid.0.as_deref(),
-            Some("OU22CG-KLAF2-FWUDD7")
-        );
+        assert_eq!(r.result.unwrap().txid.0, Some("OU22CG-KLAF2-FWUDD7"));
         let r: Reply<'_, AddOrderResult<'_>> =
             serde_json::from_slice(br#"{"error":["EOrder:Insufficient funds"]}"#).unwrap();
         assert!(r.result.is_none());

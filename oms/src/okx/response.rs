@@ -1,10 +1,17 @@
 //! OKX v5 reply bodies (PROTOCOLS-ORDERS B.2-B.4) parsed with serde into borrowed fields, and
 //! the mapping of OKX codes (B.6) onto the OMS's refusal / unknown classes.
+//!
+//! Text fields are `#[serde(borrow)] Cow<'a, str>`, spelled out: serde borrows only when it sees
+//! `Cow` itself (behind a type alias it silently allocates), and falls back to an owned string
+//! when the JSON text has escapes. A successful place answer parses without allocating
+//! (`oms/tests/okx_kraken_no_alloc.rs`).
+
+use std::borrow::Cow;
 
 use lyra_shm::msg::{OrderState, Side};
 use serde::Deserialize;
 
-use crate::venue::{First, JsonStr, Refusal, VenueError};
+use crate::venue::{First, Refusal, VenueError};
 
 /// The venue name in errors.
 pub const VENUE: &str = "okx";
@@ -14,16 +21,16 @@ pub const VENUE: &str = "okx";
 pub struct AckItem<'a> {
     /// Venue order id (`""` on failure).
     #[serde(rename = "ordId", default, borrow)]
-    pub ord_id: JsonStr<'a>,
+    pub ord_id: Cow<'a, str>,
     /// Client order id.
     #[serde(rename = "clOrdId", default, borrow)]
-    pub cl_ord_id: JsonStr<'a>,
+    pub cl_ord_id: Cow<'a, str>,
     /// Per-item code, `"0"` = accepted.
     #[serde(rename = "sCode", default, borrow)]
-    pub s_code: JsonStr<'a>,
+    pub s_code: Cow<'a, str>,
     /// Per-item message.
     #[serde(rename = "sMsg", default, borrow)]
-    pub s_msg: JsonStr<'a>,
+    pub s_msg: Cow<'a, str>,
 }
 
 /// `{"code","msg","data":[item]}` of a place or cancel.
@@ -31,10 +38,10 @@ pub struct AckItem<'a> {
 pub struct AckReply<'a> {
     /// `"0"` ok, `"1"` all failed, `"2"` partial, else an error code.
     #[serde(borrow)]
-    pub code: JsonStr<'a>,
+    pub code: Cow<'a, str>,
     /// Message.
     #[serde(default, borrow)]
-    pub msg: JsonStr<'a>,
+    pub msg: Cow<'a, str>,
     /// The first item (one order per request).
     #[serde(default, borrow)]
     pub data: First<AckItem<'a>>,
@@ -45,31 +52,31 @@ pub struct AckReply<'a> {
 pub struct OrderBody<'a> {
     /// `BTC-USDT`.
     #[serde(rename = "instId", borrow)]
-    pub inst_id: JsonStr<'a>,
+    pub inst_id: Cow<'a, str>,
     /// Venue order id.
     #[serde(rename = "ordId", borrow)]
-    pub ord_id: JsonStr<'a>,
+    pub ord_id: Cow<'a, str>,
     /// Client order id.
     #[serde(rename = "clOrdId", default, borrow)]
-    pub cl_ord_id: JsonStr<'a>,
+    pub cl_ord_id: Cow<'a, str>,
     /// Limit price (`""` for market).
     #[serde(default, borrow)]
-    pub px: JsonStr<'a>,
+    pub px: Cow<'a, str>,
     /// Size.
     #[serde(borrow)]
-    pub sz: JsonStr<'a>,
+    pub sz: Cow<'a, str>,
     /// `buy` / `sell`.
     #[serde(borrow)]
-    pub side: JsonStr<'a>,
+    pub side: Cow<'a, str>,
     /// Cumulative filled size.
     #[serde(rename = "accFillSz", default, borrow)]
-    pub acc_fill_sz: JsonStr<'a>,
+    pub acc_fill_sz: Cow<'a, str>,
     /// Average fill price (`""` before fills).
     #[serde(rename = "avgPx", default, borrow)]
-    pub avg_px: JsonStr<'a>,
+    pub avg_px: Cow<'a, str>,
     /// `live`, `partially_filled`, `filled`, `canceled`, `mmp_canceled`.
     #[serde(borrow)]
-    pub state: JsonStr<'a>,
+    pub state: Cow<'a, str>,
 }
 
 /// `{"code","msg","data":[order]}` of a query.
@@ -77,10 +84,10 @@ pub struct OrderBody<'a> {
 pub struct OrderReply<'a> {
     /// Code.
     #[serde(borrow)]
-    pub code: JsonStr<'a>,
+    pub code: Cow<'a, str>,
     /// Message.
     #[serde(default, borrow)]
-    pub msg: JsonStr<'a>,
+    pub msg: Cow<'a, str>,
     /// The order.
     #[serde(default, borrow)]
     pub data: First<OrderBody<'a>>,
@@ -91,10 +98,10 @@ pub struct OrderReply<'a> {
 pub struct OrdersReply<'a> {
     /// Code.
     #[serde(borrow)]
-    pub code: JsonStr<'a>,
+    pub code: Cow<'a, str>,
     /// Message.
     #[serde(default, borrow)]
-    pub msg: JsonStr<'a>,
+    pub msg: Cow<'a, str>,
     /// Orders.
     #[serde(default, borrow)]
     pub data: Vec<OrderBody<'a>>,
@@ -105,37 +112,37 @@ pub struct OrdersReply<'a> {
 pub struct FillBody<'a> {
     /// `BTC-USDT`.
     #[serde(rename = "instId", borrow)]
-    pub inst_id: JsonStr<'a>,
+    pub inst_id: Cow<'a, str>,
     /// Trade id.
     #[serde(rename = "tradeId", borrow)]
-    pub trade_id: JsonStr<'a>,
+    pub trade_id: Cow<'a, str>,
     /// Venue order id.
     #[serde(rename = "ordId", borrow)]
-    pub ord_id: JsonStr<'a>,
+    pub ord_id: Cow<'a, str>,
     /// Client order id.
     #[serde(rename = "clOrdId", default, borrow)]
-    pub cl_ord_id: JsonStr<'a>,
+    pub cl_ord_id: Cow<'a, str>,
     /// Price.
     #[serde(rename = "fillPx", borrow)]
-    pub fill_px: JsonStr<'a>,
+    pub fill_px: Cow<'a, str>,
     /// Size.
     #[serde(rename = "fillSz", borrow)]
-    pub fill_sz: JsonStr<'a>,
+    pub fill_sz: Cow<'a, str>,
     /// `buy` / `sell`.
     #[serde(borrow)]
-    pub side: JsonStr<'a>,
+    pub side: Cow<'a, str>,
     /// `T` taker, `M` maker.
     #[serde(rename = "execType", default, borrow)]
-    pub exec_type: JsonStr<'a>,
+    pub exec_type: Cow<'a, str>,
     /// Fee (negative = paid).
     #[serde(default, borrow)]
-    pub fee: JsonStr<'a>,
+    pub fee: Cow<'a, str>,
     /// Fee currency.
     #[serde(rename = "feeCcy", default, borrow)]
-    pub fee_ccy: JsonStr<'a>,
+    pub fee_ccy: Cow<'a, str>,
     /// Fill time, ms.
     #[serde(rename = "fillTime", default, borrow)]
-    pub fill_time: JsonStr<'a>,
+    pub fill_time: Cow<'a, str>,
 }
 
 /// `{"code","msg","data":[fills]}`.
@@ -143,10 +150,10 @@ pub struct FillBody<'a> {
 pub struct FillsReply<'a> {
     /// Code.
     #[serde(borrow)]
-    pub code: JsonStr<'a>,
+    pub code: Cow<'a, str>,
     /// Message.
     #[serde(default, borrow)]
-    pub msg: JsonStr<'a>,
+    pub msg: Cow<'a, str>,
     /// Fills, newest first.
     #[serde(default, borrow)]
     pub data: Vec<FillBody<'a>>,
@@ -157,13 +164,13 @@ pub struct FillsReply<'a> {
 pub struct BalanceDetail<'a> {
     /// Currency.
     #[serde(borrow)]
-    pub ccy: JsonStr<'a>,
+    pub ccy: Cow<'a, str>,
     /// Available.
     #[serde(rename = "availBal", default, borrow)]
-    pub avail_bal: JsonStr<'a>,
+    pub avail_bal: Cow<'a, str>,
     /// Frozen (in orders).
     #[serde(rename = "frozenBal", default, borrow)]
-    pub frozen_bal: JsonStr<'a>,
+    pub frozen_bal: Cow<'a, str>,
 }
 
 /// One account of `GET /api/v5/account/balance`.
@@ -179,10 +186,10 @@ pub struct BalanceBody<'a> {
 pub struct BalanceReply<'a> {
     /// Code.
     #[serde(borrow)]
-    pub code: JsonStr<'a>,
+    pub code: Cow<'a, str>,
     /// Message.
     #[serde(default, borrow)]
-    pub msg: JsonStr<'a>,
+    pub msg: Cow<'a, str>,
     /// The account.
     #[serde(default, borrow)]
     pub data: First<BalanceBody<'a>>,
@@ -193,7 +200,7 @@ pub struct BalanceReply<'a> {
 pub struct TimeItem<'a> {
     /// Server time, ms, as a string.
     #[serde(borrow)]
-    pub ts: JsonStr<'a>,
+    pub ts: Cow<'a, str>,
 }
 
 /// `GET /api/v5/public/time`.
