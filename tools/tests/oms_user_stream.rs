@@ -165,6 +165,17 @@ fn segment(s: &Setup) -> Arc<ControlSegment> {
 /// A LIVE OMS on the simulator; working orders polled every `poll_ms` without the stream and
 /// every `stream_poll_ms` with it.
 fn oms(s: &Setup, seg: Arc<ControlSegment>, poll_ms: u64, stream_poll_ms: u64) -> Oms {
+    oms_window(s, seg, poll_ms, stream_poll_ms, 2_000)
+}
+
+/// As [`oms`], with a SENT_UNKNOWN window of `window_ms`.
+fn oms_window(
+    s: &Setup,
+    seg: Arc<ControlSegment>,
+    poll_ms: u64,
+    stream_poll_ms: u64,
+    window_ms: u64,
+) -> Oms {
     let cfg = BinanceConfig {
         rest_url: s.rest_url.clone(),
         recv_window_ms: 5000,
@@ -182,7 +193,7 @@ fn oms(s: &Setup, seg: Arc<ControlSegment>, poll_ms: u64, stream_poll_ms: u64) -
     let ocfg = OmsConfig {
         run_id: "us1".into(),
         mode: Mode::Live,
-        unknown_window_ms: 2_000,
+        unknown_window_ms: window_ms,
         backoff_initial_ms: 10,
         backoff_max_ms: 50,
         working_poll_ms: poll_ms,
@@ -668,6 +679,46 @@ fn a_cut_stream_reconnects_resubscribes_and_loses_no_fill() {
         oms.user_stream_stats()
     );
     assert!(oms.user_stream_stats().fills > before);
+    assert_positions_match(&mut oms);
+}
+
+#[test]
+fn a_late_report_on_the_stream_resolves_a_sent_unknown_order() {
+    let _ = captured();
+    let sim = start_sim(15);
+    let s = setup(&sim, "unknown");
+    let seg = segment(&s);
+    // A long window: queries alone cannot settle it while the venue denies the order.
+    let mut oms = oms_window(&s, seg.clone(), 600_000, 600_000, 120_000);
+    attach(&mut oms, &s, &s.ws_api_url);
+    assert!(poll_until(&mut oms, Duration::from_secs(30), |o| o
+        .user_stream_stats()
+        .up));
+    // The order is placed but its response is lost, and queries answer "not found" for a
+    // minute: only the stream can tell the OMS what happened.
+    sim.inject("binance", FaultKind::RestDropResponse, 1, 0, 0)
+        .unwrap();
+    sim.inject("binance", FaultKind::False2013, 0, 60_000, 0)
+        .unwrap();
+    let mut risk = risk();
+    let px = best_ask(&mut oms) + 500;
+    let r = oms.submit(approve(&mut risk, &seg, buy(1, px))).unwrap();
+    assert_eq!(r.state, OrderState::SentUnknown);
+    assert_eq!(oms.pending_unknown(), 1);
+    assert!(
+        poll_until(&mut oms, Duration::from_secs(30), |o| o
+            .order(1)
+            .is_some_and(|x| x.state == OrderState::Filled)),
+        "{:?} {:?}",
+        oms.order(1),
+        oms.user_stream_stats()
+    );
+    assert_eq!(oms.pending_unknown(), 0, "resolved: no more queries");
+    assert_eq!(oms.user_stream_stats().resolved, 1);
+    assert_eq!(oms.stats().resolved, 1);
+    assert_eq!((oms.stats().absent, oms.stats().resends), (0, 0));
+    assert_eq!(sim.oracle().counts().orders, 1, "never resent");
+    assert!(oms.order(1).unwrap().venue_order_id != 0);
     assert_positions_match(&mut oms);
 }
 
