@@ -1,7 +1,8 @@
-//! `lyra sim --replay FILE`: record the simulator's Binance market with `lyra record`, serve that
-//! capture from a `lyra sim --replay` process (recorded pacing, recorded REST snapshots), record
-//! it again, and `lyra replay` both files: the second rebuilds every book with no gap, valid at
-//! the end, and ends on exactly the first one's book.
+//! `lyra sim --replay FILE`: record the simulator's market with `lyra record` (Binance, OKX,
+//! Kraken), serve that capture from a `lyra sim --replay` process (recorded pacing; Binance's
+//! recorded REST snapshots, OKX's and Kraken's snapshot frames), record it again, and `lyra
+//! replay` both files: the second rebuilds every book with no gap and no checksum failure, valid
+//! at the end, and ends on exactly the first one's book.
 
 #[allow(unused_imports)]
 use lyra_tools::sim;
@@ -15,7 +16,7 @@ use std::{
 
 use serde_json::Value;
 use sim::{
-    config::{SimConfig, VenueCfg},
+    config::{Dialect, SimConfig, VenueCfg},
     Sim,
 };
 
@@ -23,16 +24,10 @@ fn lyra() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lyra"))
 }
 
-/// `lyra record` of BTCUSDT and ETHUSDT on the `binance` venue of `config` into `out`.
-fn record(config: &Path, out: &Path, secs: &str) {
+/// `lyra record` of `symbols` on `venue` of `config` into `out`.
+fn record(venue: &str, symbols: &str, config: &Path, out: &Path, secs: &str) {
     let rec = lyra()
-        .args([
-            "record",
-            "--venue",
-            "binance",
-            "--symbols",
-            "BTCUSDT,ETHUSDT",
-        ])
+        .args(["record", "--venue", venue, "--symbols", symbols])
         .arg("--config")
         .arg(config)
         .args(["--duration", secs, "--out"])
@@ -48,9 +43,9 @@ fn record(config: &Path, out: &Path, secs: &str) {
 }
 
 /// `lyra replay` of `file`: its JSON line per symbol.
-fn replay(file: &Path) -> BTreeMap<String, Value> {
+fn replay(venue: &str, file: &Path) -> BTreeMap<String, Value> {
     let rep = lyra()
-        .args(["replay", "--venue", "binance"])
+        .args(["replay", "--venue", venue])
         .arg(file)
         .output()
         .expect("run lyra replay");
@@ -76,10 +71,12 @@ impl Drop for Reaped {
     }
 }
 
-#[test]
-fn record_replay_through_the_simulator_and_record_again() {
+/// Record `venue`, replay the capture through `lyra sim --replay` (`--replay-fast` if `fast`),
+/// record again, compare.
+fn round_trip(venue: &str, dialect: Dialect, symbols: [&str; 2], fast: bool) {
+    let joined = symbols.join(",");
     let dir: PathBuf = std::env::temp_dir().join(format!(
-        "lyra-sim-replay-test-{}-{}",
+        "lyra-sim-replay-test-{venue}-{}-{}",
         std::process::id(),
         lyra_shm::clock::wall_now_ns()
     ));
@@ -89,14 +86,18 @@ fn record_replay_through_the_simulator_and_record_again() {
         seed: 8,
         step_ms: 2,
         oracle_frames: false,
-        venues: vec![VenueCfg::default()],
+        venues: vec![VenueCfg {
+            name: venue.into(),
+            dialect,
+            ..VenueCfg::default()
+        }],
         ..SimConfig::default()
     };
     let sim = Sim::start(cfg, None).expect("simulator");
     let first_cfg = dir.join("first.toml");
     sim.write_config(&first_cfg).expect("write config");
     let first = dir.join("first.gz");
-    record(&first_cfg, &first, "2");
+    record(venue, &joined, &first_cfg, &first, "2");
     sim.stop();
 
     // 2. `lyra sim --replay` of it, recorded again.
@@ -106,7 +107,8 @@ fn record_replay_through_the_simulator_and_record_again() {
             .arg("sim")
             .arg("--replay")
             .arg(&first)
-            .args(["--replay-venue", "binance", "--duration", "120"])
+            .args(["--replay-venue", venue, "--duration", "120"])
+            .args(fast.then_some("--replay-fast"))
             .arg("--write-config")
             .arg(&second_cfg)
             .stdout(Stdio::piped())
@@ -132,21 +134,18 @@ fn record_replay_through_the_simulator_and_record_again() {
     assert!(frames > 100, "the capture's frames are replayed: {frames}");
     let second = dir.join("second.gz");
     // The replay starts when the recorder subscribes and lasts as long as the capture (2 s).
-    record(&second_cfg, &second, "6");
+    record(venue, &joined, &second_cfg, &second, "6");
     drop(child);
 
     // 3. Both captures rebuild the same books, the second with no gap.
-    let a = replay(&first);
-    let b = replay(&second);
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        ["BTCUSDT", "ETHUSDT"],
-        "{a:?}"
-    );
+    let a = replay(venue, &first);
+    let b = replay(venue, &second);
+    assert_eq!(a.keys().collect::<Vec<_>>(), symbols, "{a:?}");
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (sym, v) in &b {
         assert_eq!(v["gaps"], 0, "{sym}: {v}");
         assert_eq!(v["crossed"], 0, "{sym}: {v}");
+        assert_eq!(v["checksum_fail"], 0, "{sym}: {v}");
         assert_eq!(v["bbo_mismatch"], 0, "{sym}: {v}");
         assert_eq!(v["valid_at_end"], true, "{sym}: {v}");
         assert!(v["applied"].as_u64().unwrap_or(0) > 50, "{sym}: {v}");
@@ -166,4 +165,20 @@ fn record_replay_through_the_simulator_and_record_again() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn binance_capture_replayed_through_the_simulator() {
+    // Recorded pacing: the 2 s capture plays out well inside the 6 s recording.
+    round_trip("binance", Dialect::Binance, ["BTCUSDT", "ETHUSDT"], false);
+}
+
+#[test]
+fn okx_capture_replayed_through_the_simulator() {
+    round_trip("okx", Dialect::Okx, ["BTC-USDT", "ETH-USDT"], true);
+}
+
+#[test]
+fn kraken_capture_replayed_through_the_simulator() {
+    round_trip("kraken", Dialect::Kraken, ["BTC/USDT", "ETH/USDT"], true);
 }
