@@ -189,59 +189,49 @@ impl Ladder {
                     self.maybe_recentre();
                 }
             }
-            None => {
-                self.set_far(key, qty);
-                self.maybe_recentre();
-            }
+            None => self.set_outside(key, qty),
         }
+    }
+
+    /// [`Ladder::set`] for a key outside the window (a few percent of updates): kept out of
+    /// line so the window path inlines small, without the far path's register pressure.
+    #[inline(never)]
+    fn set_outside(&mut self, key: i64, qty: i64) {
+        self.set_far(key, qty);
+        self.maybe_recentre();
     }
 
     /// Sets window slot `i`; returns whether the window best moved.
     ///
     /// Whether the slot was occupied comes from the bitmap (8 KiB per side, stays in L1/L2), not
     /// from `slots[i]` (512 KiB, often an L3 miss for levels far from the touch): the slot itself
-    /// is only stored to, so a miss sits in the store buffer instead of stalling the branch on it.
+    /// is only stored to, so a miss sits in the store buffer instead of stalling a branch on it.
+    /// Branch-light: insert, update and delete (an unpredictable mix in a depth diff) update the
+    /// bitmap, summary and count with the same straight-line code; only the rare moves of the
+    /// best branch.
     #[inline]
     fn set_slot(&mut self, i: usize, qty: i64) -> bool {
-        let was = self.occ[i >> 6] & (1u64 << (i & 63)) != 0;
+        let w = i >> 6;
+        let word = self.occ[w];
+        let was = word >> (i & 63) & 1 != 0;
+        let now = qty != 0;
         self.slots[i] = qty;
-        if qty != 0 {
-            if !was {
-                self.win_len += 1;
-                self.mark(i);
-                if i < self.win_best {
-                    self.win_best = i;
-                    return true;
-                }
-            }
-        } else if was {
-            self.win_len -= 1;
-            self.unmark(i);
-            if i == self.win_best {
-                self.win_best = self.next_from(i + 1);
-                return true;
-            }
+        let word = (word & !(1u64 << (i & 63))) | (u64::from(now) << (i & 63));
+        self.occ[w] = word;
+        let summary = &mut self.summary[w >> 6];
+        *summary = (*summary & !(1u64 << (w & 63))) | (u64::from(word != 0) << (w & 63));
+        // `was` implies win_len >= 1: no underflow.
+        self.win_len = self.win_len + usize::from(now) - usize::from(was);
+        if now & (i < self.win_best) {
+            self.win_best = i;
+            return true;
+        }
+        // The best slot is occupied, so this is a delete of the best.
+        if !now & (i == self.win_best) {
+            self.win_best = self.next_from(i + 1);
+            return true;
         }
         false
-    }
-
-    /// Sets slot `i`'s occupancy bit (and its word's summary bit).
-    #[inline]
-    fn mark(&mut self, i: usize) {
-        let w = i >> 6;
-        self.occ[w] |= 1u64 << (i & 63);
-        self.summary[w >> 6] |= 1u64 << (w & 63);
-    }
-
-    /// Clears slot `i`'s occupancy bit (and its word's summary bit once the word is empty).
-    #[inline]
-    fn unmark(&mut self, i: usize) {
-        let w = i >> 6;
-        let word = self.occ[w] & !(1u64 << (i & 63));
-        self.occ[w] = word;
-        if word == 0 {
-            self.summary[w >> 6] &= !(1u64 << (w & 63));
-        }
     }
 
     /// The first occupied slot at or after `from` (or `slots.len()`), via the bitmap.
@@ -320,7 +310,8 @@ impl Ladder {
 
     /// Moves the window so `touch` (a grid key) sits a quarter of the way in, and redistributes
     /// levels between window and far. No allocation: `far` has reserved room (it may grow past
-    /// it only if the side holds more levels than configured).
+    /// it only if the side holds more levels than configured). Rare: kept out of line.
+    #[inline(never)]
     fn recentre(&mut self, touch: i64) {
         let n = self.slots.len();
         // Move every window level to far, then sort far once (unstable sort does not allocate).

@@ -310,13 +310,15 @@ fn all_digits(w: u64) -> bool {
         == 0x3333_3333_3333_3333
 }
 
-/// The value of 8 ASCII digits (first digit in the lowest byte), in three multiply steps.
+/// The value of 8 ASCII digits (first digit in the lowest byte) in three multiply-shift steps:
+/// each step multiplies by `scale * 2^k + 1`, so every lane adds `scale` times its lower
+/// neighbour to itself, pairing digits into 2-, then 4-, then 8-digit groups (no lane can carry:
+/// 99 < 2^8, 9999 < 2^16, 99999999 < 2^32).
 #[inline(always)]
 fn parse8(w: u64) -> u64 {
-    let w = w - 0x3030_3030_3030_3030;
-    let w = ((w & 0x0F00_0F00_0F00_0F00) >> 8) + (w & 0x000F_000F_000F_000F) * 10;
-    let w = ((w & 0x00FF_0000_00FF_0000) >> 16) + (w & 0x0000_00FF_0000_00FF) * 100;
-    ((w & 0x0000_FFFF_0000_0000) >> 32) + (w & 0x0000_0000_0000_FFFF) * 10000
+    let w = (w & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul((10 << 8) | 1) >> 8;
+    let w = (w & 0x00FF_00FF_00FF_00FF).wrapping_mul((100 << 16) | 1) >> 16;
+    (w & 0x0000_FFFF_0000_FFFF).wrapping_mul((10_000 << 32) | 1) >> 32
 }
 
 /// `digits[.digits]` (unquoted) -> mantissa via the scanner; `None` where it would not answer.
@@ -646,7 +648,32 @@ mod tests {
         }
     }
 
+    /// `v` (< 10^8) as the 8-digit little-endian word the scanner reads.
+    fn word8(v: u64) -> u64 {
+        u64::from_le_bytes(format!("{v:08}").as_bytes().try_into().unwrap())
+    }
+
+    #[test]
+    fn parse8_every_digit_in_every_place() {
+        for place in 0..8 {
+            for d in 0..10u64 {
+                let v = d * 10u64.pow(place);
+                assert_eq!(parse8(word8(v)), v);
+                let v = 99_999_999 - (9 - d) * 10u64.pow(place);
+                assert_eq!(parse8(word8(v)), v);
+            }
+        }
+        assert_eq!(leading_digits(word8(12_345_678)), 8);
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"123.4567")), 3);
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"\xff2345678")), 0);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn parse8_agrees_with_std(v in 0u64..100_000_000) {
+            proptest::prop_assert_eq!(parse8(word8(v)), v);
+        }
+
         #[test]
         fn dec_agrees_with_rust_decimal(int in 0u64..100_000_000_000, frac in 0u64..1_000_000_000, fd in 0usize..=9, zeros in 0usize..3, scale in 0u8..=18) {
             let frac = frac % 10u64.pow(fd as u32);
