@@ -4,6 +4,7 @@
 pub mod book;
 pub mod halt;
 pub mod oms;
+pub mod oms_venues;
 pub mod parse;
 pub mod pin;
 pub mod replay;
@@ -71,6 +72,11 @@ pub fn suites() -> Vec<Suite> {
         name: "oms",
         about: "approved intent -> signed Binance order request bytes: reused buffers vs format!+hex+String",
         run: oms::run,
+    },
+    Suite {
+        name: "oms-venues",
+        about: "approved intent -> signed OKX / Kraken order request bytes: reused buffers vs format!+String",
+        run: oms_venues::run,
     },
     Suite {
         name: "replay",
