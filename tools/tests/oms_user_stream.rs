@@ -723,6 +723,45 @@ fn a_late_report_on_the_stream_resolves_a_sent_unknown_order() {
 }
 
 #[test]
+fn a_stale_clock_gets_minus_1021_then_the_stream_syncs_to_the_venue_time_and_subscribes() {
+    let _ = captured();
+    let sim = start_sim(16);
+    let s = setup(&sim, "skew");
+    // The venue's clock runs 30 s ahead; the stream starts believing it is in step (offset 0).
+    sim.inject("binance", FaultKind::ClockSkew, 0, 120_000, 30_000)
+        .unwrap();
+    let mut st = UserStream::start(
+        stream_cfg(&s.ws_api_url),
+        tls_config(Some(&s.ca)).unwrap(),
+        Credentials::load(&s.creds).unwrap(),
+        Arc::new(LiveClock),
+        0,
+    )
+    .unwrap();
+    let end = mono_now_ns() + 30_000_000_000;
+    let mut subscribed = false;
+    while !subscribed && mono_now_ns() < end {
+        match st.pop() {
+            Some(lyra_oms::binance::user_stream_event::UserEvent::Subscribed { epoch }) => {
+                assert_eq!(epoch, 1, "subscribed on the first connection");
+                subscribed = true;
+            }
+            Some(_) => {}
+            None => thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert!(subscribed, "{st:?}");
+    let status = st.status();
+    assert_eq!(status.reconnects.load(Ordering::Relaxed), 0);
+    assert!(
+        (20_000..40_000).contains(&status.offset_ms()),
+        "offset from the venue's time: {}",
+        status.offset_ms()
+    );
+    st.stop();
+}
+
+#[test]
 fn a_canary_secret_never_appears_in_logs_or_debug_output() {
     let logs = captured();
     let sim = start_sim(14);

@@ -194,6 +194,12 @@ impl UserStreamStatus {
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Relaxed)
     }
+
+    /// The server-minus-local offset the stream signs with, ms (the REST client's, or its own
+    /// after a -1021 made it ask the venue's `time`).
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
 }
 
 /// A running user stream: the OMS end of the ring and the side thread (stopped on drop).

@@ -60,17 +60,22 @@ pub(super) struct UserLink {
     stream: UserStream,
     stats: UserStreamStats,
     balances: Vec<Balance>,
+    /// The REST offset last handed to the stream (only changes are passed on, so a correction
+    /// the stream made itself after a -1021 is not overwritten by a stale REST value).
+    offset_ms: i64,
 }
 
 impl Oms {
     /// Attaches a running user stream: from now on [`Oms::poll`] drains it. Until its first
     /// subscription the OMS keeps polling at `working_poll_ms`.
     pub fn attach_user_stream(&mut self, stream: UserStream) {
-        stream.set_offset_ms(self.venue.offset_ms());
+        let offset_ms = self.venue.offset_ms();
+        stream.set_offset_ms(offset_ms);
         self.user = Some(UserLink {
             stream,
             stats: UserStreamStats::default(),
             balances: Vec::with_capacity(16),
+            offset_ms,
         });
     }
 
@@ -102,10 +107,14 @@ impl Oms {
 
     /// Applies up to [`DRAIN_MAX`] queued stream updates (called first thing in `poll`).
     pub(super) fn drain_user_stream(&mut self) -> Result<(), OmsError> {
-        let Some(u) = &self.user else {
+        let offset_ms = self.venue.offset_ms();
+        let Some(u) = &mut self.user else {
             return Ok(());
         };
-        u.stream.set_offset_ms(self.venue.offset_ms());
+        if u.offset_ms != offset_ms {
+            u.offset_ms = offset_ms;
+            u.stream.set_offset_ms(offset_ms);
+        }
         for _ in 0..DRAIN_MAX {
             let Some(ev) = self.user.as_mut().and_then(|u| u.stream.pop()) else {
                 break;
