@@ -391,3 +391,85 @@ fn kraken_executions_channel_round_trip() {
     assert_eq!(json(&mut k2)["success"], true);
     assert_eq!(exec_msg(&mut k2).1["data"], serde_json::json!([]));
 }
+
+#[test]
+fn duplicate_fill_fault_repeats_the_trade_report_on_okx_and_kraken() {
+    use sim::faults::FaultKind;
+    // OKX: the same `orders` push (same tradeId) twice.
+    let sim = sim_of("okx", Dialect::Okx, 22);
+    let c = sim.credentials()[0].clone();
+    let mut p = ws(&sim, "/ws/v5/private");
+    let ts = (now_ms() / 1000).to_string();
+    let r = okx_login(&mut p, &c, &ts, &login_sign(&c.secret, &ts), &c.passphrase);
+    assert_eq!(r["code"], "0");
+    send(
+        &mut p,
+        r#"{"op":"subscribe","args":[{"channel":"orders","instType":"ANY","instId":"BTC-USDT"}]}"#,
+    );
+    assert_eq!(json(&mut p)["event"], "subscribe");
+    let mut http = Http::new(&sim);
+    let book = http.get("/api/v5/market/books?instId=BTC-USDT&sz=1").json;
+    let ask_px = dec(&book["data"][0]["asks"][0][0]);
+    sim.inject("okx", FaultKind::DuplicateFill, 1, 0, 0)
+        .expect("inject");
+    let body = format!(
+        r#"{{"instId":"BTC-USDT","tdMode":"cash","clOrdId":"dup1","side":"buy","ordType":"ioc","px":"{}","sz":"0.001"}}"#,
+        fmt8(ask_px)
+    );
+    assert_eq!(
+        http.okx("POST", "/api/v5/trade/order", &c, &body).json["data"][0]["sCode"],
+        "0"
+    );
+    let pushes: Vec<Value> = (0..3).map(|_| json(&mut p)).collect();
+    assert_eq!(pushes[0]["data"][0]["state"], "live");
+    assert_eq!(pushes[0]["arg"]["instId"], "BTC-USDT");
+    assert_eq!(pushes[1]["data"][0]["state"], "filled");
+    assert_eq!(pushes[1], pushes[2], "the same fill twice");
+
+    // Kraken: the same `trade` report (same exec_id and trade_id) twice, then `filled`.
+    let sim = sim_of("kraken", Dialect::Kraken, 32);
+    let c = sim.credentials()[0].clone();
+    let mut http = Http::new(&sim);
+    let t = private(&mut http, &c, "GetWebSocketsToken", 1, "x=1");
+    let token = t["result"]["token"].as_str().expect("token").to_string();
+    let mut k = ws(&sim, "/v2");
+    send(
+        &mut k,
+        &format!(
+            r#"{{"method":"subscribe","params":{{"channel":"executions","token":"{token}","snap_orders":false}}}}"#
+        ),
+    );
+    assert_eq!(json(&mut k)["success"], true);
+    let d = http.get("/0/public/Depth?pair=BTC/USDT&count=1").json;
+    let ask_px = dec(&d["result"]["BTC/USDT"]["asks"][0][0]);
+    sim.inject("kraken", FaultKind::DuplicateFill, 1, 0, 0)
+        .expect("inject");
+    let r = private(
+        &mut http,
+        &c,
+        "AddOrder",
+        2,
+        &format!(
+            "pair=BTC/USDT&type=buy&ordertype=limit&timeinforce=IOC&price={}&volume=0.001&cl_ord_id=kdup",
+            fmt8(ask_px)
+        ),
+    );
+    assert_eq!(r["error"], serde_json::json!([]), "{r}");
+    let msgs: Vec<Value> = (0..4).map(|_| exec_msg(&mut k).1).collect();
+    let kinds: Vec<&str> = msgs
+        .iter()
+        .map(|m| m["data"][0]["exec_type"].as_str().expect("exec_type"))
+        .collect();
+    assert_eq!(kinds, ["new", "trade", "trade", "filled"]);
+    assert_eq!(
+        msgs[1]["data"], msgs[2]["data"],
+        "the same report twice (same exec_id and trade_id)"
+    );
+    assert_eq!(
+        msgs.iter()
+            .map(|m| m["sequence"].as_u64().expect("sequence"))
+            .collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "sequence numbers messages, duplicates included"
+    );
+}

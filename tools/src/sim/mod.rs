@@ -6,8 +6,10 @@
 //! `faults()`, `stop()`), or from the command line with `lyra sim`.
 //!
 //! Layout: [`config`] (TOML), [`market`] (latent mids, per-venue generator), [`matching`]
-//! (books, orders, balances), [`venue`] (lock, fan-out, publication), [`binance`] (the dialect),
-//! [`server`] / [`http`] / [`tls`] (plumbing), [`faults`], [`oracle`].
+//! (books, orders, balances), [`venue`] (lock, fan-out, publication), [`binance`], [`okx`] and
+//! [`kraken`] (the dialects, each with its private order stream), [`server`] / [`http`] /
+//! [`tls`] (plumbing), [`faults`], [`oracle`], [`replay`] (`--replay`: a capture drives one
+//! venue's market).
 
 // The handle's API serves tests (which include this module) and `lyra demo`, not only `lyra sim`.
 #![allow(dead_code, clippy::duplicated_attributes)]
