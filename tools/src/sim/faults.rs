@@ -48,15 +48,19 @@ pub enum FaultKind {
     NeverAck,
     /// REST: the next order is placed but the connection drops before the response.
     RestDropResponse,
-    /// REST: the next order gets HTTP 503 and IS placed.
+    /// REST: the next order gets HTTP 503 and IS placed (Binance -1008, OKX `50001`, Kraken
+    /// `EService:Unavailable`).
     Rest5xxPlaced,
     /// REST: the next order gets HTTP 503 and is NOT placed.
     Rest5xxNotPlaced,
-    /// REST: the next order gets -1007 (timeout, status unknown) and IS placed.
+    /// REST: the next order gets a timeout, status unknown, and IS placed (Binance -1007, OKX
+    /// `50004`, Kraken `EGeneral:Internal error`).
     Rest1007Placed,
-    /// REST: the next order gets -1007 and is NOT placed.
+    /// REST: the next order gets the timeout and is NOT placed.
     Rest1007NotPlaced,
-    /// REST: the weight budget is exhausted now (429s, then a 418 ban if the client insists).
+    /// REST: Binance: the weight budget is exhausted now (429s, then a 418 ban if the client
+    /// insists); OKX (HTTP 429 `50011`) and Kraken (`EAPI:Rate limit exceeded`): one request
+    /// refused per occurrence, every request during a window.
     RateLimit,
     /// REST: server time is skewed by `skew_ms` for the window.
     ClockSkew,
