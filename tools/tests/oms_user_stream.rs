@@ -9,7 +9,7 @@
 use lyra_tools::sim;
 
 use std::{
-    io::{self, Write},
+    io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
     sync::{
@@ -551,6 +551,8 @@ fn a_fill_in_the_full_response_and_twice_on_the_stream_counts_once() {
 struct Relay {
     addr: SocketAddr,
     refuse: Arc<AtomicBool>,
+    /// While set, nothing is relayed either way, yet every connection stays open (a stall).
+    freeze: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
@@ -562,10 +564,12 @@ impl Relay {
         let r = Self {
             addr: l.local_addr().unwrap(),
             refuse: Arc::new(AtomicBool::new(false)),
+            freeze: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
             conns: Arc::new(Mutex::new(Vec::new())),
         };
         let (refuse, stop, conns) = (r.refuse.clone(), r.stop.clone(), r.conns.clone());
+        let freeze = r.freeze.clone();
         thread::spawn(move || {
             while !stop.load(Ordering::Acquire) {
                 let Ok((a, _)) = l.accept() else {
@@ -586,8 +590,30 @@ impl Relay {
                 drop(g);
                 for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
                 {
+                    let freeze = freeze.clone();
                     thread::spawn(move || {
-                        let _ = io::copy(&mut from, &mut to);
+                        let _ = from.set_read_timeout(Some(Duration::from_millis(20)));
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            if freeze.load(Ordering::Acquire) {
+                                thread::sleep(Duration::from_millis(5));
+                                continue;
+                            }
+                            match from.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
                         let _ = to.shutdown(Shutdown::Both);
                     });
                 }
@@ -607,8 +633,69 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        self.freeze.store(false, Ordering::Release);
         self.cut();
     }
+}
+
+/// Pops stream events until `want` matches one (bounded by a generous guard).
+fn next_matching(
+    st: &mut UserStream,
+    mut want: impl FnMut(&lyra_oms::binance::user_stream_event::UserEvent) -> bool,
+) -> bool {
+    let end = mono_now_ns() + 30_000_000_000;
+    while mono_now_ns() < end {
+        match st.pop() {
+            Some(ev) if want(&ev) => return true,
+            Some(_) => {}
+            None => thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    false
+}
+
+#[test]
+fn a_silent_stream_is_declared_dead_and_replaced() {
+    use lyra_oms::binance::user_stream_event::UserEvent;
+    let _ = captured();
+    let sim = start_sim(17);
+    let s = setup(&sim, "dead");
+    let relay = Relay::start(sim.endpoint("binance").unwrap().addr);
+    let cfg = UserStreamConfig {
+        ping_every: Duration::from_millis(200),
+        dead_after: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(2),
+        ..stream_cfg(&format!("wss://127.0.0.1:{}/ws-api/v3", relay.addr.port()))
+    };
+    let mut st = UserStream::start(
+        cfg,
+        tls_config(Some(&s.ca)).unwrap(),
+        Credentials::load(&s.creds).unwrap(),
+        Arc::new(LiveClock),
+        0,
+    )
+    .unwrap();
+    assert!(next_matching(&mut st, |e| matches!(
+        e,
+        UserEvent::Subscribed { .. }
+    )));
+    // The connection stays open but nothing gets through, pongs included.
+    relay.freeze.store(true, Ordering::Release);
+    assert!(next_matching(&mut st, |e| matches!(
+        e,
+        UserEvent::Down { .. }
+    )));
+    assert!(st.status().dead.load(Ordering::Relaxed) >= 1, "{st:?}");
+    relay.freeze.store(false, Ordering::Release);
+    assert!(
+        next_matching(
+            &mut st,
+            |e| matches!(e, UserEvent::Subscribed { epoch } if *epoch >= 2)
+        ),
+        "{st:?}"
+    );
+    assert!(st.status().reconnects.load(Ordering::Relaxed) >= 1);
+    st.stop();
 }
 
 #[test]
