@@ -246,7 +246,8 @@ pub struct VenueSection {
     pub kind: String,
     /// REST base, `https://host[:port]`.
     pub rest_url: String,
-    /// WebSocket API URL (user data stream), if used.
+    /// Accepted for configs written by older tools and not used: market data comes from
+    /// `md_ws_url`, the user data stream from `ws_api_url`.
     #[serde(default)]
     pub ws_url: Option<String>,
     /// PEM file of CAs to trust instead of the WebPKI roots (the simulator's CA).
