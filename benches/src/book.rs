@@ -126,10 +126,14 @@ impl LyraPipe {
     pub fn new() -> Self {
         let (_, btc) = lyra_table();
         let venue = VenueId(0);
+        // The event buffer's reserved room is written once here, at start-up, as the book's
+        // window is: the passes time frames, not first-touch page faults.
+        let mut events = vec![MdEvent::default(); 1 << 14];
+        events.clear();
         Self {
             md: BinanceMd::new(venue, SyncConfig::default()),
             book: L2Book::new(venue, btc.idx, BookConfig::default()),
-            events: Vec::with_capacity(1 << 14),
+            events,
             top: BookTop::default(),
             btc,
         }
