@@ -70,6 +70,24 @@ fn edge_exactly_at_threshold_is_not_taken_one_tick_better_is() {
 }
 
 #[test]
+fn no_group_opens_while_the_engine_or_a_venue_of_the_pair_is_halted() {
+    let mut s = strategies(OneLegPolicy::Hedge);
+    let (a, b) = (a_top(&[(999_000, 5)]), b_top(&[(1_003_000, 5)]));
+    s.set_halt(true, 0);
+    assert!(feed(&mut s, &[a, b], NOW).is_empty(), "globally halted");
+    s.set_halt(false, 1 << 1);
+    assert!(feed(&mut s, &[a, b], NOW).is_empty(), "venue 1 halted");
+    assert!(s.arb().unwrap().stats().halted_skips >= 2);
+    s.set_halt(false, 1 << 5);
+    let out = feed(&mut s, &[b], NOW);
+    assert_eq!(
+        out.len(),
+        2,
+        "another venue's halt does not stop this pair: {out:?}"
+    );
+}
+
+#[test]
 fn depth_walk_finds_size_and_worst_prices_and_legs_share_a_group() {
     let mut s = strategies(OneLegPolicy::Hedge);
     // (999000, 1003000) clears: 2; (999000, 1002500) clears: 1 more; (999500, 1002500) needs a bid

@@ -167,6 +167,8 @@ pub struct ArbStats {
     pub timed_out: u64,
     /// Corrective orders sent.
     pub fixes: u64,
+    /// Pair evaluations skipped because the engine or one of the pair's venues was halted.
+    pub halted_skips: u64,
 }
 
 /// The arbitrage strategy.
@@ -181,6 +183,8 @@ pub struct Arb {
     groups: Vec<ArbGroup>,
     ledger: GroupLedger,
     stats: ArbStats,
+    /// The halt state as the strategy stage last read it: (halted bit, per-venue halt mask).
+    halt: (bool, u64),
 }
 
 impl Arb {
@@ -209,6 +213,7 @@ impl Arb {
             groups,
             ledger,
             stats: ArbStats::default(),
+            halt: (false, 0),
         }
     }
 
@@ -250,6 +255,13 @@ impl Arb {
     /// Counters.
     pub fn stats(&self) -> &ArbStats {
         &self.stats
+    }
+
+    /// The halt state (halted bit, per-venue mask) as the strategy stage read it: while the engine
+    /// is halted no pair is evaluated, and a pair with a halted venue is skipped, so no new group
+    /// is opened that risk would only refuse (corrective orders for open groups still go to risk).
+    pub fn set_halt(&mut self, global: bool, venue_mask: u64) {
+        self.halt = (global, venue_mask);
     }
 
     /// A book of `top.instrument` changed (its top is already in `tops`): looks for arbitrage on
@@ -298,6 +310,11 @@ impl Arb {
         for other in 0..n {
             let other = VenueId(other);
             if other == changed {
+                continue;
+            }
+            if self.halt.0 || venue_halted(self.halt.1, changed) || venue_halted(self.halt.1, other)
+            {
+                self.stats.halted_skips += 1;
                 continue;
             }
             // Buy on the changed venue and sell on the other, then the reverse.
@@ -667,4 +684,9 @@ impl Arb {
         let g = self.groups.remove(k);
         self.ledger.close(g.group_id, residual);
     }
+}
+
+/// Whether `v`'s bit is set in the per-venue halt mask (venues past bit 63 have none).
+fn venue_halted(mask: u64, v: VenueId) -> bool {
+    mask.checked_shr(u32::from(v.0)).is_some_and(|m| m & 1 != 0)
 }

@@ -191,8 +191,12 @@ impl Strategies {
     }
 
     /// The halt state as the strategy stage last read it (halted bit, per-venue mask): the
-    /// market makers of a halted venue place no new quotes until it clears.
+    /// market makers of a halted venue place no new quotes and the arbitrage opens no group on a
+    /// halted venue until it clears.
     pub fn set_halt(&mut self, global: bool, venue_mask: u64) {
+        if let Some(arb) = &mut self.arb {
+            arb.set_halt(global, venue_mask);
+        }
         for mm in &mut self.mms {
             mm.set_halt(global, venue_mask);
         }
