@@ -367,6 +367,77 @@ pub fn push8(out: &mut String, v: i64) {
     }
 }
 
+/// Writes a mantissa at [`SCALE`] into `buf` with exactly `decimals` digits after the point
+/// (fewer than [`SCALE`] truncates, more pads with zeros; no point when 0), as
+/// `lyra_shm::decimal::format_fixed` prints it, and returns the length. Stack-only: the OKX and
+/// Kraken checksums format dozens of levels per published update.
+pub fn fixed_bytes(v: i64, decimals: u8, buf: &mut [u8; 48]) -> usize {
+    let a = v.unsigned_abs();
+    let (mut int, frac) = (a / ONE as u64, a % ONE as u64);
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (int % 10) as u8;
+        n += 1;
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    let mut w = 0;
+    if v < 0 {
+        buf[0] = b'-';
+        w = 1;
+    }
+    for &d in digits[..n].iter().rev() {
+        buf[w] = d;
+        w += 1;
+    }
+    if decimals > 0 {
+        buf[w] = b'.';
+        w += 1;
+        let mut f = [b'0'; 8];
+        let mut x = frac;
+        for d in f.iter_mut().rev() {
+            *d = b'0' + (x % 10) as u8;
+            x /= 10;
+        }
+        // At most 27 bytes of decimals fit after a sign and 20 integer digits.
+        for j in 0..(decimals as usize).min(buf.len() - w) {
+            buf[w] = if j < f.len() { f[j] } else { b'0' };
+            w += 1;
+        }
+    }
+    w
+}
+
+/// Decimals of `v`'s canonical text: [`SCALE`] minus its trailing zeros (`"3366.1"` → 1).
+pub fn canon_decimals(v: i64) -> u8 {
+    let mut d = SCALE;
+    let mut x = v.unsigned_abs();
+    while d > 0 && x % 10 == 0 {
+        x /= 10;
+        d -= 1;
+    }
+    d
+}
+
+/// Appends `v` at [`SCALE`] with `decimals` decimals ([`fixed_bytes`]) to `out`.
+pub fn push_fixed(out: &mut String, v: i64, decimals: u8) {
+    let mut buf = [0u8; 48];
+    let n = fixed_bytes(v, decimals, &mut buf);
+    out.reserve(n);
+    for &b in &buf[..n] {
+        out.push(b as char);
+    }
+}
+
+/// Appends `v`'s canonical text (no trailing zeros, no trailing point: `"0.001"`, `"5"`), as
+/// `lyra_shm::decimal::format_canonical` prints it, without allocating.
+pub fn push_canon(out: &mut String, v: i64) {
+    push_fixed(out, v, canon_decimals(v));
+}
+
 /// `a * b / ONE` without overflow (price × quantity = notional), rounded down.
 pub fn mul(a: i64, b: i64) -> i64 {
     ((a as i128 * b as i128) / ONE as i128) as i64
@@ -382,5 +453,41 @@ mod tests {
         assert_eq!(fmt8(0), "0.00000000");
         assert_eq!(fmt8(1), "0.00000001");
         assert_eq!(fmt8(-150_000_000), "-1.50000000");
+    }
+
+    /// The stack formatters print what `lyra_shm::decimal` prints, over edge values and a
+    /// seeded spread of magnitudes.
+    #[test]
+    fn push_fixed_and_canon_match_shm_decimal() {
+        use lyra_shm::decimal::{format_canonical, format_fixed};
+        let mut vals = vec![
+            0,
+            1,
+            -1,
+            10,
+            100_000_000,
+            -100_000_000,
+            12_345,
+            i64::MAX,
+            i64::MIN + 1,
+        ];
+        let mut r = super::super::market::Rng::new(7, 0);
+        for _ in 0..20_000 {
+            // 1..=18 digits, the last 0..=9 of them zero (canonical trimming).
+            let v = (r.next_u64() % 10u64.pow(1 + r.below(18) as u32)) as i64;
+            let zeros = 10i64.pow(r.below(10) as u32);
+            let v = v / zeros * zeros;
+            vals.push(if r.unit() < 0.2 { -v } else { v });
+        }
+        for v in vals {
+            let mut s = String::new();
+            push_canon(&mut s, v);
+            assert_eq!(s, format_canonical(v, SCALE).as_str(), "canon {v}");
+            for d in [0u8, 1, 2, 5, 8, 10] {
+                let mut s = String::new();
+                push_fixed(&mut s, v, d);
+                assert_eq!(s, format_fixed(v, SCALE, d).as_str(), "fixed {v} {d}");
+            }
+        }
     }
 }

@@ -338,23 +338,77 @@ impl Matcher {
 
     /// The top `limit` published levels of one side, best first.
     pub fn depth(&self, inst: usize, bid: bool, limit: usize) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        self.depth_into(inst, bid, limit, &mut out);
+        out
+    }
+
+    /// [`Matcher::depth`] into a reused vector (cleared first): the generated and client levels
+    /// are merged in price order without a temporary set, since the OKX checksum and the Kraken
+    /// window read the top of the book on every published update.
+    pub fn depth_into(&self, inst: usize, bid: bool, limit: usize, out: &mut Vec<(i64, i64)>) {
+        out.clear();
         let b = &self.books[inst];
-        let mut pxs: BTreeSet<i64> = BTreeSet::new();
         if bid {
-            pxs.extend(b.gen_bids.keys().rev().take(limit));
-            pxs.extend(b.client_bids.keys().rev().take(limit));
-            pxs.iter()
-                .rev()
-                .take(limit)
-                .map(|&p| (p, self.level_qty(inst, true, p)))
-                .collect()
+            self.merge(
+                b.gen_bids.iter().rev(),
+                b.client_bids.iter().rev(),
+                |a, c| a > c,
+                limit,
+                out,
+            );
         } else {
-            pxs.extend(b.gen_asks.keys().take(limit));
-            pxs.extend(b.client_asks.keys().take(limit));
-            pxs.iter()
-                .take(limit)
-                .map(|&p| (p, self.level_qty(inst, false, p)))
-                .collect()
+            self.merge(
+                b.gen_asks.iter(),
+                b.client_asks.iter(),
+                |a, c| a < c,
+                limit,
+                out,
+            );
+        }
+    }
+
+    /// Merges one side's generated levels and client levels (both best first; `better(a, b)`:
+    /// price `a` comes before `b`) into `out`, summing a price present in both, as
+    /// [`Matcher::level_qty`] does.
+    fn merge<'a>(
+        &self,
+        gen: impl Iterator<Item = (&'a i64, &'a i64)>,
+        client: impl Iterator<Item = (&'a i64, &'a VecDeque<u64>)>,
+        better: impl Fn(i64, i64) -> bool,
+        limit: usize,
+        out: &mut Vec<(i64, i64)>,
+    ) {
+        let resting =
+            |ids: &VecDeque<u64>| -> i64 { ids.iter().map(|id| self.orders[id].remaining()).sum() };
+        let (mut gen, mut client) = (gen.peekable(), client.peekable());
+        while out.len() < limit {
+            let level = match (gen.peek(), client.peek()) {
+                (None, None) => break,
+                (Some(&(&g, &q)), None) => {
+                    gen.next();
+                    (g, q)
+                }
+                (None, Some(&(&c, ids))) => {
+                    client.next();
+                    (c, resting(ids))
+                }
+                (Some(&(&g, &q)), Some(&(&c, ids))) => {
+                    if g == c {
+                        let sum = q + resting(ids);
+                        gen.next();
+                        client.next();
+                        (g, sum)
+                    } else if better(g, c) {
+                        gen.next();
+                        (g, q)
+                    } else {
+                        client.next();
+                        (c, resting(ids))
+                    }
+                }
+            };
+            out.push(level);
         }
     }
 

@@ -121,6 +121,20 @@ pub struct VenueState {
     pub kr_nonce: Vec<u64>,
     /// Kraken: WebSocket tokens from `GetWebSocketsToken` → (account, expiry ms).
     pub kr_tokens: HashMap<String, (usize, u64)>,
+    /// Reused buffers of the per-update depth reads and checksums.
+    pub scratch: PublishScratch,
+}
+
+/// Buffers the publish path reuses on every update (it reads the top of the book and formats
+/// checksum strings per update; reuse keeps that free of allocation once they have grown).
+#[derive(Debug, Default)]
+pub struct PublishScratch {
+    /// OKX: the top-25 levels and check string.
+    pub okx: okx::ws::CheckScratch,
+    /// Kraken: the new depth window, swapped with the instrument's published one.
+    pub kr_new: (Levels, Levels),
+    /// Kraken: the check string.
+    pub kr_text: String,
 }
 
 /// One venue.
@@ -174,6 +188,7 @@ impl VenueState {
             kr_window: vec![(Vec::new(), Vec::new()); n],
             kr_nonce: vec![0; n_accounts],
             kr_tokens: HashMap::new(),
+            scratch: PublishScratch::default(),
         }
     }
 
@@ -282,24 +297,28 @@ impl VenueState {
             let first = self.seq[inst] + 1;
             let last = self.seq[inst] + (bids.len() + asks.len()) as u64;
             self.seq[inst] = last;
-            let sym = self.m.instruments[inst].symbol.clone();
             let data = match v.cfg.dialect {
                 Dialect::Binance => Some(binance::ws::depth_update(
-                    &sym, now_ms, first, last, &bids, &asks,
+                    &self.m.instruments[inst].symbol,
+                    now_ms,
+                    first,
+                    last,
+                    &bids,
+                    &asks,
                 )),
                 Dialect::Kraken => {
                     let depth = v.cfg.kraken_depth;
-                    let new = (
-                        self.m.depth(inst, true, depth),
-                        self.m.depth(inst, false, depth),
-                    );
+                    let sc = &mut self.scratch;
+                    let new = &mut sc.kr_new;
+                    self.m.depth_into(inst, true, depth, &mut new.0);
+                    self.m.depth_into(inst, false, depth, &mut new.1);
                     let m = &self.m;
-                    let upd = kraken::ws::window_update(&self.kr_window[inst], &new, |bid, p| {
+                    let upd = kraken::ws::window_update(&self.kr_window[inst], new, |bid, p| {
                         m.level_qty(inst, bid, p) > 0
                     });
                     let ins = &self.m.instruments[inst];
                     let out = upd.map(|(b, a)| {
-                        let mut ck = kraken::checksum(ins, &new.0, &new.1);
+                        let mut ck = kraken::checksum_with(ins, &new.0, &new.1, &mut sc.kr_text);
                         if faults.take(v.idx, FaultKind::ChecksumCorruption) {
                             ck = ck.wrapping_add(1);
                             oracle.fault(
@@ -311,7 +330,8 @@ impl VenueState {
                         }
                         kraken::ws::book_frame(ins, "update", now_ms, &b, &a, ck)
                     });
-                    self.kr_window[inst] = new;
+                    // The old window's vectors become the next update's buffers.
+                    std::mem::swap(&mut self.kr_window[inst], new);
                     out
                 }
                 Dialect::Okx => {
@@ -324,7 +344,11 @@ impl VenueState {
                             "checksum off by one",
                         );
                     }
-                    let ck = v.cfg.okx_checksum.then(|| okx::ws::checksum(&self.m, inst));
+                    let (m, sc) = (&self.m, &mut self.scratch.okx);
+                    let ck = v
+                        .cfg
+                        .okx_checksum
+                        .then(|| okx::ws::checksum_with(m, inst, sc));
                     let ck = ck.map(|c| if corrupt { c.wrapping_add(1) } else { c });
                     Some(okx::ws::books_frame(
                         &self.m.instruments[inst],
@@ -353,7 +377,11 @@ impl VenueState {
             if top != self.last_top[inst] && top.0 > 0 {
                 self.last_top[inst] = top;
                 let data = match v.cfg.dialect {
-                    Dialect::Binance => Some(binance::ws::book_ticker(&sym, last, top)),
+                    Dialect::Binance => Some(binance::ws::book_ticker(
+                        &self.m.instruments[inst].symbol,
+                        last,
+                        top,
+                    )),
                     Dialect::Okx => Some(okx::ws::bbo_frame(
                         &self.m.instruments[inst],
                         now_ms,
@@ -369,9 +397,10 @@ impl VenueState {
             }
         }
         for t in &fx.trades {
-            let sym = self.m.instruments[t.inst].symbol.clone();
             let data = match v.cfg.dialect {
-                Dialect::Binance => binance::ws::trade(&sym, now_ms, t),
+                Dialect::Binance => {
+                    binance::ws::trade(&self.m.instruments[t.inst].symbol, now_ms, t)
+                }
                 Dialect::Okx => okx::ws::trade_frame(&self.m.instruments[t.inst], t),
                 // Kraken's `trade` channel is not served.
                 Dialect::Kraken => continue,

@@ -11,7 +11,7 @@ pub mod ws;
 
 use lyra_shm::decimal::format_fixed;
 
-use super::config::{Instrument, ONE, SCALE};
+use super::config::{fixed_bytes, Instrument, ONE, SCALE};
 
 /// Kraken's v2 symbol (`BTC/USDT`).
 pub fn symbol(i: &Instrument) -> String {
@@ -41,18 +41,39 @@ pub fn qty_text(v: i64) -> String {
     format_fixed(v, SCALE, 8).as_str().to_string()
 }
 
-/// Kraken's checksum item: the text without `.` and without leading zeros.
-fn item(text: &str, out: &mut String) {
-    let digits: String = text.chars().filter(|c| *c != '.').collect();
-    out.push_str(digits.trim_start_matches('0'));
+/// Kraken's checksum item of `v` printed with `decimals` decimals: the text without `.` and
+/// without leading zeros, appended to `out` (no allocation).
+fn item(v: i64, decimals: u8, out: &mut String) {
+    let mut buf = [0u8; 48];
+    let n = fixed_bytes(v, decimals, &mut buf);
+    let mut leading = true;
+    for &b in &buf[..n] {
+        if b == b'.' || (leading && b == b'0') {
+            continue;
+        }
+        leading = false;
+        out.push(b as char);
+    }
 }
 
 /// CRC32 (unsigned) of the top 10 asks then top 10 bids, each price then quantity.
 pub fn checksum(i: &Instrument, bids: &[(i64, i64)], asks: &[(i64, i64)]) -> u32 {
-    let mut s = String::with_capacity(600);
+    checksum_with(i, bids, asks, &mut String::with_capacity(600))
+}
+
+/// [`checksum`] building its check string in a reused buffer (the publish path computes one
+/// per window update).
+pub fn checksum_with(
+    i: &Instrument,
+    bids: &[(i64, i64)],
+    asks: &[(i64, i64)],
+    text: &mut String,
+) -> u32 {
+    text.clear();
+    let px_decimals = decimals(i.tick);
     for (p, q) in asks.iter().take(10).chain(bids.iter().take(10)) {
-        item(&px_text(i, *p), &mut s);
-        item(&qty_text(*q), &mut s);
+        item(*p, px_decimals, text);
+        item(*q, SCALE, text);
     }
-    crc32fast::hash(s.as_bytes())
+    crc32fast::hash(text.as_bytes())
 }

@@ -14,27 +14,30 @@ use tungstenite::WebSocket;
 use super::{
     super::{
         binance::ws::{pump, Handler, QUEUE},
-        config::Instrument,
+        config::{push_fixed, Instrument, SCALE},
         faults::FaultKind,
         server::Stream,
         venue::{MarketSub, Outbound, DEPTH, KINDS},
         Shared,
     },
-    checksum,
+    checksum, decimals,
     private_ws::Executions,
-    px_text, qty_text, symbol,
+    symbol,
 };
 
+/// Levels as Kraken v2 prints them (price at the instrument's precision, quantity with 8
+/// decimals, as [`super::px_text`] / [`super::qty_text`] do, written in place).
 fn levels(out: &mut String, ins: &Instrument, lv: &[(i64, i64)]) {
+    let px_decimals = decimals(ins.tick);
     out.push('[');
     for (i, (p, q)) in lv.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str("{\"price\":");
-        out.push_str(&px_text(ins, *p));
+        push_fixed(out, *p, px_decimals);
         out.push_str(",\"qty\":");
-        out.push_str(&qty_text(*q));
+        push_fixed(out, *q, SCALE);
         out.push('}');
     }
     out.push(']');

@@ -3,9 +3,12 @@
 //! integer, PROTOCOLS b.2/b.3), `bbo-tbt` and `trades`; per-arg subscribe acks, error events for
 //! unknown channels or instruments, and the text `ping` → `pong` keep-alive.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
+use std::{
+    fmt::Write as _,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 use crossbeam::channel::{bounded, Sender};
@@ -15,7 +18,7 @@ use tungstenite::WebSocket;
 use super::{
     super::{
         binance::ws::{pump, Handler, QUEUE},
-        config::Instrument,
+        config::{push_canon, Instrument},
         faults::FaultKind,
         matching::{Matcher, PublicTrade},
         server::Stream,
@@ -34,29 +37,43 @@ fn levels(out: &mut String, lv: &[(i64, i64)]) {
             out.push(',');
         }
         out.push_str("[\"");
-        out.push_str(&canon(*p));
+        push_canon(out, *p);
         out.push_str("\",\"");
-        out.push_str(&canon(*q));
+        push_canon(out, *q);
         out.push_str("\",\"0\",\"1\"]");
     }
     out.push(']');
 }
 
+/// Reused buffers of [`checksum_with`]: the publish path computes a checksum on every update.
+#[derive(Debug, Default)]
+pub struct CheckScratch {
+    bids: Vec<(i64, i64)>,
+    asks: Vec<(i64, i64)>,
+    text: String,
+}
+
 /// OKX's checksum of instrument `inst`'s current book: CRC32 of the interleaved top-25 check
 /// string (`bid:sz:ask:sz:…`), as a signed 32-bit integer (PROTOCOLS b.3).
 pub fn checksum(m: &Matcher, inst: usize) -> i32 {
-    let bids = m.depth(inst, true, 25);
-    let asks = m.depth(inst, false, 25);
-    let mut s = String::with_capacity(1200);
+    checksum_with(m, inst, &mut CheckScratch::default())
+}
+
+/// [`checksum`] with reused buffers (no allocation once they have grown).
+pub fn checksum_with(m: &Matcher, inst: usize, sc: &mut CheckScratch) -> i32 {
+    m.depth_into(inst, true, 25, &mut sc.bids);
+    m.depth_into(inst, false, 25, &mut sc.asks);
+    let s = &mut sc.text;
+    s.clear();
     for i in 0..25 {
-        for side in [&bids, &asks] {
-            if let Some((p, q)) = side.get(i) {
+        for side in [&sc.bids, &sc.asks] {
+            if let Some(&(p, q)) = side.get(i) {
                 if !s.is_empty() {
                     s.push(':');
                 }
-                s.push_str(&canon(*p));
+                push_canon(s, p);
                 s.push(':');
-                s.push_str(&canon(*q));
+                push_canon(s, q);
             }
         }
     }
@@ -75,23 +92,29 @@ pub fn books_frame(
     asks: &[(i64, i64)],
     checksum: Option<i32>,
 ) -> String {
-    let id = inst_id(ins);
     let mut s = String::with_capacity(160 + 48 * (bids.len() + asks.len()));
-    s.push_str(&format!(
-        r#"{{"arg":{{"channel":"books","instId":"{id}"}},"action":"{action}","data":[{{"asks":"#
-    ));
+    // Written piece by piece (no `format!` temporaries): this runs on every published update.
+    s.push_str(r#"{"arg":{"channel":"books","instId":""#);
+    s.push_str(&ins.base);
+    s.push('-');
+    s.push_str(&ins.quote);
+    s.push_str(r#""},"action":""#);
+    s.push_str(action);
+    s.push_str(r#"","data":[{"asks":"#);
     levels(&mut s, asks);
     s.push_str(",\"bids\":");
     levels(&mut s, bids);
-    let prev = if action == "snapshot" {
-        "-1".to_string()
-    } else {
-        prev.to_string()
-    };
-    s.push_str(&format!(
-        r#","ts":"{now_ms}","checksum":{},"prevSeqId":{prev},"seqId":{seq}}}]}}"#,
+    let _ = write!(
+        s,
+        r#","ts":"{now_ms}","checksum":{},"prevSeqId":"#,
         checksum.unwrap_or(0)
-    ));
+    );
+    if action == "snapshot" {
+        s.push_str("-1");
+    } else {
+        let _ = write!(s, "{prev}");
+    }
+    let _ = write!(s, r#","seqId":{seq}}}]}}"#);
     s
 }
 
