@@ -10,7 +10,7 @@
 //!
 //! Resync: a gap, a malformed frame, a stale feed, an oversized frame or a disconnect emits
 //! `BookInvalid` at once for the affected instrument(s); the sync then buffers the stream again
-//! and the handler fetches a fresh REST snapshot ([`BinanceFeed`]) or resubscribes the
+//! and the handler fetches a fresh REST snapshot ([`BinanceFeed`], [`GateioFeed`]) or resubscribes the
 //! instrument so the venue pushes a new one on the socket ([`SocketFeed`] with [`OkxVenue`] or
 //! [`KrakenVenue`]), until the book is valid again.
 //! Checks that need the rebuilt book (crossed/locked top, venue checksums) run in the book stage,
@@ -21,6 +21,8 @@
 //! decoder saw, in the order it saw it).
 
 pub mod binance;
+pub mod bridged;
+pub mod gateio;
 pub mod kraken;
 pub mod okx;
 pub mod socket;
@@ -30,6 +32,8 @@ use thiserror::Error;
 
 pub use self::{
     binance::{BinanceFeed, BinanceFeedConfig},
+    bridged::{BridgedFeed, BridgedMd},
+    gateio::{GateioFeed, GateioFeedConfig},
     kraken::KrakenVenue,
     okx::OkxVenue,
     socket::{SocketFeed, SocketFeedConfig, SocketVenue},
