@@ -476,8 +476,12 @@ fn a_resting_fill_is_learned_from_the_stream_with_polling_off() {
         );
     }
     assert_positions_match(&mut oms);
+    // The account position frame follows the execution report on the stream: wait for it.
     assert!(
-        oms.stream_balances().iter().any(|b| b.asset == "BTC"),
+        poll_until(&mut oms, Duration::from_secs(20), |o| o
+            .stream_balances()
+            .iter()
+            .any(|b| b.asset == "BTC")),
         "outboundAccountPosition applied: {:?}",
         oms.stream_balances()
     );
@@ -893,4 +897,43 @@ fn a_canary_secret_never_appears_in_logs_or_debug_output() {
         let leak: Vec<&str> = out.lines().filter(|l| l.contains(CANARY_KEY)).collect();
         assert!(leak.is_empty(), "API key leaked: {leak:?}");
     }
+}
+
+#[test]
+fn a_terminated_subscription_is_renewed_and_the_next_fill_still_comes_from_the_stream() {
+    let _ = captured();
+    let sim = start_sim(13);
+    let s = setup(&sim, "term");
+    let seg = segment(&s);
+    let mut oms = oms(&s, seg.clone(), 600_000, 600_000);
+    attach(&mut oms, &s, &s.ws_api_url);
+    assert!(poll_until(&mut oms, Duration::from_secs(30), |o| o
+        .user_stream_stats()
+        .up));
+    let subs = oms.user_stream_stats().subscriptions;
+    // The venue ends the subscription (eventStreamTerminated, the WS-API successor of a listenKey
+    // expiry); the client subscribes again on the same connection.
+    sim.inject("binance", FaultKind::UserStreamTerminated, 1, 0, 0)
+        .unwrap();
+    sim.step(1);
+    assert!(
+        poll_until(&mut oms, Duration::from_secs(30), |o| {
+            let us = o.user_stream_stats();
+            us.up && us.subscriptions > subs
+        }),
+        "{:?}",
+        oms.user_stream_stats()
+    );
+    let mut risk = risk();
+    rest_one(&mut oms, &mut risk, &seg, 1);
+    step_until_filled(&sim, &mut oms, 1);
+    assert!(
+        poll_until(&mut oms, Duration::from_secs(20), |o| o
+            .user_stream_stats()
+            .fills
+            >= 1),
+        "the fill came from the renewed stream: {:?}",
+        oms.user_stream_stats()
+    );
+    assert_positions_match(&mut oms);
 }

@@ -450,3 +450,38 @@ fn scripted_fault_file_and_seeded_random_schedule() {
         std::thread::park_timeout(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn user_stream_terminated_ends_the_subscription_until_the_client_subscribes_again() {
+    let sim = manual_sim(12);
+    let c = sim.credentials()[0].clone();
+    let mut user = ws(&sim, "/ws-api/v3");
+    let first = subscribe_user(&mut user, &c);
+    inject(&sim, FaultKind::UserStreamTerminated);
+    sim.step(1);
+    let v: Value = serde_json::from_str(&next_text(&mut user).expect("event")).expect("json");
+    assert_eq!(v["event"]["e"], "eventStreamTerminated", "{v}");
+    assert_eq!(v["subscriptionId"], first, "{v}");
+    // The ended subscription hears nothing: the NEW report of this order is not sent, so the
+    // next frame on the socket is the answer to the new subscribe.
+    let mut http = Http::new(&sim);
+    assert_eq!(
+        order(&mut http, &sim, "t1", false).expect("answer").json["status"],
+        "NEW"
+    );
+    let second = subscribe_user(&mut user, &c);
+    assert_ne!(second, first);
+    assert_eq!(
+        order(&mut http, &sim, "t2", true).expect("answer").json["status"],
+        "FILLED"
+    );
+    loop {
+        let v: Value = serde_json::from_str(&next_text(&mut user).expect("event")).expect("json");
+        if v["event"]["e"] == "executionReport" {
+            assert_eq!(v["subscriptionId"], second, "{v}");
+            assert_eq!(v["event"]["c"], "t2", "{v}");
+            break;
+        }
+    }
+    assert!(sim.oracle().counts().faults >= 1);
+}

@@ -74,6 +74,10 @@ pub enum FaultKind {
     FillRacingCancel,
     /// User stream: the next TRADE execution report is sent twice.
     DuplicateFill,
+    /// User stream (Binance WS API): every subscription ends with an `eventStreamTerminated`
+    /// event, as when its session or key expires: the WebSocket API successor of the retired
+    /// listenKey expiry. The connection stays open; a client must subscribe again.
+    UserStreamTerminated,
     /// REST: new orders refused with "Market is closed." for the window; symbols in BREAK.
     Maintenance,
 }

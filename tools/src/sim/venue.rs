@@ -415,6 +415,12 @@ impl VenueState {
                 }
             }
         }
+        if matches!(v.cfg.dialect, Dialect::Binance)
+            && !self.users.is_empty()
+            && faults.take(v.idx, FaultKind::UserStreamTerminated)
+        {
+            self.terminate_user_streams(v, now_ms, oracle);
+        }
     }
 
     /// OKX `orders` / Kraken `executions`: one report per execution (Kraken adds a `filled`
@@ -462,6 +468,24 @@ impl VenueState {
                     });
                 }
             }
+        }
+    }
+
+    /// Ends every user-stream subscription with `eventStreamTerminated` (PROTOCOLS-ORDERS A.6):
+    /// no further events reach them until the client subscribes again.
+    fn terminate_user_streams(&mut self, v: &Venue, now_ms: u64, oracle: &Oracle) {
+        oracle.fault(
+            lyra_shm::clock::wall_now_ns(),
+            &v.cfg.name,
+            "user_stream_terminated",
+            "every user-stream subscription ended",
+        );
+        for u in self.users.drain(..) {
+            let framed: Arc<str> = Arc::from(format!(
+                r#"{{"subscriptionId":{},"event":{{"e":"eventStreamTerminated","E":{now_ms}}}}}"#,
+                u.sub_id
+            ));
+            let _ = u.tx.try_send(Outbound::User(framed));
         }
     }
 
