@@ -373,50 +373,70 @@ pub fn push8(out: &mut String, v: i64) {
 /// Kraken checksums format dozens of levels per published update.
 pub fn fixed_bytes(v: i64, decimals: u8, buf: &mut [u8; 48]) -> usize {
     let a = v.unsigned_abs();
-    let (mut int, frac) = (a / ONE as u64, a % ONE as u64);
+    let (mut int, frac) = (a / ONE as u64, (a % ONE as u64) as u32);
+    // Integer digits backwards, two at a time from the pair table.
     let mut digits = [0u8; 20];
-    let mut n = 0;
-    loop {
-        digits[n] = b'0' + (int % 10) as u8;
-        n += 1;
-        int /= 10;
-        if int == 0 {
-            break;
-        }
+    let mut i = digits.len();
+    while int >= 100 {
+        let pair = (int % 100) as usize * 2;
+        int /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if int >= 10 {
+        let pair = int as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + int as u8;
     }
     let mut w = 0;
     if v < 0 {
         buf[0] = b'-';
         w = 1;
     }
-    for &d in digits[..n].iter().rev() {
-        buf[w] = d;
-        w += 1;
-    }
+    let n = digits.len() - i;
+    buf[w..w + n].copy_from_slice(&digits[i..]);
+    w += n;
     if decimals > 0 {
         buf[w] = b'.';
         w += 1;
+        // The eight decimals of the scale, as four pairs.
         let mut f = [b'0'; 8];
-        let mut x = frac;
-        for d in f.iter_mut().rev() {
-            *d = b'0' + (x % 10) as u8;
-            x /= 10;
+        let (hi, lo) = ((frac / 10_000) as usize, (frac % 10_000) as usize);
+        for (k, part) in [hi / 100, hi % 100, lo / 100, lo % 100]
+            .into_iter()
+            .enumerate()
+        {
+            f[2 * k..2 * k + 2].copy_from_slice(&PAIRS[part * 2..part * 2 + 2]);
         }
         // At most 27 bytes of decimals fit after a sign and 20 integer digits.
-        for j in 0..(decimals as usize).min(buf.len() - w) {
-            buf[w] = if j < f.len() { f[j] } else { b'0' };
-            w += 1;
-        }
+        let d = (decimals as usize).min(buf.len() - w);
+        let from_scale = d.min(f.len());
+        buf[w..w + from_scale].copy_from_slice(&f[..from_scale]);
+        buf[w + from_scale..w + d].fill(b'0');
+        w += d;
     }
     w
 }
 
+/// `"00"` … `"99"`: two decimal digits per table lookup.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Decimals of `v`'s canonical text: [`SCALE`] minus its trailing zeros (`"3366.1"` → 1).
 pub fn canon_decimals(v: i64) -> u8 {
+    let mut frac = (v.unsigned_abs() % ONE as u64) as u32;
+    if frac == 0 {
+        return 0;
+    }
     let mut d = SCALE;
-    let mut x = v.unsigned_abs();
-    while d > 0 && x % 10 == 0 {
-        x /= 10;
+    while frac % 10 == 0 {
+        frac /= 10;
         d -= 1;
     }
     d

@@ -888,3 +888,134 @@ impl Matcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published depth by definition: every generated or client price, best first, with
+    /// [`Matcher::level_qty`] (the reference `depth_into` must reproduce).
+    fn reference(m: &Matcher, inst: usize, bid: bool, limit: usize) -> Vec<(i64, i64)> {
+        let b = &m.books[inst];
+        let pxs: BTreeSet<i64> = if bid {
+            b.gen_bids
+                .keys()
+                .chain(b.client_bids.keys())
+                .copied()
+                .collect()
+        } else {
+            b.gen_asks
+                .keys()
+                .chain(b.client_asks.keys())
+                .copied()
+                .collect()
+        };
+        let ordered: Vec<i64> = if bid {
+            pxs.iter().rev().copied().collect()
+        } else {
+            pxs.iter().copied().collect()
+        };
+        ordered
+            .into_iter()
+            .take(limit)
+            .map(|p| (p, m.level_qty(inst, bid, p)))
+            .collect()
+    }
+
+    /// Merging generated and client levels gives the reference depth: client orders at
+    /// generated prices (summed), between them, beyond them, and a side with no generated
+    /// levels at all; at several limits.
+    #[test]
+    fn depth_into_merges_generated_and_client_levels() {
+        let instruments = super::super::config::SimConfig::default()
+            .parsed_instruments()
+            .expect("default instruments");
+        let ins = instruments[0].clone();
+        let (tick, step) = (ins.tick, ins.step);
+        let mut balances = BTreeMap::new();
+        for asset in [&ins.base, &ins.quote] {
+            balances.insert(
+                asset.clone(),
+                Balance {
+                    free: i64::MAX / 4,
+                    locked: 0,
+                },
+            );
+        }
+        let account = Account {
+            api_key: String::new(),
+            secret: String::new(),
+            passphrase: String::new(),
+            balances,
+        };
+        let mut m = Matcher::new(instruments, vec![account], 0, 0);
+        let mid = ins.mid / tick * tick;
+        for i in 0..5 {
+            m.books[0]
+                .gen_bids
+                .insert(mid - (2 + 2 * i) * tick, 7 * step);
+            m.books[0]
+                .gen_asks
+                .insert(mid + (2 + 2 * i) * tick, 9 * step);
+        }
+        let mut fx = Effects::default();
+        // Bids: at a generated price, between two, below all, and above all (still passive).
+        for (k, px) in [mid - 4 * tick, mid - 5 * tick, mid - 30 * tick, mid - tick]
+            .into_iter()
+            .enumerate()
+        {
+            m.place(
+                0,
+                0,
+                format!("b{k}"),
+                Side::Buy,
+                OrdType::LimitMaker,
+                Tif::Gtc,
+                px,
+                (1 + k as i64) * step,
+                Stp::None,
+                0,
+                &mut fx,
+            )
+            .expect("bid rests");
+        }
+        // Asks: two orders at one generated price, one between, one beyond.
+        for (k, px) in [
+            mid + 4 * tick,
+            mid + 4 * tick,
+            mid + 7 * tick,
+            mid + 40 * tick,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            m.place(
+                0,
+                0,
+                format!("a{k}"),
+                Side::Sell,
+                OrdType::LimitMaker,
+                Tif::Gtc,
+                px,
+                (1 + k as i64) * step,
+                Stp::None,
+                0,
+                &mut fx,
+            )
+            .expect("ask rests");
+        }
+        let mut out = vec![(1, 1)]; // stale content is cleared
+        for bid in [true, false] {
+            for limit in [0, 1, 3, 6, 9, 25, usize::MAX] {
+                m.depth_into(0, bid, limit, &mut out);
+                assert_eq!(out, reference(&m, 0, bid, limit), "bid {bid} limit {limit}");
+                assert_eq!(m.depth(0, bid, limit), out);
+            }
+        }
+        // Client levels only (no generated side).
+        m.books[0].gen_asks.clear();
+        m.depth_into(0, false, 25, &mut out);
+        assert_eq!(out, reference(&m, 0, false, 25));
+        assert_eq!(out.len(), 3);
+    }
+}

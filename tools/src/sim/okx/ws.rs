@@ -18,7 +18,7 @@ use tungstenite::WebSocket;
 use super::{
     super::{
         binance::ws::{pump, Handler, QUEUE},
-        config::{push_canon, Instrument},
+        config::{canon_decimals, fixed_bytes, push_canon, Instrument},
         faults::FaultKind,
         matching::{Matcher, PublicTrade},
         server::Stream,
@@ -45,12 +45,64 @@ fn levels(out: &mut String, lv: &[(i64, i64)]) {
     out.push(']');
 }
 
-/// Reused buffers of [`checksum_with`]: the publish path computes a checksum on every update.
+/// One level's check-string piece (`px:sz`), kept formatted between updates.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    px: i64,
+    qty: i64,
+    len: u8,
+    text: [u8; 48],
+}
+
+/// The top-25 pieces of one instrument's sides as last checksummed (best first).
+#[derive(Debug, Default)]
+struct Pieces {
+    bids: Vec<Piece>,
+    asks: Vec<Piece>,
+}
+
+/// Reused buffers of [`checksum_with`]: the publish path computes a checksum on every update,
+/// and most of the top 25 levels are unchanged from the previous one, so their formatted
+/// pieces are kept per instrument and only new or changed levels are formatted.
 #[derive(Debug, Default)]
 pub struct CheckScratch {
-    bids: Vec<(i64, i64)>,
-    asks: Vec<(i64, i64)>,
+    levels: Vec<(i64, i64)>,
+    pieces: Vec<Pieces>,
+    spare: Vec<Piece>,
     text: String,
+}
+
+/// Rebuilds `old` (the side's previous pieces, best first) for `levels` (best first), reusing
+/// the text of every level whose price and quantity are unchanged. `spare` is scratch.
+fn refresh(old: &mut Vec<Piece>, levels: &[(i64, i64)], bid: bool, spare: &mut Vec<Piece>) {
+    spare.clear();
+    let mut j = 0;
+    for &(px, qty) in levels {
+        // Both lists are best first: skip old levels better than this one (gone now).
+        while j < old.len() && if bid { old[j].px > px } else { old[j].px < px } {
+            j += 1;
+        }
+        if j < old.len() && old[j].px == px && old[j].qty == qty {
+            spare.push(old[j]);
+            continue;
+        }
+        let mut text = [0u8; 48];
+        let mut w = [0u8; 48];
+        let n = fixed_bytes(px, canon_decimals(px), &mut w);
+        text[..n].copy_from_slice(&w[..n]);
+        text[n] = b':';
+        let m = fixed_bytes(qty, canon_decimals(qty), &mut w);
+        // Canonical prices and sizes are far shorter than 48 bytes together.
+        let m = m.min(47 - n);
+        text[n + 1..n + 1 + m].copy_from_slice(&w[..m]);
+        spare.push(Piece {
+            px,
+            qty,
+            len: (n + 1 + m) as u8,
+            text,
+        });
+    }
+    std::mem::swap(old, spare);
 }
 
 /// OKX's checksum of instrument `inst`'s current book: CRC32 of the interleaved top-25 check
@@ -61,19 +113,25 @@ pub fn checksum(m: &Matcher, inst: usize) -> i32 {
 
 /// [`checksum`] with reused buffers (no allocation once they have grown).
 pub fn checksum_with(m: &Matcher, inst: usize, sc: &mut CheckScratch) -> i32 {
-    m.depth_into(inst, true, 25, &mut sc.bids);
-    m.depth_into(inst, false, 25, &mut sc.asks);
+    if sc.pieces.len() <= inst {
+        sc.pieces.resize_with(inst + 1, Pieces::default);
+    }
+    let p = &mut sc.pieces[inst];
+    m.depth_into(inst, true, 25, &mut sc.levels);
+    refresh(&mut p.bids, &sc.levels, true, &mut sc.spare);
+    m.depth_into(inst, false, 25, &mut sc.levels);
+    refresh(&mut p.asks, &sc.levels, false, &mut sc.spare);
     let s = &mut sc.text;
     s.clear();
     for i in 0..25 {
-        for side in [&sc.bids, &sc.asks] {
-            if let Some(&(p, q)) = side.get(i) {
+        for side in [&p.bids, &p.asks] {
+            if let Some(piece) = side.get(i) {
                 if !s.is_empty() {
                     s.push(':');
                 }
-                push_canon(s, p);
-                s.push(':');
-                push_canon(s, q);
+                for &b in &piece.text[..piece.len as usize] {
+                    s.push(b as char);
+                }
             }
         }
     }
