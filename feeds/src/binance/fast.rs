@@ -254,12 +254,13 @@ impl<'a> Cur<'a> {
         if self.lit(b"]").is_some() {
             return Some(());
         }
+        // Binance's usual scales (8/8) take the fused one-window pair parser.
+        let fused = inst.px_scale == 8 && inst.qty_scale == 8;
         loop {
-            self.lit(b"[")?;
-            let p = self.quoted_dec(inst.px_scale)?;
-            self.lit(b",")?;
-            let q = self.quoted_dec(inst.qty_scale)?;
-            self.lit(b"]")?;
+            let (p, q) = match if fused { self.pair8() } else { None } {
+                Some(pq) => pq,
+                None => self.pair(inst)?,
+            };
             out.push((p, q));
             match self.peek()? {
                 b',' => self.i += 1,
@@ -270,6 +271,62 @@ impl<'a> Cur<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// One `["p","q"]` level, each value parsed by [`Cur::quoted_dec`] (any shape, checked).
+    #[cold]
+    #[inline(never)]
+    fn pair(&mut self, inst: Resolved) -> Option<(i64, i64)> {
+        self.lit(b"[")?;
+        let p = self.quoted_dec(inst.px_scale)?;
+        self.lit(b",")?;
+        let q = self.quoted_dec(inst.qty_scale)?;
+        self.lit(b"]")?;
+        Some((p, q))
+    }
+
+    /// One `["p","q"]` level at scales 8/8 in Binance's usual shape (each value `"` + 1-7
+    /// integer digits + `.` + exactly 8 fraction digits + `"`), from one fixed window of the
+    /// frame: one bounds check for the pair, every check of both values in one branch, and the
+    /// quantity's position known before the price is parsed, so the four 8-digit parses run
+    /// side by side instead of one after the other. `None` (cursor unmoved: the caller takes
+    /// [`Cur::pair`], which decides) for any other shape, or when the frame has fewer than
+    /// [`PAIR_WINDOW`] bytes left (its last level or two).
+    #[inline(always)]
+    fn pair8(&mut self) -> Option<(i64, i64)> {
+        let i = self.i;
+        let s: &[u8; PAIR_WINDOW] = self.b.get(i..i + PAIR_WINDOW)?.try_into().ok()?;
+        // Every offset below stays inside the window for any k, k2 in 0..=8 (leading_digits'
+        // range), so no read can fail before the checks reject a shape: the largest is
+        // s[q + k2 + 10] with q = k + 14, at most 40.
+        let w0 = word_at(s, 2);
+        let k = leading_digits(w0);
+        let w1 = word_at(s, k + 3);
+        let q = k + 14;
+        let w2 = word_at(s, q);
+        let k2 = leading_digits(w2);
+        let w3 = word_at(s, q + k2 + 1);
+        let ok = (s[0] == b'[')
+            & (s[1] == b'"')
+            & (k.wrapping_sub(1) < 7)
+            & (s[2 + k] == b'.')
+            & all_digits(w1)
+            & (s[k + 11] == b'"')
+            & (s[k + 12] == b',')
+            & (s[k + 13] == b'"')
+            & (k2.wrapping_sub(1) < 7)
+            & (s[q + k2] == b'.')
+            & all_digits(w3)
+            & (s[q + k2 + 9] == b'"')
+            & (s[q + k2 + 10] == b']');
+        if !ok {
+            return None;
+        }
+        // k, k2 in 1..=7 here; integer parts < 10^7, fractions < 10^8: no overflow at scale 8.
+        let p = parse8(top_digits(w0, k)) * 100_000_000 + parse8(w1);
+        let qt = parse8(top_digits(w2, k2)) * 100_000_000 + parse8(w3);
+        self.i = i + q + k2 + 11;
+        Some((p as i64, qt as i64))
     }
 
     #[inline]
@@ -298,6 +355,28 @@ fn digits_to_top(w: u64, n: usize) -> Option<u64> {
         return None;
     }
     Some((w << (8 * (8 - n))) | (0x3030_3030_3030_3030u64 >> (8 * n)))
+}
+
+/// Bytes [`Cur::pair8`] reads at once: the longest pair it takes (`["` + 7 + `.` + 8 + `","` +
+/// 7 + `.` + 8 + `"]`) is 39 bytes; the window is 41 so that the reads for any digit count the
+/// checks may see before they reject (0..=8 on each side) stay inside it.
+const PAIR_WINDOW: usize = 41;
+
+/// The 8 bytes of `s` at `o` as a little-endian word (`o + 8 <= PAIR_WINDOW` by the callers'
+/// arithmetic).
+#[inline(always)]
+fn word_at(s: &[u8; PAIR_WINDOW], o: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[o..o + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// [`digits_to_top`] without the range check (the caller checked `n` in 1..=7; for other `n`
+/// the result is unused, and the shifts are masked so they cannot overflow).
+#[inline(always)]
+fn top_digits(w: u64, n: usize) -> u64 {
+    let n = (n & 7) as u32;
+    w.wrapping_shl(8 * (8 - n)) | 0x3030_3030_3030_3030u64.wrapping_shr(8 * n)
 }
 
 /// Whether all 8 bytes of `w` are ASCII digits.
@@ -586,6 +665,95 @@ mod tests {
                     check(s, 8);
                 } else {
                     assert_eq!(dec(&t, 8), None);
+                }
+            }
+        }
+    }
+
+    /// `[["p","q"],...]` + `tail` through [`Cur::levels`] at scales 8/8 (the fused pair path)
+    /// and, value by value, through [`Cur::quoted_dec`] (the reference path, via scale 8/8
+    /// spelled as a non-fused instrument would take it).
+    /// Each answer carries where the cursor stopped.
+    #[allow(clippy::type_complexity)]
+    fn levels_both(
+        text: &[u8],
+    ) -> (
+        Option<(Vec<(i64, i64)>, usize)>,
+        Option<(Vec<(i64, i64)>, usize)>,
+    ) {
+        let run = |fused: bool| {
+            let inst = Resolved {
+                idx: lyra_shm::msg::InstrumentIdx(0),
+                px_scale: 8,
+                qty_scale: 8,
+            };
+            let mut c = Cur { b: text, i: 0 };
+            let mut out = Vec::new();
+            let got = if fused {
+                c.levels(inst, &mut out)
+            } else {
+                // The same loop, every pair through the checked per-value path.
+                (|| {
+                    c.lit(b"[")?;
+                    if c.lit(b"]").is_some() {
+                        return Some(());
+                    }
+                    loop {
+                        out.push(c.pair(inst)?);
+                        match c.peek()? {
+                            b',' => c.i += 1,
+                            b']' => {
+                                c.i += 1;
+                                return Some(());
+                            }
+                            _ => return None,
+                        }
+                    }
+                })()
+            };
+            got.map(|()| (out, c.i))
+        };
+        (run(true), run(false))
+    }
+
+    #[test]
+    fn fused_pairs_agree_with_the_per_value_path_on_every_bad_byte() {
+        let good = br#"[["61737.63000000","0.00000000"],["1.00000001","9999999.99999999"],["9999999.99999999","1.00000000"]]"#;
+        let mut base = good.to_vec();
+        base.extend_from_slice(b"}}}}}}}}}}}}}}}}");
+        let (f, r) = levels_both(&base);
+        assert_eq!(
+            f,
+            Some((
+                vec![
+                    (6_173_763_000_000, 0),
+                    (100_000_001, 999_999_999_999_999),
+                    (999_999_999_999_999, 100_000_000)
+                ],
+                good.len()
+            ))
+        );
+        assert_eq!(f, r);
+        for pos in 0..good.len() {
+            for bad in (0u8..=255)
+                .step_by(5)
+                .chain([b'.', b'"', b',', b'[', b']', b'0', b'9'])
+            {
+                let mut t = base.clone();
+                t[pos] = bad;
+                let (f, r) = levels_both(&t);
+                assert_eq!(f, r, "byte {bad} at {pos}");
+            }
+        }
+        // Other widths: 0-9 integer digits, 7-9 fraction digits, on either value.
+        for int in ["", "0", "12", "1234567", "12345678", "123456789"] {
+            for frac in ["1234567", "12345678", "123456789"] {
+                for (p, q) in [(int, "1"), ("1", int)] {
+                    let mut t =
+                        format!(r#"[["{p}.{frac}","{q}.12345678"],["5.00000000","6.00000000"]]"#);
+                    t.push_str(&"}".repeat(40));
+                    let (f, r) = levels_both(t.as_bytes());
+                    assert_eq!(f, r, "{t}");
                 }
             }
         }
