@@ -96,6 +96,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The `Host` header value: the host, with `:port` unless it is the HTTPS default 443.
+    pub fn host_header(&self) -> String {
+        if self.port == 443 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// Parses `https://host[:port][/]`.
     ///
     /// # Errors

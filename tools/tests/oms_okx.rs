@@ -22,29 +22,14 @@ use lyra_shm::{
     msg::{InstrumentIdx, OrdType, OrderIntent, OrderState, Side, Tif},
 };
 use rust_decimal::Decimal;
-use sim::{
-    config::{Dialect, SimConfig, VenueCfg},
-    faults::FaultKind,
-    Credentials, Sim, SimHandle,
-};
+use sim::{config::Dialect, faults::FaultKind, Credentials, SimHandle};
 use sim_support::Http;
 
 const PX_SCALE: u8 = 2;
 const QTY_SCALE: u8 = 5;
 
 fn okx_sim() -> SimHandle {
-    let cfg = SimConfig {
-        seed: 23,
-        step_ms: 0,
-        oracle_frames: false,
-        venues: vec![VenueCfg {
-            name: "okx".into(),
-            dialect: Dialect::Okx,
-            ..VenueCfg::default()
-        }],
-        ..SimConfig::default()
-    };
-    Sim::start(cfg, None).expect("start")
+    sim_support::single_venue_sim("okx", Dialect::Okx, 23, 0)
 }
 
 fn spec() -> SymbolSpec {

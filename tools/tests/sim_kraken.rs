@@ -21,26 +21,15 @@ use lyra_shm::{
 use mio::{Events, Poll, Token};
 use serde_json::Value;
 use sim::{
-    config::{fmt8, Dialect, SimConfig, VenueCfg, ONE},
+    config::{fmt8, Dialect, ONE},
     faults::FaultKind,
     kraken::rest::api_sign,
-    Credentials, Sim, SimHandle,
+    Credentials, SimHandle,
 };
 use sim_support::Http;
 
 fn kraken_sim(step_ms: u64) -> SimHandle {
-    let cfg = SimConfig {
-        seed: 31,
-        step_ms,
-        oracle_frames: false,
-        venues: vec![VenueCfg {
-            name: "kraken".into(),
-            dialect: Dialect::Kraken,
-            ..VenueCfg::default()
-        }],
-        ..SimConfig::default()
-    };
-    Sim::start(cfg, None).expect("start")
+    sim_support::single_venue_sim("kraken", Dialect::Kraken, 31, step_ms)
 }
 
 #[test]

@@ -22,25 +22,14 @@ use lyra_shm::{
 use mio::{Events, Poll, Token};
 use serde_json::Value;
 use sim::{
-    config::{fmt8, Dialect, SimConfig, VenueCfg, ONE},
+    config::{fmt8, Dialect, ONE},
     faults::FaultKind,
-    Sim, SimHandle,
+    SimHandle,
 };
 use sim_support::Http;
 
 fn okx_sim(step_ms: u64) -> SimHandle {
-    let cfg = SimConfig {
-        seed: 21,
-        step_ms,
-        oracle_frames: false,
-        venues: vec![VenueCfg {
-            name: "okx".into(),
-            dialect: Dialect::Okx,
-            ..VenueCfg::default()
-        }],
-        ..SimConfig::default()
-    };
-    Sim::start(cfg, None).expect("start")
+    sim_support::single_venue_sim("okx", Dialect::Okx, 21, step_ms)
 }
 
 #[derive(Default)]

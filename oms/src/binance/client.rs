@@ -132,11 +132,7 @@ impl BinanceRest {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, HttpError> {
         let ep = Endpoint::parse(&cfg.rest_url)?;
-        let host_header = if ep.port == 443 {
-            ep.host.clone()
-        } else {
-            format!("{}:{}", ep.host, ep.port)
-        };
+        let host_header = ep.host_header();
         Ok(Self {
             conn: HttpsConn::new(ep, tls, cfg.timeout)?,
             creds,

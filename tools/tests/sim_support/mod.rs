@@ -17,7 +17,11 @@ use rustls::{
 use serde_json::Value;
 use tungstenite::{protocol::WebSocketConfig, Message, WebSocket};
 
-use crate::sim::{binance::sign::hmac_hex, config::SimConfig, Credentials, Sim, SimHandle};
+use crate::sim::{
+    binance::sign::hmac_hex,
+    config::{Dialect, SimConfig, VenueCfg},
+    Credentials, Sim, SimHandle,
+};
 
 /// A simulator for tests: manual stepping (frozen book), frames not logged, fixed epoch.
 pub fn manual_sim(seed: u64) -> SimHandle {
@@ -26,6 +30,23 @@ pub fn manual_sim(seed: u64) -> SimHandle {
         step_ms: 0,
         epoch_ms: Some(1_700_000_000_000),
         oracle_frames: false,
+        ..SimConfig::default()
+    };
+    Sim::start(cfg, None).expect("start simulator")
+}
+
+/// A simulator with one venue `name` speaking `dialect` (default profile), stepping every
+/// `step_ms` (0: manual stepping), frames not logged.
+pub fn single_venue_sim(name: &str, dialect: Dialect, seed: u64, step_ms: u64) -> SimHandle {
+    let cfg = SimConfig {
+        seed,
+        step_ms,
+        oracle_frames: false,
+        venues: vec![VenueCfg {
+            name: name.into(),
+            dialect,
+            ..VenueCfg::default()
+        }],
         ..SimConfig::default()
     };
     Sim::start(cfg, None).expect("start simulator")
