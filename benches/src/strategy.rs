@@ -93,6 +93,7 @@ fn lyra() -> Result<Strategies> {
             one_leg_policy: OneLegPolicy::Hedge,
             max_group_qty: 50,
             max_open_groups: 16,
+            max_groups_per_s: 0,
             max_fix_attempts: 3,
             ledger_capacity: 1_024,
         }),

@@ -485,3 +485,40 @@ fn a_leg_refused_before_the_venue_releases_it_and_the_other_leg_is_hedged() {
     // The pair is free again: the same books fire a new group.
     assert_eq!(feed(&mut s, &[b], NOW).len(), 2);
 }
+
+#[test]
+fn groups_per_second_budget_holds_back_and_refills() {
+    let mut c = arb_cfg(10, OneLegPolicy::Hedge);
+    c.max_groups_per_s = 1;
+    let c = cfg(
+        vec![market(0, 1_000, 0), market(1, 1_000, 0)],
+        Some(c),
+        vec![],
+    );
+    let mut s = Strategies::new(&c, 2, 1, Ids::new(100, 7)).unwrap();
+    for v in 0..2 {
+        s.set_balance(VenueId(v), I0, Qty(1_000_000), 1_000_000_000_000_000);
+    }
+    let (a, b) = (a_top(&[(999_000, 3)]), b_top(&[(1_003_000, 3)]));
+    assert_eq!(feed(&mut s, &[a, b], NOW).len(), 2, "the first group goes");
+    // Both legs come back empty (IOC missed): the pair is free again, but the second is spent.
+    let mut out = Vec::with_capacity(8);
+    s.on_report(&state(100, 0, OrderState::Expired), NOW, &mut out);
+    s.on_report(&state(101, 0, OrderState::Expired), NOW, &mut out);
+    assert!(out.is_empty(), "nothing filled, nothing to fix: {out:?}");
+    let later = NOW + 500 * MS;
+    let (a2, b2) = (
+        top(0, 12, later, &[(998_000, 100)], &[(999_000, 3)]),
+        top(1, 23, later, &[(1_003_000, 3)], &[(1_010_000, 100)]),
+    );
+    assert!(feed(&mut s, &[a2, b2], later).is_empty(), "budget spent");
+    assert!(s.arb().unwrap().stats().rate_limited >= 1);
+    let next = NOW + 1_000 * MS;
+    let b3 = top(1, 24, next, &[(1_003_000, 3)], &[(1_010_000, 100)]);
+    let a3 = top(0, 13, next, &[(998_000, 100)], &[(999_000, 3)]);
+    assert_eq!(
+        feed(&mut s, &[a3, b3], next).len(),
+        2,
+        "a second later the budget has refilled"
+    );
+}

@@ -22,6 +22,7 @@ use lyra_shm::{
 };
 
 use super::{
+    budget::Budget,
     config::{ArbConfig, OneLegPolicy},
     depth_walk::{edge_at_limits, edge_now, sweep, walk, Depth, WalkParams},
     fees::{unit_clears, Edge, PPM_PER_BPS, RATE_SCALE},
@@ -163,6 +164,8 @@ pub struct ArbStats {
     pub pair_busy: u64,
     /// Opportunities skipped: no room in the sink, the working table or the group table.
     pub no_room: u64,
+    /// Opportunities skipped: `max_groups_per_s` was spent.
+    pub rate_limited: u64,
     /// Groups flagged by the time box.
     pub timed_out: u64,
     /// Corrective orders sent.
@@ -185,6 +188,8 @@ pub struct Arb {
     stats: ArbStats,
     /// The halt state as the strategy stage last read it: (halted bit, per-venue halt mask).
     halt: (bool, u64),
+    /// Groups per second (`max_groups_per_s`).
+    budget: Budget,
 }
 
 impl Arb {
@@ -205,6 +210,7 @@ impl Arb {
         let groups = Vec::with_capacity(cfg.max_open_groups);
         let ledger = GroupLedger::new(cfg.ledger_capacity);
         Self {
+            budget: Budget::new(cfg.max_groups_per_s),
             cfg,
             specs,
             venues,
@@ -369,6 +375,10 @@ impl Arb {
             self.stats.no_room += 1;
             return;
         }
+        if !self.budget.ready(now) {
+            self.stats.rate_limited += 1;
+            return;
+        }
         let (Some(da), Some(db)) = (depth(a), depth(b)) else {
             return;
         };
@@ -479,6 +489,7 @@ impl Arb {
         }
         sink.push(buy);
         sink.push(sell);
+        self.budget.take(now);
         let expected = Edge {
             qty,
             cost: buy_raw * (RATE_SCALE + fa as i128),

@@ -86,6 +86,12 @@ pub struct ArbConfig {
     /// Most groups in flight at once (preallocated).
     #[serde(default = "default_open_groups")]
     pub max_open_groups: usize,
+    /// Most groups sent per second (two orders each; hedges and unwinds are not held back);
+    /// 0 = no limit. Keep `2 x` this plus the market makers' rates under risk's
+    /// `max_orders_per_s`: past it, every group is a pair of risk refusals, and a persisting
+    /// opportunity re-fires on every top.
+    #[serde(default = "default_groups_per_s")]
+    pub max_groups_per_s: u32,
     /// Most corrective (hedge/unwind) orders per group.
     #[serde(default = "default_fix_attempts")]
     pub max_fix_attempts: u32,
@@ -96,6 +102,11 @@ pub struct ArbConfig {
 
 fn default_open_groups() -> usize {
     16
+}
+/// 10 groups (20 orders) a second: inside risk's default 50 orders/s with room for market
+/// making and corrective orders.
+fn default_groups_per_s() -> u32 {
+    10
 }
 fn default_fix_attempts() -> u32 {
     3

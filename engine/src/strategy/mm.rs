@@ -22,6 +22,7 @@ use lyra_shm::{
 };
 
 use super::{
+    budget::Budget,
     config::{FairPrice, MmConfig},
     fees::{PPM_PER_BPS, RATE_SCALE},
     filters::{ceil_to, floor_to, MarketSpec},
@@ -83,28 +84,23 @@ pub struct MarketMaker {
     spec: MarketSpec,
     bid: Option<Quote>,
     ask: Option<Quote>,
-    /// Cancel-replace budget in token-nanoseconds (one replace = 1e9), refilled at the rate.
-    tokens: u128,
-    last_refill: Nanos,
+    /// Cancel-replace budget (`max_cancel_replaces_per_s`).
+    replaces: Budget,
     stats: MmStats,
     /// Whether its venue (or everything) is halted: no new quotes.
     halted: bool,
 }
 
-const TOKEN: u128 = 1_000_000_000;
-
 impl MarketMaker {
     /// Market maker number `index` quoting with `cfg` on the venue described by `spec`.
     pub fn new(index: u16, cfg: MmConfig, spec: MarketSpec) -> Self {
-        let tokens = cfg.max_cancel_replaces_per_s as u128 * TOKEN;
         Self {
+            replaces: Budget::new(cfg.max_cancel_replaces_per_s),
             index,
             cfg,
             spec,
             bid: None,
             ask: None,
-            tokens,
-            last_refill: 0,
             stats: MmStats::default(),
             halted: false,
         }
@@ -217,13 +213,6 @@ impl MarketMaker {
         })
     }
 
-    fn refill(&mut self, now: Nanos) {
-        let cap = self.cfg.max_cancel_replaces_per_s as u128 * TOKEN;
-        let dt = now.saturating_sub(self.last_refill) as u128;
-        self.tokens = (self.tokens + dt * self.cfg.max_cancel_replaces_per_s as u128).min(cap);
-        self.last_refill = now.max(self.last_refill);
-    }
-
     /// Re-evaluates the quotes at `now` (on a book change of a watched venue, or on a timer):
     /// pulls, places or cancel-replaces as needed.
     pub fn update(
@@ -234,7 +223,6 @@ impl MarketMaker {
         now: Nanos,
         sink: &mut impl IntentSink,
     ) {
-        self.refill(now);
         let Some(w) = self.wanted(tops, inv, now) else {
             self.pull(ids, now, sink);
             return;
@@ -275,14 +263,14 @@ impl MarketMaker {
                     if !(moved || expired) {
                         continue;
                     }
-                    if self.tokens < TOKEN {
+                    if !self.replaces.ready(now) {
                         self.stats.rate_limited += 1;
                         continue;
                     }
                     if sink.room() < 2 || inv.working_room() < 1 {
                         continue;
                     }
-                    self.tokens -= TOKEN;
+                    self.replaces.take(now);
                     self.stats.replaces += 1;
                     self.cancel(q, side, ids, now, book_seq, sink);
                     self.set(side, None);

@@ -20,6 +20,7 @@
 //! [`ExecReport`]: lyra_shm::msg::ExecReport
 
 pub mod arb;
+pub mod budget;
 pub mod config;
 pub mod depth_walk;
 pub mod fees;

@@ -56,6 +56,7 @@ pub fn arb_cfg(edge_bps: u32, policy: OneLegPolicy) -> ArbConfig {
         one_leg_policy: policy,
         max_group_qty: 1_000,
         max_open_groups: 8,
+        max_groups_per_s: 0,
         max_fix_attempts: 3,
         ledger_capacity: 64,
     }

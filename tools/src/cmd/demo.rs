@@ -258,7 +258,8 @@ fn engine_config(
     writeln!(
         t,
         "[strategies.arb]\nstrategy = 0\ninstruments = [{}]\nedge_bps = 2\nslippage_bps = 1\nmax_book_age_ms = 1500\n\
-         leg_timeout_ms = 3000\nmax_group_qty = 2000000\nmax_open_groups = 8",
+         leg_timeout_ms = 3000\nmax_group_qty = 2000000\nmax_open_groups = 8\n\
+         max_groups_per_s = 30",
         (0..sc.instruments.len())
             .map(|k| k.to_string())
             .collect::<Vec<_>>()
