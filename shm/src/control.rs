@@ -28,6 +28,7 @@ mod halt;
 mod heartbeat;
 mod histogram;
 mod layout;
+mod md_status;
 mod seqlock;
 
 use std::{

@@ -19,6 +19,7 @@ use super::{
     counters::{Counter, COUNTER_SLOTS},
     histogram::{Hist, HistSlot, HIST_BUCKETS, HIST_SLOTS},
 };
+use crate::msg::MAX_VENUES;
 
 /// `LYRACTL1` in ASCII, little-endian: the first eight bytes of every control segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LYRACTL1");
@@ -124,6 +125,17 @@ pub(crate) struct HeartbeatSlot {
     pub beats: AtomicU64,
 }
 
+/// Per-venue market-data status (see `md_status.rs`); only the book stage writes it.
+#[repr(C, align(128))]
+pub(crate) struct MdBlock {
+    /// Bit per venue (venue id = bit index): its market data is down.
+    pub down_mask: AtomicU64,
+    /// Up->down transitions of all venues (pollers compare it before reading the epochs).
+    pub down_seq: AtomicU64,
+    /// Per venue: up->down transitions so far.
+    pub down_epochs: [AtomicU32; MAX_VENUES],
+}
+
 /// The whole segment.
 #[repr(C)]
 pub(crate) struct Layout {
@@ -137,6 +149,8 @@ pub(crate) struct Layout {
     pub grants: [GrantSlot; GRANT_SLOTS],
     /// Heartbeats.
     pub heartbeats: [HeartbeatSlot; HEARTBEAT_SLOTS],
+    /// Market-data status per venue (before the counters, so the histograms stay the last block).
+    pub md: MdBlock,
     /// Counters, indexed by [`Counter`]; spare slots stay zero.
     pub counters: [AtomicU64; COUNTER_SLOTS],
     /// Latency histograms, indexed by [`Hist`]; spare slots stay zero.
@@ -149,8 +163,10 @@ const _: () = assert!(size_of::<TransitionSlot>() == 256);
 const _: () = assert!(size_of::<GrantSlot>() == 128);
 const _: () = assert!(size_of::<HeartbeatSlot>() == 128);
 const _: () = assert!(size_of::<HistSlot>() == 640);
-const _: () =
-    assert!(size_of::<Layout>() == 128 + 128 + 256 + 32 * 128 + 32 * 128 + 512 + HIST_SLOTS * 640);
+const _: () = assert!(size_of::<MdBlock>() == 384);
+const _: () = assert!(
+    size_of::<Layout>() == 128 + 128 + 256 + 32 * 128 + 32 * 128 + 384 + 512 + HIST_SLOTS * 640
+);
 const _: () = assert!(COUNTER_SLOTS * 8 == 512);
 const _: () = assert!(offset_of!(Layout, halt) == 128);
 
@@ -255,6 +271,13 @@ const FIELDS: &[Field] = &[
         8,
     ),
     ("heartbeat.beats", offset_of!(HeartbeatSlot, beats), 8),
+    ("md.down_mask", offset_of!(Layout, md.down_mask), 8),
+    ("md.down_seq", offset_of!(Layout, md.down_seq), 8),
+    (
+        "md.down_epochs",
+        offset_of!(Layout, md.down_epochs),
+        MAX_VENUES * 4,
+    ),
     ("counters", offset_of!(Layout, counters), COUNTER_SLOTS * 8),
     (
         "histograms",
