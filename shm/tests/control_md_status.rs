@@ -37,7 +37,10 @@ fn a_disconnect_bumps_the_venue_epoch_once_and_a_reader_sees_it() {
     assert!(w.set_md_up(b).unwrap());
     assert!(!w.set_md_up(b).unwrap());
     assert!(!r.is_md_down(b));
-    assert!(w.set_md_down(b).unwrap(), "the next disconnect counts again");
+    assert!(
+        w.set_md_down(b).unwrap(),
+        "the next disconnect counts again"
+    );
     assert!(w.set_md_down(a).unwrap());
     assert_eq!(r.md_down_seq(), 3);
     assert_eq!((r.md_down_epoch(a), r.md_down_epoch(b)), (1, 2));
