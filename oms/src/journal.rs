@@ -22,6 +22,8 @@ use lyra_shm::{
 };
 use thiserror::Error;
 
+use crate::venue::{IdText, ID_MAX};
+
 /// Bytes per record.
 pub const RECORD_LEN: usize = 128;
 const HEADER_LEN: usize = 4096;
@@ -71,6 +73,9 @@ pub struct JournaledIntent {
     pub venue_order_id: u64,
     /// Cumulative filled quantity, once known.
     pub cum_qty: Qty,
+    /// The venue's order id as text (OKX `ordId`, Kraken txid), once known (empty before and
+    /// on Binance, whose numeric id is `venue_order_id`).
+    pub venue_id: IdText,
 }
 
 /// What opening the journal found.
@@ -196,6 +201,35 @@ impl Journal {
         })
     }
 
+    /// [`Journal::append_state`] that also records the venue's text order id (OKX `ordId`,
+    /// Kraken txid: a Kraken order that has closed can be queried by txid only, so restart
+    /// recovery needs it). The text sits in bytes 48..89 of the state record, which version-1
+    /// readers never looked at, so the file format stays compatible both ways.
+    ///
+    /// # Errors
+    /// [`JournalError::Full`].
+    pub fn append_state_with_id(
+        &mut self,
+        intent_seq: u64,
+        state: OrderState,
+        venue_order_id: u64,
+        venue_id: &IdText,
+        cum_qty: Qty,
+        wall_ns: u64,
+    ) -> Result<(), JournalError> {
+        self.append(|r| {
+            r[4] = KIND_STATE;
+            r[5] = state as u8;
+            put_u64(r, 16, intent_seq);
+            put_u64(r, 24, wall_ns);
+            put_u64(r, 32, venue_order_id);
+            put_u64(r, 40, cum_qty.0 as u64);
+            let t = venue_id.as_str().as_bytes();
+            r[48] = t.len() as u8;
+            r[49..49 + t.len()].copy_from_slice(t);
+        })
+    }
+
     fn append(&mut self, fill: impl FnOnce(&mut [u8])) -> Result<(), JournalError> {
         if self.next >= self.capacity {
             return Err(JournalError::Full {
@@ -294,6 +328,7 @@ fn apply(rec: &mut Recovery, r: &[u8]) {
                     state,
                     venue_order_id: 0,
                     cum_qty: Qty(0),
+                    venue_id: IdText::default(),
                 },
             );
         }
@@ -305,6 +340,15 @@ fn apply(rec: &mut Recovery, r: &[u8]) {
                     j.venue_order_id = voi;
                 }
                 j.cum_qty = Qty(u64_at(r, 40) as i64);
+                let n = (r[48] as usize).min(ID_MAX);
+                if n > 0 {
+                    if let Some(id) = std::str::from_utf8(&r[49..49 + n])
+                        .ok()
+                        .and_then(IdText::new)
+                    {
+                        j.venue_id = id;
+                    }
+                }
             }
         }
         _ => {}

@@ -24,13 +24,14 @@ use crate::{
             mantissa, state_of, AccountBody, ApiErrorBody, ExchangeInfoBody, OrderBody, RejectKind,
             TradeBody,
         },
-        BinanceRest, Method, SymbolSpec, Throttle,
+        BinanceRest, Method, RateBudget, SymbolSpec, Throttle,
     },
     clordid::{ClOrdId, ClOrdIdError},
     config::{CancelOnHalt, Mode, OmsConfig, UnknownOrders},
     journal::{Journal, JournalError, Recovery},
     order::{AlertKind, AuditEvent, IllegalTransition, Order, TradeInsert},
     position::Positions,
+    venue::OrderEntry,
 };
 
 // The user data stream's updates applied to this OMS (a child module: it shares the private
@@ -38,6 +39,9 @@ use crate::{
 #[path = "binance/user_stream_apply.rs"]
 mod user_stream_apply;
 pub use user_stream_apply::UserStreamStats;
+
+// The venue-neutral order-entry path (OKX, Kraken) of the same life cycle.
+mod entry_path;
 
 /// Why the OMS refused an intent (nothing reached the venue unless the variant says so).
 #[derive(Debug, Error)]
@@ -243,7 +247,7 @@ enum Query {
 pub struct Oms {
     cfg: OmsConfig,
     journal: Journal,
-    venue: BinanceRest,
+    entry: Entry,
     symbols: Vec<Option<SymbolSpec>>,
     seg: Arc<ControlSegment>,
     clock: Arc<dyn Clock>,
@@ -274,6 +278,55 @@ impl std::fmt::Debug for Oms {
     }
 }
 
+/// The venue client behind an OMS: Binance keeps its detailed path (headers-based rate
+/// limits, -1021/-1013/418, `/order/test`, the user stream); OKX and Kraken go through
+/// [`OrderEntry`] and act on [`crate::venue::VenueError::class`] / `refusal()`.
+// One per OMS, never moved after construction: boxing the Binance client would only add an
+// indirection to every Binance send.
+#[allow(clippy::large_enum_variant)]
+enum Entry {
+    /// Binance Spot.
+    Binance(BinanceRest),
+    /// Any other venue, with the OMS's own budget (back-off after a rate-limit refusal).
+    Other {
+        client: Box<dyn OrderEntry + Send>,
+        budget: RateBudget,
+    },
+}
+
+impl Entry {
+    fn budget(&mut self) -> &mut RateBudget {
+        match self {
+            Entry::Binance(b) => &mut b.budget,
+            Entry::Other { budget, .. } => budget,
+        }
+    }
+
+    fn offset_ms(&self) -> i64 {
+        match self {
+            Entry::Binance(b) => b.offset_ms(),
+            Entry::Other { .. } => 0,
+        }
+    }
+}
+
+/// The Binance client of a Binance OMS, or `return $or` — every caller dispatches the other
+/// venues before, so the fallback is a guard, not a path.
+macro_rules! binance {
+    ($self:ident) => {
+        match &mut $self.entry {
+            Entry::Binance(b) => b,
+            Entry::Other { .. } => return,
+        }
+    };
+    ($self:ident, $or:expr) => {
+        match &mut $self.entry {
+            Entry::Binance(b) => b,
+            Entry::Other { .. } => return $or,
+        }
+    };
+}
+
 const QUERY_WEIGHT: u32 = 4;
 /// "Not found" answers, the last one after the window ended, that prove an attempt absent.
 const MIN_ABSENT_ANSWERS: u32 = 3;
@@ -281,7 +334,7 @@ const ORDER_WEIGHT: u32 = 1;
 
 impl Oms {
     /// Opens the journal of `cfg.run_id` at `journal_path` (records: `capacity`) and builds the
-    /// OMS. No order can be sent before [`Oms::reconcile`] has run.
+    /// OMS of a Binance venue. No order can be sent before [`Oms::reconcile`] has run.
     ///
     /// # Errors
     /// [`OmsError::Journal`], or a bad run id.
@@ -290,6 +343,57 @@ impl Oms {
         journal_path: &Path,
         capacity: u64,
         venue: BinanceRest,
+        symbols: Vec<SymbolSpec>,
+        seg: Arc<ControlSegment>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OmsError> {
+        Self::build(
+            cfg,
+            journal_path,
+            capacity,
+            Entry::Binance(venue),
+            symbols,
+            seg,
+            clock,
+        )
+    }
+
+    /// Opens the journal and builds the OMS of a venue driven through the venue-neutral
+    /// [`OrderEntry`] trait — the engine's constructor for OKX ([`crate::okx::OkxRest`]) and
+    /// Kraken ([`crate::kraken::KrakenRest`]) order entry. The life cycle is the one
+    /// [`Oms::open`] gives Binance: write-ahead journal, SENT_UNKNOWN resolution by query over
+    /// `unknown_window_ms` (a "not found" proves nothing until the window ends), late fills,
+    /// venue halt on an unresolved intent, positions from fills deduplicated by venue trade id,
+    /// [`Oms::reconcile`] before any order, cancel on halt. Call `entry.warm()` first (TLS and
+    /// time sync off the order path), then [`Oms::refresh_symbol_rules`] and
+    /// [`Oms::reconcile`]. SAFE orders go through [`OrderEntry::check_order`] (Kraken
+    /// `validate=true`; OKX builds and signs, never sends) and end EXPIRED; working orders are
+    /// polled every `working_poll_ms` (no private stream here). The venue's text order id
+    /// (OKX `ordId`, Kraken txid) is journaled with the first state that knows it.
+    ///
+    /// # Errors
+    /// [`OmsError::Journal`], or a bad run id.
+    pub fn open_entry(
+        cfg: OmsConfig,
+        journal_path: &Path,
+        capacity: u64,
+        entry: Box<dyn OrderEntry + Send>,
+        symbols: Vec<SymbolSpec>,
+        seg: Arc<ControlSegment>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OmsError> {
+        let entry = Entry::Other {
+            client: entry,
+            budget: RateBudget::new(u32::MAX, u32::MAX, u32::MAX),
+        };
+        Self::build(cfg, journal_path, capacity, entry, symbols, seg, clock)
+    }
+
+    fn build(
+        cfg: OmsConfig,
+        journal_path: &Path,
+        capacity: u64,
+        entry: Entry,
         symbols: Vec<SymbolSpec>,
         seg: Arc<ControlSegment>,
         clock: Arc<dyn Clock>,
@@ -314,7 +418,7 @@ impl Oms {
             symbols: table,
             cfg,
             journal,
-            venue,
+            entry,
             seg,
             clock,
             orders: HashMap::with_capacity(capacity as usize / 2 + 16),
@@ -346,9 +450,35 @@ impl Oms {
         &self.stats
     }
 
-    /// The venue client (time offset, budget, connection).
+    /// The Binance client (time offset, budget, connection) of an OMS made by [`Oms::open`].
+    ///
+    /// # Panics
+    /// On an OMS made by [`Oms::open_entry`] (a programming error: use [`Oms::entry`] or
+    /// [`Oms::binance`]).
     pub fn venue(&mut self) -> &mut BinanceRest {
-        &mut self.venue
+        match &mut self.entry {
+            Entry::Binance(b) => b,
+            Entry::Other { client, .. } => panic!(
+                "Oms::venue on a {} OMS: use Oms::entry",
+                client.venue_name()
+            ),
+        }
+    }
+
+    /// The Binance client, if this OMS trades Binance.
+    pub fn binance(&mut self) -> Option<&mut BinanceRest> {
+        match &mut self.entry {
+            Entry::Binance(b) => Some(b),
+            Entry::Other { .. } => None,
+        }
+    }
+
+    /// The venue client as venue-neutral order entry (any venue).
+    pub fn entry(&mut self) -> &mut dyn OrderEntry {
+        match &mut self.entry {
+            Entry::Binance(b) => b,
+            Entry::Other { client, .. } => client.as_mut(),
+        }
     }
 
     /// An order by intent sequence.
@@ -393,6 +523,14 @@ impl Oms {
 
     fn now_ms(&self) -> u64 {
         self.clock.mono_ns() / 1_000_000
+    }
+
+    /// Wall ms as the venue client reads it (rate budgets run on it).
+    fn venue_ms(&self) -> u64 {
+        match &self.entry {
+            Entry::Binance(b) => b.local_ms(),
+            Entry::Other { .. } => self.clock.wall_ns() / 1_000_000,
+        }
     }
 
     fn wall_ns(&self) -> u64 {
@@ -447,7 +585,14 @@ impl Oms {
             reason: (code != 0) as u8,
             ..Default::default()
         };
-        if let Err(e) = self.journal.append_state(seq, to, voi, cum, wall) {
+        let vid = o.venue_id;
+        let journaled = if vid.is_empty() {
+            self.journal.append_state(seq, to, voi, cum, wall)
+        } else {
+            self.journal
+                .append_state_with_id(seq, to, voi, &vid, cum, wall)
+        };
+        if let Err(e) = journaled {
             self.alert(AlertKind::JournalFull, seq);
             self.trip_venue(HaltReason::Engine, "journal full");
             return Err(e.into());
@@ -524,9 +669,9 @@ impl Oms {
             intent_seq: it.intent_seq,
             filter,
         })?;
-        let now = self.venue.local_ms();
-        self.venue
-            .budget
+        let now = self.venue_ms();
+        self.entry
+            .budget()
             .take(now, ORDER_WEIGHT, true)
             .map_err(|throttle| OmsError::Throttled {
                 venue,
@@ -563,9 +708,10 @@ impl Oms {
         else {
             return Ok(());
         };
-        let ts = self.venue.server_ms();
-        self.venue
-            .prepare_order(spec, &o.intent, px, qty, &o.clordid, o.safe, ts);
+        if let Entry::Binance(b) = &mut self.entry {
+            let ts = b.server_ms();
+            b.prepare_order(spec, &o.intent, px, qty, &o.clordid, o.safe, ts);
+        }
         // The second halt check, right before the write (the first was in risk).
         if self.halted() {
             self.stats.refused_halted += 1;
@@ -582,12 +728,15 @@ impl Oms {
             });
         }
         self.set_state(seq, OrderState::Sent, 0)?;
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.send_via_entry(seq, px, qty);
+        }
         self.stats.order_requests += 1;
         if o.safe {
             self.stats.test_requests += 1;
         }
         self.seg.add(Counter::SendsAttempted, 1);
-        let res = self.venue.send_prepared();
+        let res = binance!(self, Ok(())).send_prepared();
         let (status, meta) = match res {
             Ok(r) => {
                 self.body.clear();
@@ -616,7 +765,7 @@ impl Oms {
         body: &[u8],
         safe: bool,
     ) -> Result<(), OmsError> {
-        let now = self.venue.local_ms();
+        let now = self.venue_ms();
         match status {
             200 if safe => {
                 let wall = self.wall_ns();
@@ -637,13 +786,13 @@ impl Oms {
             429 => {
                 self.stats.http_429 += 1;
                 self.seg.add(Counter::VenueRateLimited, 1);
-                self.venue.budget.on_429(now, meta.retry_after_s);
+                self.entry.budget().on_429(now, meta.retry_after_s);
                 self.set_state(seq, OrderState::Rejected, -1003)
             }
             418 => {
                 self.stats.http_418 += 1;
                 self.seg.add(Counter::VenueRateLimited, 1);
-                self.venue.budget.on_418(now, meta.retry_after_s);
+                self.entry.budget().on_418(now, meta.retry_after_s);
                 self.trip_venue(HaltReason::VenueBan, "418: IP banned");
                 self.alert(AlertKind::IpBanned, seq);
                 self.set_state(seq, OrderState::Rejected, -1003)
@@ -690,8 +839,12 @@ impl Oms {
     /// -1021: re-sync the offset; past the skew limit, halt the venue.
     fn resync_time(&mut self) {
         self.stats.time_resyncs += 1;
-        match self.venue.sync_time() {
-            Ok(off) if off.unsigned_abs() <= self.cfg.max_skew_ms => {}
+        let synced = match &mut self.entry {
+            Entry::Binance(b) => b.sync_time().ok(),
+            Entry::Other { client, .. } => client.sync_time().ok(),
+        };
+        match synced {
+            Some(off) if off.unsigned_abs() <= self.cfg.max_skew_ms => {}
             _ => {
                 self.trip_venue(HaltReason::Latency, "clock skew past limit after -1021");
                 self.alert(AlertKind::ClockSkew, 0);
@@ -863,12 +1016,15 @@ impl Oms {
         let Some(spec) = self.symbol(o.intent.instrument).cloned() else {
             return;
         };
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.fetch_trades_entry(seq, &spec);
+        }
         if o.venue_order_id == 0 {
             return;
         }
         let idbuf = itoa_buf(o.venue_order_id);
         let id = idbuf.as_str();
-        let ok = match self.venue.call(
+        let ok = match binance!(self).call(
             Method::Get,
             "/api/v3/myTrades",
             &[("symbol", &spec.symbol), ("orderId", id)],
@@ -904,14 +1060,17 @@ impl Oms {
         let Some(o) = self.orders.get(&seq).copied() else {
             return Query::Failed;
         };
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.query_entry(seq);
+        }
         let Some(symbol) = self.symbol(o.intent.instrument).map(|s| s.symbol.clone()) else {
             return Query::Failed;
         };
-        let now = self.venue.local_ms();
-        if self.venue.budget.take(now, QUERY_WEIGHT, false).is_err() {
+        let now = self.venue_ms();
+        if self.entry.budget().take(now, QUERY_WEIGHT, false).is_err() {
             return Query::Failed;
         }
-        let (status, meta) = match self.venue.call(
+        let (status, meta) = match binance!(self, Query::Failed).call(
             Method::Get,
             "/api/v3/order",
             &[
@@ -940,11 +1099,11 @@ impl Oms {
                 _ => Query::Failed,
             },
             429 | 418 => {
-                let now = self.venue.local_ms();
+                let now = self.venue_ms();
                 if status == 429 {
-                    self.venue.budget.on_429(now, meta.retry_after_s);
+                    self.entry.budget().on_429(now, meta.retry_after_s);
                 } else {
-                    self.venue.budget.on_418(now, meta.retry_after_s);
+                    self.entry.budget().on_418(now, meta.retry_after_s);
                 }
                 Query::Failed
             }
@@ -1060,6 +1219,9 @@ impl Oms {
         {
             return;
         }
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.poll_working_entry();
+        }
         self.seqs.clear();
         for i in 0..self.symbols.len() {
             let Some((sym, inst, qty_scale)) = self.symbols[i]
@@ -1068,18 +1230,19 @@ impl Oms {
             else {
                 continue;
             };
-            let now = self.venue.local_ms();
-            if self.venue.budget.take(now, 6, false).is_err() {
+            let now = self.venue_ms();
+            if self.entry.budget().take(now, 6, false).is_err() {
                 return;
             }
-            let body =
-                match self
-                    .venue
-                    .call(Method::Get, "/api/v3/openOrders", &[("symbol", &sym)], true)
-                {
-                    Ok(r) if r.status == 200 => r.body.to_vec(),
-                    _ => continue,
-                };
+            let body = match binance!(self).call(
+                Method::Get,
+                "/api/v3/openOrders",
+                &[("symbol", &sym)],
+                true,
+            ) {
+                Ok(r) if r.status == 200 => r.body.to_vec(),
+                _ => continue,
+            };
             let Ok(open) = serde_json::from_slice::<Vec<OrderBody<'_>>>(&body) else {
                 continue;
             };
@@ -1137,7 +1300,10 @@ impl Oms {
         let Some(symbol) = self.symbol(o.intent.instrument).map(|s| s.symbol.clone()) else {
             return Ok(());
         };
-        let res = self.venue.call(
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.cancel_entry(target);
+        }
+        let res = binance!(self, Ok(())).call(
             Method::Delete,
             "/api/v3/order",
             &[
@@ -1233,12 +1399,14 @@ impl Oms {
     /// # Errors
     /// A description of the failure.
     pub fn refresh_exchange_info(&mut self) -> Result<(), String> {
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.refresh_rules_entry();
+        }
         for i in 0..self.symbols.len() {
             let Some(sym) = self.symbols[i].as_ref().map(|s| s.symbol.clone()) else {
                 continue;
             };
-            let r = self
-                .venue
+            let r = binance!(self, Ok(()))
                 .call(
                     Method::Get,
                     "/api/v3/exchangeInfo",
@@ -1252,7 +1420,7 @@ impl Oms {
             let body = r.body.to_vec();
             let info: ExchangeInfoBody<'_> =
                 serde_json::from_slice(&body).map_err(|e| format!("exchangeInfo {sym}: {e}"))?;
-            let mut budget = self.venue.budget;
+            let mut budget = *self.entry.budget();
             for l in &info.rate_limits {
                 match (l.kind, l.interval, l.interval_num) {
                     ("REQUEST_WEIGHT", "MINUTE", 1) => budget.weight_per_min = l.limit,
@@ -1266,7 +1434,7 @@ impl Oms {
                 .iter()
                 .find(|s| s.symbol == sym)
                 .map(|s| (s.status == "TRADING", filters_of(s)));
-            self.venue.budget = budget;
+            *self.entry.budget() = budget;
             if let (Some((trading, f)), Some(spec)) = (parsed, self.symbols[i].as_mut()) {
                 spec.trading = trading;
                 spec.filters = f;
@@ -1293,6 +1461,7 @@ impl Oms {
             let mut o = Order::new(j.intent, id, false);
             o.state = j.state;
             o.venue_order_id = j.venue_order_id;
+            o.venue_id = j.venue_id;
             o.cum_qty = j.cum_qty;
             self.orders.insert(seq, o);
             if !j.state.is_terminal() {
@@ -1311,7 +1480,7 @@ impl Oms {
         let filled: Vec<u64> = self
             .orders
             .values()
-            .filter(|o| o.cum_qty.0 > 0 && o.venue_order_id != 0)
+            .filter(|o| o.cum_qty.0 > 0 && (o.venue_order_id != 0 || !o.venue_id.is_empty()))
             .map(|o| o.intent.intent_seq)
             .collect();
         for seq in filled {
@@ -1337,7 +1506,20 @@ impl Oms {
         Ok(report)
     }
 
+    /// Reads every configured instrument's trading rules from the venue into its
+    /// [`SymbolSpec`] (filters for quantize and the minimum checks, trading status), on any
+    /// venue: Binance exchangeInfo (with its rate limits), OKX instruments, Kraken AssetPairs.
+    ///
+    /// # Errors
+    /// A description of the failure.
+    pub fn refresh_symbol_rules(&mut self) -> Result<(), String> {
+        self.refresh_exchange_info()
+    }
+
     fn reconcile_open_orders(&mut self, report: &mut ReconcileReport) {
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.reconcile_open_orders_entry(report);
+        }
         let syms: Vec<String> = self
             .symbols
             .iter()
@@ -1345,14 +1527,15 @@ impl Oms {
             .map(|s| s.symbol.clone())
             .collect();
         for sym in syms {
-            let body =
-                match self
-                    .venue
-                    .call(Method::Get, "/api/v3/openOrders", &[("symbol", &sym)], true)
-                {
-                    Ok(r) if r.status == 200 => r.body.to_vec(),
-                    _ => continue,
-                };
+            let body = match binance!(self).call(
+                Method::Get,
+                "/api/v3/openOrders",
+                &[("symbol", &sym)],
+                true,
+            ) {
+                Ok(r) if r.status == 200 => r.body.to_vec(),
+                _ => continue,
+            };
             let Ok(open) = serde_json::from_slice::<Vec<OrderBody<'_>>>(&body) else {
                 continue;
             };
@@ -1368,7 +1551,7 @@ impl Oms {
                 if self.cfg.unknown_orders == UnknownOrders::Cancel {
                     let id = o.order_id.to_string();
                     cancelled = matches!(
-                        self.venue.call(
+                        binance!(self).call(
                             Method::Delete,
                             "/api/v3/order",
                             &[("symbol", &sym), ("orderId", &id)],
@@ -1392,8 +1575,10 @@ impl Oms {
     /// # Errors
     /// A description of the failure.
     pub fn balances(&mut self) -> Result<Vec<Balance>, String> {
-        let r = self
-            .venue
+        if matches!(self.entry, Entry::Other { .. }) {
+            return self.balances_entry();
+        }
+        let r = binance!(self, Ok(Vec::new()))
             .call(
                 Method::Get,
                 "/api/v3/account",

@@ -191,6 +191,9 @@ pub struct Order {
     pub state: OrderState,
     /// Venue order id (0 until known).
     pub venue_order_id: u64,
+    /// The venue's order id as text where it is not a Binance number (OKX `ordId`, Kraken
+    /// txid; empty until known).
+    pub venue_id: crate::venue::IdText,
     /// Cumulative quantity the venue reports filled.
     pub cum_qty: Qty,
     /// Quantity applied to positions from individual fills (trade ids).
@@ -209,6 +212,7 @@ impl Order {
             clordid,
             state: OrderState::New,
             venue_order_id: 0,
+            venue_id: crate::venue::IdText::default(),
             cum_qty: Qty(0),
             filled_qty: Qty(0),
             trades: TradeSet::default(),

@@ -323,6 +323,62 @@ pub trait OrderEntry {
     /// # Errors
     /// [`VenueError`].
     fn balances(&mut self) -> Result<Vec<Balance>, VenueError>;
+
+    /// The SAFE path: checks `intent` as an order without placing it where the venue can
+    /// (Binance `/order/test`, Kraken `AddOrder` with `validate=true`); returns whether the venue
+    /// saw it (`false`: the venue has no such check — OKX, whose demo environment is a separate
+    /// account chosen in its client config — so the signed request was built and not sent).
+    ///
+    /// # Errors
+    /// [`VenueError`]: the venue refused the would-be order.
+    fn check_order(
+        &mut self,
+        spec: &SymbolSpec,
+        intent: &OrderIntent,
+        px: i64,
+        qty: i64,
+        clordid: &ClOrdId,
+    ) -> Result<bool, VenueError>;
+
+    /// The instrument's trading rules from the venue (Binance exchangeInfo filters, OKX
+    /// instruments `tickSz/lotSz/minSz`, Kraken AssetPairs `tick_size/lot_decimals/ordermin/
+    /// costmin`) and whether it trades now.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    fn symbol_rules(&mut self, spec: &SymbolSpec) -> Result<SymbolRules, VenueError>;
+
+    /// Re-syncs the venue-time offset after a [`Refusal::Clock`]; returns server minus local
+    /// clock in ms (0 where requests carry nonces, not timestamps).
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    fn sync_time(&mut self) -> Result<i64, VenueError>;
+}
+
+/// An instrument's trading rules as a venue publishes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolRules {
+    /// Tick, step, minimum quantity and notional (a zero disables a check).
+    pub filters: crate::binance::Filters,
+    /// Whether the instrument accepts orders now.
+    pub trading: bool,
+}
+
+/// A venue trade id as the `u64` the OMS deduplicates by: decimal ids (Binance, OKX) as their
+/// value, text ids (Kraken's `TXXXXX-XXXXX-XXXXXX`) as a 64-bit FNV-1a hash with the top bit
+/// set, so the two kinds never meet (two text ids of one order colliding has odds of 2^-63).
+pub fn trade_key(id: &IdText) -> u64 {
+    let t = id.as_str().as_bytes();
+    if !t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit) {
+        return t.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in t {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 1 << 63
 }
 
 /// A JSON array of which only the first element is kept and the rest skipped, so that the

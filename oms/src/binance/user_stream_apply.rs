@@ -69,7 +69,7 @@ impl Oms {
     /// Attaches a running user stream: from now on [`Oms::poll`] drains it. Until its first
     /// subscription the OMS keeps polling at `working_poll_ms`.
     pub fn attach_user_stream(&mut self, stream: UserStream) {
-        let offset_ms = self.venue.offset_ms();
+        let offset_ms = self.entry.offset_ms();
         stream.set_offset_ms(offset_ms);
         self.user = Some(UserLink {
             stream,
@@ -107,7 +107,7 @@ impl Oms {
 
     /// Applies up to [`DRAIN_MAX`] queued stream updates (called first thing in `poll`).
     pub(super) fn drain_user_stream(&mut self) -> Result<(), OmsError> {
-        let offset_ms = self.venue.offset_ms();
+        let offset_ms = self.entry.offset_ms();
         let Some(u) = &mut self.user else {
             return Ok(());
         };

@@ -7,7 +7,7 @@ use crate::{
     binance::SymbolSpec,
     clordid::ClOrdId,
     manager::Balance,
-    venue::{IdText, OrderEntry, OrderReport, Placed, VenueError, VenueFill},
+    venue::{IdText, OrderEntry, OrderReport, Placed, Refusal, SymbolRules, VenueError, VenueFill},
 };
 
 impl OrderEntry for KrakenRest {
@@ -33,10 +33,9 @@ impl OrderEntry for KrakenRest {
         })
     }
 
-    /// QueryOrders by txid when known; otherwise the open orders by client id. An order that
-    /// is not open and whose txid was never learned cannot be looked up by client id on
-    /// Kraken's REST API: that is an unknown outcome, never "not found" (which could make the
-    /// OMS resend an order that filled).
+    /// QueryOrders by txid when known; otherwise the open orders, then the closed orders, by
+    /// client id (`cl_ord_id` filters both). Neither knowing it is "not found" — one such
+    /// answer proves nothing to the OMS, which asks until its window ends.
     fn query(
         &mut self,
         spec: &SymbolSpec,
@@ -46,12 +45,17 @@ impl OrderEntry for KrakenRest {
         if let Some(txid) = order_id.filter(|t| !t.is_empty()) {
             return KrakenRest::query(self, spec, txid.as_str());
         }
-        match self.find_open(spec, clordid)? {
+        if let Some(o) = self.find_open(spec, clordid)? {
+            return Ok(o);
+        }
+        match self.find_closed(spec, clordid)? {
             Some(o) => Ok(o),
-            None => Err(VenueError::Unknown {
+            None => Err(VenueError::Refused {
                 venue: VENUE,
                 op: "query",
-                reason: format!("{clordid} is not open and closed orders are found only by txid"),
+                code: "EOrder:Unknown order".into(),
+                kind: Refusal::NotFound,
+                reason: format!("{clordid} is neither open nor among the closed orders"),
             }),
         }
     }
@@ -77,5 +81,27 @@ impl OrderEntry for KrakenRest {
 
     fn balances(&mut self) -> Result<Vec<Balance>, VenueError> {
         KrakenRest::balances(self)
+    }
+
+    /// `AddOrder` with `validate=true`: checked by the venue, never placed.
+    fn check_order(
+        &mut self,
+        spec: &SymbolSpec,
+        intent: &OrderIntent,
+        px: i64,
+        qty: i64,
+        clordid: &ClOrdId,
+    ) -> Result<bool, VenueError> {
+        self.validate_order(spec, intent, px, qty, clordid)
+            .map(|()| true)
+    }
+
+    fn symbol_rules(&mut self, spec: &SymbolSpec) -> Result<SymbolRules, VenueError> {
+        self.asset_pair_rules(spec)
+    }
+
+    /// Kraken requests carry nonces, not timestamps: nothing to sync.
+    fn sync_time(&mut self) -> Result<i64, VenueError> {
+        Ok(0)
     }
 }

@@ -82,6 +82,40 @@ pub struct OpenResult<'a> {
     pub open: BTreeMap<Cow<'a, str>, OrderBody<'a>>,
 }
 
+/// `result` of `ClosedOrders`.
+#[derive(Debug, Deserialize)]
+pub struct ClosedResult<'a> {
+    /// txid → order.
+    #[serde(default, borrow)]
+    pub closed: BTreeMap<Cow<'a, str>, OrderBody<'a>>,
+}
+
+/// One pair of `AssetPairs` (the fields the order rules need).
+#[derive(Debug, Deserialize)]
+pub struct AssetPairBody<'a> {
+    /// Alternate name (`XBTUSD`).
+    #[serde(default, borrow)]
+    pub altname: Cow<'a, str>,
+    /// Price tick.
+    #[serde(default, borrow)]
+    pub tick_size: Cow<'a, str>,
+    /// Volume decimals.
+    #[serde(default)]
+    pub lot_decimals: u32,
+    /// Minimum volume.
+    #[serde(default, borrow)]
+    pub ordermin: Cow<'a, str>,
+    /// Minimum cost (quote).
+    #[serde(default, borrow)]
+    pub costmin: Cow<'a, str>,
+    /// `online`, `cancel_only`, `post_only`, `limit_only`, `reduce_only`.
+    #[serde(default, borrow)]
+    pub status: Cow<'a, str>,
+}
+
+/// `result` of `AssetPairs`: pair name → pair.
+pub type AssetPairsResult<'a> = BTreeMap<Cow<'a, str>, AssetPairBody<'a>>;
+
 /// `result` of `CancelOrder`.
 #[derive(Debug, Deserialize)]
 pub struct CancelResult {

@@ -13,17 +13,20 @@ use rust_decimal::Decimal;
 
 use super::{
     response::{
-        error_of, side_of, state_of, AckReply, BalanceReply, FillsReply, OrderBody, OrderReply,
-        OrdersReply, TimeReply, VENUE,
+        error_of, side_of, state_of, AckReply, BalanceReply, FillsReply, InstrumentsReply,
+        OrderBody, OrderReply, OrdersReply, TimeReply, VENUE,
     },
     sign::{iso_ms, OkxCredentials},
 };
 use crate::{
-    binance::{response::mantissa, SymbolSpec},
+    binance::{response::mantissa, Filters, SymbolSpec},
     clordid::ClOrdId,
     http::{Endpoint, HttpError, HttpsConn},
     manager::Balance,
-    venue::{mantissa_trunc, push_encoded, push_u64, IdText, OrderReport, VenueError, VenueFill},
+    venue::{
+        mantissa_trunc, push_encoded, push_u64, IdText, OrderReport, SymbolRules, VenueError,
+        VenueFill,
+    },
 };
 
 /// Connection settings for one OKX account.
@@ -473,6 +476,50 @@ impl OkxRest {
     /// The bytes of the last request built (holds key and passphrase: never log it).
     pub fn last_request(&self) -> &[u8] {
         &self.req
+    }
+
+    /// `GET /api/v5/public/instruments?instType=SPOT&instId=` (public, unsigned): `tickSz` is
+    /// the tick, `lotSz` the step, `minSz` the minimum size; OKX spot states no minimum
+    /// notional. Trading only while `state` is `live`.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    pub fn instrument_rules(&mut self, spec: &SymbolSpec) -> Result<SymbolRules, VenueError> {
+        const OP: &str = "instruments";
+        self.path.clear();
+        self.path
+            .extend_from_slice(b"/api/v5/public/instruments?instType=SPOT&instId=");
+        push_encoded(&mut self.path, spec.symbol.as_bytes());
+        self.body.clear();
+        self.frame(Verb::Get, None);
+        let r = self
+            .conn
+            .roundtrip(&self.req)
+            .map_err(|e| VenueError::from_http(VENUE, OP, &e))?;
+        let status = r.status;
+        let reply = serde_json::from_slice::<InstrumentsReply<'_>>(r.body)
+            .map_err(|e| envelope_error(OP, status, e))?;
+        if status != 200 || reply.code != "0" {
+            return Err(error_of(OP, status, &reply.code, &reply.msg, None));
+        }
+        let i = reply
+            .data
+            .iter()
+            .find(|i| i.inst_id == spec.symbol)
+            .ok_or_else(|| malformed(OP, status, format!("{} not listed", spec.symbol)))?;
+        let dec = |t: &str, what: &str| {
+            t.parse::<Decimal>()
+                .map_err(|_| malformed(OP, status, format!("{}: bad {what}", spec.symbol)))
+        };
+        Ok(SymbolRules {
+            filters: Filters {
+                tick_size: dec(&i.tick_sz, "tickSz")?,
+                step_size: dec(&i.lot_sz, "lotSz")?,
+                min_qty: dec(&i.min_sz, "minSz")?,
+                ..Filters::default()
+            },
+            trading: i.state == "live",
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use crate::{
     binance::SymbolSpec,
     clordid::ClOrdId,
     manager::Balance,
-    venue::{IdText, OrderEntry, OrderReport, Placed, VenueError, VenueFill},
+    venue::{IdText, OrderEntry, OrderReport, Placed, SymbolRules, VenueError, VenueFill},
 };
 
 impl OrderEntry for OkxRest {
@@ -63,5 +63,29 @@ impl OrderEntry for OkxRest {
 
     fn balances(&mut self) -> Result<Vec<Balance>, VenueError> {
         OkxRest::balances(self)
+    }
+
+    /// OKX has no test-order endpoint; its demo environment (`x-simulated-trading: 1` with
+    /// demo keys, B.1) is another account, chosen in [`super::OkxConfig`]. A SAFE order is
+    /// built and signed exactly as it would be sent ([`OkxRest::last_request`]) and not sent.
+    fn check_order(
+        &mut self,
+        spec: &SymbolSpec,
+        intent: &OrderIntent,
+        px: i64,
+        qty: i64,
+        clordid: &ClOrdId,
+    ) -> Result<bool, VenueError> {
+        let ts = self.server_ms();
+        self.prepare_order(spec, intent, px, qty, clordid, ts);
+        Ok(false)
+    }
+
+    fn symbol_rules(&mut self, spec: &SymbolSpec) -> Result<SymbolRules, VenueError> {
+        self.instrument_rules(spec)
+    }
+
+    fn sync_time(&mut self) -> Result<i64, VenueError> {
+        OkxRest::sync_time(self)
     }
 }

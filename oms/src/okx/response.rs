@@ -211,6 +211,40 @@ pub struct TimeReply<'a> {
     pub data: First<TimeItem<'a>>,
 }
 
+/// One instrument of `GET /api/v5/public/instruments` (B.4 of the market-data notes).
+#[derive(Debug, Deserialize)]
+pub struct InstrumentBody<'a> {
+    /// `BTC-USDT`.
+    #[serde(rename = "instId", borrow)]
+    pub inst_id: Cow<'a, str>,
+    /// Price tick.
+    #[serde(rename = "tickSz", default, borrow)]
+    pub tick_sz: Cow<'a, str>,
+    /// Size step.
+    #[serde(rename = "lotSz", default, borrow)]
+    pub lot_sz: Cow<'a, str>,
+    /// Minimum size.
+    #[serde(rename = "minSz", default, borrow)]
+    pub min_sz: Cow<'a, str>,
+    /// `live`, `suspend`, `preopen`, `test`.
+    #[serde(default, borrow)]
+    pub state: Cow<'a, str>,
+}
+
+/// `GET /api/v5/public/instruments`.
+#[derive(Debug, Deserialize)]
+pub struct InstrumentsReply<'a> {
+    /// `"0"` on success.
+    #[serde(borrow)]
+    pub code: Cow<'a, str>,
+    /// Message.
+    #[serde(default, borrow)]
+    pub msg: Cow<'a, str>,
+    /// Instruments.
+    #[serde(default, borrow)]
+    pub data: Vec<InstrumentBody<'a>>,
+}
+
 /// OKX order state → life-cycle state (B.4). A `canceled` IOC with fills is still Canceled:
 /// the executed quantity says how much traded.
 pub fn state_of(state: &str, executed: i64) -> Option<OrderState> {

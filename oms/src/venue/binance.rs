@@ -6,10 +6,10 @@ use lyra_shm::msg::{OrderIntent, Side};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{IdText, OrderEntry, OrderReport, Placed, Refusal, VenueError, VenueFill};
+use super::{IdText, OrderEntry, OrderReport, Placed, Refusal, SymbolRules, VenueError, VenueFill};
 use crate::{
     binance::{
-        response::{mantissa, state_of, AccountBody, ApiErrorBody, RejectKind},
+        response::{mantissa, state_of, AccountBody, ApiErrorBody, ExchangeInfoBody, RejectKind},
         BinanceRest, Method, SymbolSpec,
     },
     clordid::ClOrdId,
@@ -327,6 +327,53 @@ impl OrderEntry for BinanceRest {
                 _ => Err(malformed(OP, status, format!("{}: bad amount", b.asset))),
             })
             .collect()
+    }
+
+    /// `POST /api/v3/order/test`: validated by the venue, never matched.
+    fn check_order(
+        &mut self,
+        spec: &SymbolSpec,
+        intent: &OrderIntent,
+        px: i64,
+        qty: i64,
+        clordid: &ClOrdId,
+    ) -> Result<bool, VenueError> {
+        const OP: &str = "test order";
+        let ts = self.server_ms();
+        self.prepare_order(spec, intent, px, qty, clordid, true, ts);
+        let (status, body) = answer(OP, self.send_prepared())?;
+        if status != 200 {
+            return Err(error_of(OP, status, body));
+        }
+        Ok(true)
+    }
+
+    /// `GET /api/v3/exchangeInfo?symbol=`: the symbol's filters and TRADING status.
+    fn symbol_rules(&mut self, spec: &SymbolSpec) -> Result<SymbolRules, VenueError> {
+        const OP: &str = "exchange info";
+        let params = [("symbol", spec.symbol.as_str())];
+        let (status, body) = answer(
+            OP,
+            self.call(Method::Get, "/api/v3/exchangeInfo", &params, false),
+        )?;
+        if status != 200 {
+            return Err(error_of(OP, status, body));
+        }
+        let info = serde_json::from_slice::<ExchangeInfoBody<'_>>(body)
+            .map_err(|e| malformed(OP, status, e))?;
+        let s = info
+            .symbols
+            .iter()
+            .find(|s| s.symbol == spec.symbol)
+            .ok_or_else(|| malformed(OP, status, format!("{} not listed", spec.symbol)))?;
+        Ok(SymbolRules {
+            filters: crate::manager::filters_of(s),
+            trading: s.status == "TRADING",
+        })
+    }
+
+    fn sync_time(&mut self) -> Result<i64, VenueError> {
+        BinanceRest::sync_time(self).map_err(|e| VenueError::from_http(VENUE, "time", &e))
     }
 }
 
