@@ -1,8 +1,9 @@
 //! The live feed of a venue whose book is a REST snapshot bridged to WebSocket diffs by update
-//! ids (Binance Spot `lastUpdateId`/`U`/`u`, Gate.io v4 `id`/`U`/`u`): one [`WsClient`], one
-//! decoder holding a depth sync per instrument ([`BridgedMd`]), and a [`RestFetcher`] thread
-//! that fetches snapshots off the hot thread. [`super::BinanceFeed`] and [`super::GateioFeed`]
-//! are this type with their venue's decoder and WebSocket dialect.
+//! ids (Binance Spot `lastUpdateId`/`U`/`u`, Gate.io v4 `id`/`U`/`u`): the shared connection
+//! driver ([`LiveFeed`]) with the [`Bridged`] flavor — one decoder holding a depth sync per
+//! instrument ([`BridgedMd`]), and a [`RestFetcher`] thread that fetches snapshots off the hot
+//! thread. [`super::BinanceFeed`] and [`super::GateioFeed`] are this type with their venue's
+//! decoder and WebSocket dialect.
 //!
 //! Snapshot procedure (PROTOCOLS §a.1 and §e): open the stream and buffer; once subscribed and at
 //! least one diff is buffered, fetch the snapshot; the sync drops stale diffs and bridges. A
@@ -14,39 +15,28 @@
 //! native recording unambiguous — `lyra replay` names an unnamed snapshot body by the last stream
 //! frame before it. Without a recorder it is applied as soon as it arrives.
 
-use std::{sync::Arc, time::Duration};
+use std::{marker::PhantomData, sync::Arc, time::Duration};
 
 use lyra_shm::{
     clock::{Clock, Nanos},
     msg::{InstrumentIdx, InvalidReason, VenueId},
 };
-use mio::{Events, Poll, Token};
 
-use super::{Counted, LiveError, LiveStats, Recorded, Recorder};
+pub use super::driver::Decoded;
+use super::{
+    driver::{register, Core, Flavor, LiveFeed, Transport},
+    LiveError, Recorded,
+};
 use crate::{
     instrument::{InstrumentTable, Resolved},
     rest::{RestConfig, RestFetcher, RestResponse},
     sink::MdSink,
-    ws::{client_config, ConnState, TlsRoots, WsClient, WsConfig, WsEvent, WsProtocol, WsStats},
+    ws::{TlsRoots, WsClient, WsConfig, WsProtocol},
 };
 
 /// How long a blocking wait may last while a REST answer is awaited: answers arrive on a channel,
 /// not on the `mio::Poll`, so the wait is capped to notice them promptly.
 const REST_WAIT_CAP: Duration = Duration::from_millis(5);
-
-/// What one WebSocket frame was, as far as the feed's snapshot scheduling cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decoded {
-    /// A depth diff of this instrument (buffered or applied).
-    Depth(InstrumentIdx),
-    /// Another per-instrument message (BBO, trade).
-    Other(InstrumentIdx),
-    /// Nothing per-instrument (acks, other channels).
-    Nothing,
-    /// The frame could not be decoded; the decoder has already invalidated the book it names,
-    /// or every book when `None`.
-    Malformed(Option<InstrumentIdx>),
-}
 
 /// What a REST snapshot body did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,113 +108,27 @@ struct Inst {
     retry_at_ns: Nanos,
 }
 
-/// Everything the WebSocket callback touches (split from the client so both borrow at once).
-struct Core<M: BridgedMd, S: MdSink> {
-    venue: VenueId,
+/// The REST-snapshot flavor of a live feed: decoder `M`, WebSocket dialect `P`, the snapshot
+/// state of every instrument and the fetcher thread.
+pub struct Bridged<M, P> {
     md: M,
-    table: InstrumentTable,
     insts: Vec<Inst>,
-    sink: S,
-    clock: Arc<dyn Clock>,
-    recorder: Option<Recorder>,
-    stats: LiveStats,
-    /// Every subscription acknowledged on the current connection.
-    subscribed: bool,
-    /// Every book was invalidated for a connection break and none was rebuilt since.
-    broken: bool,
+    rest: RestFetcher,
+    next_req: u64,
     /// The instrument named by the last decoded frame.
     last_inst: Option<InstrumentIdx>,
-    /// Events emitted since the last `poll`.
-    emitted: usize,
     retry_ns: Nanos,
+    proto: PhantomData<fn() -> P>,
 }
 
-impl<M: BridgedMd, S: MdSink> Core<M, S> {
-    fn on_ws(&mut self, e: WsEvent<'_>) {
-        match e {
-            WsEvent::Connected | WsEvent::Reconnecting { .. } => {}
-            WsEvent::Subscribed => {
-                self.subscribed = true;
-                self.stats.subscriptions += 1;
-            }
-            WsEvent::Data(d) => self.on_frame(d),
-            WsEvent::VenueError(_) => self.stats.venue_errors += 1,
-            WsEvent::Stale { .. } => self.break_all(InvalidReason::Stale),
-            WsEvent::Oversized => self.break_all(InvalidReason::Oversized),
-            WsEvent::Disconnected(_) => self.break_all(InvalidReason::Disconnected),
-        }
-    }
-
-    /// The connection is gone or untrustworthy: every book is invalid at once; snapshots in
-    /// flight belong to the old stream and are dropped when they arrive.
-    fn break_all(&mut self, reason: InvalidReason) {
-        self.subscribed = false;
-        self.last_inst = None;
-        for i in &mut self.insts {
-            i.in_flight = None;
-            i.pending = None;
-        }
-        if self.broken {
-            return; // Stale/Oversized are followed by Disconnected: one break, not two.
-        }
-        self.broken = true;
-        self.stats.connection_breaks += 1;
-        let now = self.clock.wall_ns();
-        let mut c = Counted {
-            inner: &mut self.sink,
-            n: 0,
-        };
-        self.md.invalidate(None, reason, now, &mut c);
-        self.emitted += c.n;
-    }
-
-    fn on_frame(&mut self, frame: &[u8]) {
-        let recv = self.clock.wall_ns();
-        self.stats.frames += 1;
-        if let Some(r) = self.recorder.as_mut() {
-            r(recv, Recorded::Frame(frame));
-        }
-        let venue = self.venue;
-        let table = &self.table;
-        let mut resolve = |s: &[u8]| table.resolve(venue, s);
-        let mut c = Counted {
-            inner: &mut self.sink,
-            n: 0,
-        };
-        let decoded = self.md.decode(recv, frame, &mut resolve, &mut c);
-        self.emitted += c.n;
-        let inst = match decoded {
-            Decoded::Depth(inst) => {
-                self.broken = false;
-                Some(inst)
-            }
-            Decoded::Other(inst) => Some(inst),
-            Decoded::Nothing => None,
-            Decoded::Malformed(inst) => {
-                self.stats.malformed += 1;
-                if inst.is_none() {
-                    self.last_inst = None;
-                }
-                None
-            }
-        };
-        if let Some(inst) = inst {
-            self.last_inst = Some(inst);
-            if let Some(k) = self.insts.iter().position(|i| i.idx == inst) {
-                if self.insts[k].pending.is_some() {
-                    self.apply_snapshot(k);
-                }
-            }
-        }
-    }
-
+impl<M: BridgedMd, P> Bridged<M, P> {
     /// Offers the pending snapshot of `self.insts[k]` to its sync.
-    fn apply_snapshot(&mut self, k: usize) {
+    fn apply_snapshot<S: MdSink>(&mut self, core: &mut Core<S>, k: usize) {
         let Some(body) = self.insts[k].pending.take() else {
             return;
         };
-        let recv = self.clock.wall_ns();
-        if let Some(r) = self.recorder.as_mut() {
+        let recv = core.clock.wall_ns();
+        if let Some(r) = core.recorder.as_mut() {
             r(
                 recv,
                 Recorded::Snapshot {
@@ -233,27 +137,19 @@ impl<M: BridgedMd, S: MdSink> Core<M, S> {
                 },
             );
         }
-        self.stats.snapshots_received += 1;
-        let venue = self.venue;
-        let table = &self.table;
-        let mut resolve = |s: &[u8]| table.resolve(venue, s);
-        let mut c = Counted {
-            inner: &mut self.sink,
-            n: 0,
-        };
-        let res =
-            self.md
-                .decode_snapshot(recv, &body, &mut resolve, self.insts[k].resolved, &mut c);
-        self.emitted += c.n;
+        core.stats.snapshots_received += 1;
+        let inst = self.insts[k].resolved;
+        let md = &mut self.md;
+        let res = core.emit(|resolve, sink| md.decode_snapshot(recv, &body, resolve, inst, sink));
         if res == SnapshotDecoded::Malformed {
-            self.stats.malformed += 1;
+            core.stats.malformed += 1;
         }
         if res != SnapshotDecoded::Applied {
-            self.insts[k].retry_at_ns = self.clock.mono_ns().saturating_add(self.retry_ns);
+            self.insts[k].retry_at_ns = core.clock.mono_ns().saturating_add(self.retry_ns);
         }
     }
 
-    fn on_rest(&mut self, resp: RestResponse) {
+    fn on_rest<S: MdSink>(&mut self, core: &mut Core<S>, resp: RestResponse) {
         let Some(k) = self.insts.iter().position(|i| i.in_flight == Some(resp.id)) else {
             return; // requested on a connection that has since broken
         };
@@ -262,16 +158,129 @@ impl<M: BridgedMd, S: MdSink> Core<M, S> {
             Ok(body) => {
                 self.insts[k].pending = Some(body);
                 // Without a recorder nothing needs the ordering: apply at once.
-                if self.recorder.is_none() || self.last_inst == Some(self.insts[k].idx) {
-                    self.apply_snapshot(k);
+                if core.recorder.is_none() || self.last_inst == Some(self.insts[k].idx) {
+                    self.apply_snapshot(core, k);
                 }
             }
             Err(e) => {
                 tracing::warn!(venue = M::VENUE, error = %e, "snapshot request failed");
-                self.stats.snapshot_errors += 1;
-                self.insts[k].retry_at_ns = self.clock.mono_ns().saturating_add(self.retry_ns);
+                core.stats.snapshot_errors += 1;
+                self.insts[k].retry_at_ns = core.clock.mono_ns().saturating_add(self.retry_ns);
             }
         }
+    }
+}
+
+impl<M: BridgedMd, P: WsProtocol> Flavor for Bridged<M, P> {
+    type Proto = P;
+    const NAME: &'static str = M::VENUE;
+    const UPPERCASE_SYMBOLS: bool = true;
+
+    fn instruments(&self) -> impl Iterator<Item = InstrumentIdx> + '_ {
+        self.insts.iter().map(|i| i.idx)
+    }
+
+    fn is_synced(&self, inst: InstrumentIdx) -> bool {
+        self.md.sync(inst).is_some_and(M::is_synced)
+    }
+
+    /// A snapshot held for this instrument's next frame is applied now (see the module doc).
+    fn decode<S: MdSink>(&mut self, core: &mut Core<S>, recv: u64, frame: &[u8]) -> Decoded {
+        let md = &mut self.md;
+        let decoded = core.emit(|resolve, sink| md.decode(recv, frame, resolve, sink));
+        let inst = match decoded {
+            Decoded::Depth(inst) | Decoded::Other(inst) => inst,
+            Decoded::Malformed(None) => {
+                self.last_inst = None;
+                return decoded;
+            }
+            Decoded::Nothing | Decoded::Malformed(Some(_)) => return decoded,
+        };
+        self.last_inst = Some(inst);
+        if let Some(k) = self
+            .insts
+            .iter()
+            .position(|i| i.idx == inst && i.pending.is_some())
+        {
+            self.apply_snapshot(core, k);
+        }
+        decoded
+    }
+
+    fn invalidate<K: MdSink>(
+        &mut self,
+        inst: Option<InstrumentIdx>,
+        reason: InvalidReason,
+        recv: u64,
+        sink: &mut K,
+    ) {
+        self.md.invalidate(inst, reason, recv, sink);
+    }
+
+    /// Snapshots in flight belong to the old stream: they are dropped when they arrive.
+    fn on_break(&mut self) {
+        self.last_inst = None;
+        for i in &mut self.insts {
+            i.in_flight = None;
+            i.pending = None;
+        }
+    }
+
+    fn on_resync(&mut self, inst: InstrumentIdx) {
+        if let Some(i) = self.insts.iter_mut().find(|i| i.idx == inst) {
+            i.in_flight = None;
+            i.pending = None;
+        }
+    }
+
+    /// Takes finished snapshots, then requests those due.
+    fn service<S: MdSink>(&mut self, _client: &mut WsClient<P>, core: &mut Core<S>, now_ns: Nanos) {
+        while let Some(resp) = self.rest.try_recv() {
+            self.on_rest(core, resp);
+        }
+        if !core.subscribed {
+            return;
+        }
+        for i in &mut self.insts {
+            let Some(sync) = self.md.sync(i.idx) else {
+                continue;
+            };
+            // Buffer first (one diff at least), then fetch: the documented order, so the
+            // snapshot is never older than the stream we hold.
+            if !M::needs_snapshot(sync)
+                || M::buffered(sync) == 0
+                || i.in_flight.is_some()
+                || i.pending.is_some()
+                || now_ns < i.retry_at_ns
+            {
+                continue;
+            }
+            let id = self.next_req;
+            self.next_req += 1;
+            match self.rest.submit(id, i.url.as_str()) {
+                Ok(()) => {
+                    i.in_flight = Some(id);
+                    core.stats.snapshots_requested += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(venue = M::VENUE, error = %e, "snapshot request not queued");
+                    core.stats.snapshot_errors += 1;
+                    i.retry_at_ns = now_ns.saturating_add(self.retry_ns);
+                }
+            }
+        }
+    }
+
+    /// REST answers arrive on a channel, not on the `mio::Poll`: while one is awaited (or due),
+    /// the wait is capped to notice it promptly.
+    fn wait_cap(&self, subscribed: bool, _now_ns: Nanos) -> Option<Duration> {
+        let awaited = |i: &Inst| {
+            i.in_flight.is_some()
+                || (subscribed
+                    && i.pending.is_none()
+                    && self.md.sync(i.idx).is_some_and(M::needs_snapshot))
+        };
+        self.insts.iter().any(awaited).then_some(REST_WAIT_CAP)
     }
 }
 
@@ -295,25 +304,7 @@ pub(crate) struct Setup<'a> {
 
 /// One live REST-bridged market-data connection emitting `MdEvent`s into `S`: decoder `M`,
 /// WebSocket dialect `P`.
-pub struct BridgedFeed<M: BridgedMd, P: WsProtocol, S: MdSink> {
-    client: WsClient<P>,
-    poll: Poll,
-    events: Events,
-    rest: RestFetcher,
-    core: Core<M, S>,
-    next_req: u64,
-}
-
-impl<M: BridgedMd, P: WsProtocol, S: MdSink> std::fmt::Debug for BridgedFeed<M, P, S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BridgedFeed")
-            .field("venue_name", &M::VENUE)
-            .field("venue", &self.core.venue)
-            .field("state", &self.client.state())
-            .field("stats", &self.core.stats)
-            .finish_non_exhaustive()
-    }
-}
+pub type BridgedFeed<M, P, S> = LiveFeed<Bridged<M, P>, S>;
 
 impl<M: BridgedMd, P: WsProtocol, S: MdSink> BridgedFeed<M, P, S> {
     /// Builds the connection (not yet started) from a venue's parts: symbols the table lacks are
@@ -322,206 +313,54 @@ impl<M: BridgedMd, P: WsProtocol, S: MdSink> BridgedFeed<M, P, S> {
         setup: Setup<'_>,
         mut md: M,
         protocol: P,
-        mut table: InstrumentTable,
+        table: InstrumentTable,
         sink: S,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, LiveError> {
         let venue = M::VENUE;
-        let tls = client_config(setup.roots).map_err(|source| LiveError::Tls { venue, source })?;
-        let client = WsClient::new(protocol, setup.ws, Some(tls), clock.clone(), Token(0))
-            .map_err(|source| LiveError::Ws { venue, source })?;
-        let mut rest_cfg = RestConfig::new(venue, setup.roots.clone());
-        rest_cfg.timeout_ms = setup.rest_timeout_ms;
-        let rest =
-            RestFetcher::spawn(&rest_cfg).map_err(|source| LiveError::Rest { venue, source })?;
-        let poll = Poll::new().map_err(|source| LiveError::Poll { venue, source })?;
-        let mut insts = Vec::with_capacity(setup.symbols.len());
-        for (sym, url) in setup.symbols {
-            let bad = |reason: String| LiveError::Symbol {
-                venue,
-                symbol: sym.clone(),
-                reason,
-            };
-            let idx = table
-                .lookup_or_add(setup.venue, &sym, setup.scale, setup.scale)
-                .map_err(|e| bad(e.to_string()))?;
-            let resolved = table
-                .resolved(idx)
-                .ok_or_else(|| bad("not resolvable".into()))?;
-            md.prepare(idx);
-            insts.push(Inst {
-                idx,
-                resolved,
-                url,
-                in_flight: None,
-                pending: None,
-                retry_at_ns: 0,
-            });
-        }
-        Ok(Self {
-            client,
-            poll,
-            events: Events::with_capacity(64),
-            rest,
-            core: Core {
-                venue: setup.venue,
-                md,
-                table,
-                insts,
-                sink,
-                clock,
-                recorder: None,
-                stats: LiveStats::default(),
-                subscribed: false,
-                broken: true,
-                last_inst: None,
-                emitted: 0,
-                retry_ns: setup.snapshot_retry_ms.saturating_mul(1_000_000),
-            },
-            next_req: 1,
-        })
-    }
-
-    /// Hands every raw frame and snapshot body to `recorder` from now on.
-    pub fn set_recorder(&mut self, recorder: Recorder) {
-        self.core.recorder = Some(recorder);
-    }
-
-    /// Starts connecting (call once; reconnects are automatic).
-    pub fn start(&mut self) {
-        let Self {
-            client, poll, core, ..
-        } = self;
-        client.start(poll.registry(), &mut |e| core.on_ws(e));
-    }
-
-    /// Closes the connection; it stays closed until [`BridgedFeed::start`].
-    pub fn stop(&mut self) {
-        self.client.stop(self.poll.registry());
-    }
-
-    /// One non-blocking turn for the engine's feed stage: drains readiness (zero timeout),
-    /// decodes frames, takes finished snapshots, runs timers and requests snapshots due at
-    /// `now_ns` (monotonic). Returns the number of events emitted.
-    pub fn poll(&mut self, now_ns: Nanos) -> usize {
-        self.turn(Some(Duration::ZERO), now_ns)
-    }
-
-    /// One blocking turn for standalone use (`lyra record`, tests): waits in `Poll::poll` up to
-    /// `max_wait` or the client's next deadline (shorter while a snapshot is awaited), then does
-    /// what [`BridgedFeed::poll`] does. Returns the number of events emitted.
-    pub fn poll_wait(&mut self, max_wait: Duration) -> usize {
-        let now = self.core.clock.mono_ns();
-        let mut wait = max_wait;
-        if let Some(d) = self.client.next_deadline_ns() {
-            wait = wait.min(Duration::from_nanos(d.saturating_sub(now)));
-        }
-        if self
-            .core
-            .insts
-            .iter()
-            .any(|i| i.in_flight.is_some() || self.snapshot_due(i))
-        {
-            wait = wait.min(REST_WAIT_CAP);
-        }
-        let now = self.core.clock.mono_ns();
-        self.turn(Some(wait), now)
-    }
-
-    fn snapshot_due(&self, i: &Inst) -> bool {
-        self.core.subscribed
-            && i.pending.is_none()
-            && self.core.md.sync(i.idx).is_some_and(M::needs_snapshot)
-    }
-
-    fn turn(&mut self, timeout: Option<Duration>, now_ns: Nanos) -> usize {
-        // An interrupted wait (EINTR) is a spurious wake-up: the timers below still run.
-        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                tracing::warn!(venue = M::VENUE, error = %e, "poll failed");
-            }
-        }
-        let Self {
-            client,
-            poll,
-            events,
-            core,
-            rest,
-            next_req,
-        } = self;
-        for ev in events.iter() {
-            client.on_ready(poll.registry(), ev, &mut |e| core.on_ws(e));
-        }
-        client.on_tick(poll.registry(), &mut |e| core.on_ws(e));
-        while let Some(resp) = rest.try_recv() {
-            core.on_rest(resp);
-        }
-        if core.subscribed {
-            for i in &mut core.insts {
-                let Some(sync) = core.md.sync(i.idx) else {
-                    continue;
-                };
-                // Buffer first (one diff at least), then fetch: the documented order, so the
-                // snapshot is never older than the stream we hold.
-                if !M::needs_snapshot(sync)
-                    || M::buffered(sync) == 0
-                    || i.in_flight.is_some()
-                    || i.pending.is_some()
-                    || now_ns < i.retry_at_ns
-                {
-                    continue;
-                }
-                let id = *next_req;
-                *next_req += 1;
-                match rest.submit(id, i.url.as_str()) {
-                    Ok(()) => {
-                        i.in_flight = Some(id);
-                        core.stats.snapshots_requested += 1;
-                    }
-                    Err(e) => {
-                        tracing::warn!(venue = M::VENUE, error = %e, "snapshot request not queued");
-                        core.stats.snapshot_errors += 1;
-                        i.retry_at_ns = now_ns.saturating_add(core.retry_ns);
-                    }
-                }
-            }
-        }
-        std::mem::take(&mut core.emitted)
-    }
-
-    /// The book stage found `inst`'s rebuilt book wrong (crossed/locked, checksum mismatch, a
-    /// dropped event in its ring): emits `BookInvalid(reason)` and resyncs it from a new snapshot.
-    pub fn resync(&mut self, inst: InstrumentIdx, reason: InvalidReason) {
-        let core = &mut self.core;
-        core.stats.external_resyncs += 1;
-        if let Some(i) = core.insts.iter_mut().find(|i| i.idx == inst) {
-            i.in_flight = None;
-            i.pending = None;
-        }
-        let now = core.clock.wall_ns();
-        let mut c = Counted {
-            inner: &mut core.sink,
-            n: 0,
+        let transport = Transport {
+            roots: setup.roots,
+            ws: setup.ws,
+            protocol,
         };
-        core.md.invalidate(Some(inst), reason, now, &mut c);
-        core.emitted += c.n;
-    }
-
-    /// The instrument of `symbol` (venue spelling, any case).
-    pub fn instrument(&self, symbol: &str) -> Option<InstrumentIdx> {
-        self.core
-            .table
-            .lookup(self.core.venue, symbol.to_ascii_uppercase().as_bytes())
-    }
-
-    /// The instruments this connection serves, in configuration order.
-    pub fn instruments(&self) -> impl Iterator<Item = InstrumentIdx> + '_ {
-        self.core.insts.iter().map(|i| i.idx)
+        Self::assemble(transport, setup.venue, table, sink, clock, |table| {
+            let mut rest_cfg = RestConfig::new(venue, setup.roots.clone());
+            rest_cfg.timeout_ms = setup.rest_timeout_ms;
+            let rest = RestFetcher::spawn(&rest_cfg)
+                .map_err(|source| LiveError::Rest { venue, source })?;
+            let mut insts = Vec::with_capacity(setup.symbols.len());
+            for (sym, url) in setup.symbols {
+                let idx = register(table, setup.venue, venue, &sym, setup.scale)?;
+                let resolved = table.resolved(idx).ok_or_else(|| LiveError::Symbol {
+                    venue,
+                    symbol: sym.clone(),
+                    reason: "not resolvable".into(),
+                })?;
+                md.prepare(idx);
+                insts.push(Inst {
+                    idx,
+                    resolved,
+                    url,
+                    in_flight: None,
+                    pending: None,
+                    retry_at_ns: 0,
+                });
+            }
+            Ok(Bridged {
+                md,
+                insts,
+                rest,
+                next_req: 1,
+                last_inst: None,
+                retry_ns: setup.snapshot_retry_ms.saturating_mul(1_000_000),
+                proto: PhantomData,
+            })
+        })
     }
 
     /// The REST snapshot URL of `inst`, if this connection serves it.
     pub fn snapshot_url(&self, inst: InstrumentIdx) -> Option<&str> {
-        self.core
+        self.flavor()
             .insts
             .iter()
             .find(|i| i.idx == inst)
@@ -530,41 +369,6 @@ impl<M: BridgedMd, P: WsProtocol, S: MdSink> BridgedFeed<M, P, S> {
 
     /// The depth sync of `inst` (state, book id, counters).
     pub fn sync(&self, inst: InstrumentIdx) -> Option<&M::Sync> {
-        self.core.md.sync(inst)
-    }
-
-    /// Whether `inst`'s book is synced (a snapshot bridged, no break since).
-    pub fn is_synced(&self, inst: InstrumentIdx) -> bool {
-        self.core.md.sync(inst).is_some_and(M::is_synced)
-    }
-
-    /// The instrument table (symbols and scales).
-    pub fn table(&self) -> &InstrumentTable {
-        &self.core.table
-    }
-
-    /// The feed's counters.
-    pub fn stats(&self) -> LiveStats {
-        self.core.stats
-    }
-
-    /// The transport's counters.
-    pub fn ws_stats(&self) -> WsStats {
-        self.client.stats()
-    }
-
-    /// The connection state.
-    pub fn conn_state(&self) -> ConnState {
-        self.client.state()
-    }
-
-    /// The sink (e.g. to drain a `Vec` in tests).
-    pub fn sink_mut(&mut self) -> &mut S {
-        &mut self.core.sink
-    }
-
-    /// The sink.
-    pub fn sink(&self) -> &S {
-        &self.core.sink
+        self.flavor().md.sync(inst)
     }
 }

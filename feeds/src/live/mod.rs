@@ -5,8 +5,11 @@
 //! The engine's feed stage calls `poll(now)` in its loop: it drains the connection's own
 //! `mio::Poll` with a zero timeout, decodes every frame straight into events, takes finished REST
 //! snapshots, and runs the timers (reconnect, keep-alive, staleness watchdog, snapshot retries).
-//! It never blocks. `lyra record` and tests use `run_for` instead, which waits in `Poll::poll` up
-//! to the next deadline.
+//! It never blocks. `lyra record` and tests use `poll_wait` instead, which waits in `Poll::poll`
+//! up to the next deadline.
+//!
+//! Every feed is a [`LiveFeed`]: that connection life cycle is written once there, and a feed
+//! adds only how it repairs books ([`bridged`]: REST snapshots, [`socket`]: resubscription).
 //!
 //! Resync: a gap, a malformed frame, a stale feed, an oversized frame or a disconnect emits
 //! `BookInvalid` at once for the affected instrument(s); the sync then buffers the stream again
@@ -22,6 +25,7 @@
 
 pub mod binance;
 pub mod bridged;
+mod driver;
 pub mod gateio;
 pub mod kraken;
 pub mod okx;
@@ -33,6 +37,7 @@ use thiserror::Error;
 pub use self::{
     binance::{BinanceFeed, BinanceFeedConfig},
     bridged::{BridgedFeed, BridgedMd},
+    driver::LiveFeed,
     gateio::{GateioFeed, GateioFeedConfig},
     kraken::KrakenVenue,
     okx::OkxVenue,
