@@ -57,6 +57,19 @@ pub enum Record {
         /// The OMS's event.
         event: lyra_oms::order::AuditEvent,
     },
+    /// A venue's market data dropped (or went stale) and the order stage applied
+    /// `oms.cancel_on_md_disconnect`: the cancels it asked the OMS for (their requests and
+    /// answers follow as `Order` records).
+    MdDisconnect {
+        /// The venue whose market data dropped.
+        venue: VenueId,
+        /// The policy applied (`none`, `venue` or `all`).
+        policy: crate::config::MdDisconnectPolicy,
+        /// Open orders the OMS was asked to cancel.
+        cancels: u32,
+        /// Wall ns.
+        wall_ns: u64,
+    },
     /// A daily statement was written: its day (days since the epoch) and SHA-256.
     Statement {
         /// Days since the Unix epoch (UTC).
@@ -244,6 +257,20 @@ fn event_of(base: &AuditEvent, run: &str, r: &Record) -> AuditEvent {
                 ..with(&kind, wall, t)
             }
         }
+        Record::MdDisconnect {
+            venue,
+            policy,
+            cancels,
+            wall_ns,
+        } => with(
+            "md_disconnect",
+            wall_ns,
+            format!(
+                "{{\"run\":\"{run}\",\"venue\":{},\"policy\":\"{}\",\"cancels\":{cancels}}}",
+                venue.0,
+                policy.name()
+            ),
+        ),
         Record::Statement {
             day,
             sha256,

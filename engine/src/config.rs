@@ -100,6 +100,19 @@ fn default_scale() -> u8 {
     8
 }
 
+impl InstrumentSection {
+    /// The instrument's symbol as `kind` spells it: Binance uses `symbol`; the others are
+    /// derived from `base` and `quote` (`BTC-USDT` OKX, `BTC/USDT` Kraken v2, `BTC_USDT` Gate.io).
+    pub fn venue_symbol(&self, kind: VenueKind) -> String {
+        match kind {
+            VenueKind::Binance => self.symbol.clone(),
+            VenueKind::Okx => format!("{}-{}", self.base, self.quote),
+            VenueKind::Kraken => format!("{}/{}", self.base, self.quote),
+            VenueKind::Gateio => format!("{}_{}", self.base, self.quote),
+        }
+    }
+}
+
 /// `[risk]`: the limits of `lyra_risk::RiskLimits`, with one entry per instrument.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,6 +195,40 @@ pub struct OmsSection {
     /// How often working orders are polled for fills, ms.
     #[serde(default = "default_working_poll")]
     pub working_poll_ms: u64,
+    /// What the OMS cancels when a venue's market data drops or goes stale (default `venue`).
+    #[serde(default)]
+    pub cancel_on_md_disconnect: MdDisconnectPolicy,
+}
+
+/// `oms.cancel_on_md_disconnect`: which open orders are cancelled, once, when a venue's
+/// market-data connection drops or its watchdog declares it stale.
+///
+/// The default is `venue`: a small team's quotes on a venue whose book it can no longer see are
+/// priced blind (a maker order left resting while the market moves is the classic way to be
+/// picked off), while the other venues' books are still live and their orders still priced
+/// right; `all` suits strategies whose legs on one venue only make sense with the other's
+/// (hedged arbitrage), `none` an operator who manages resting orders by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MdDisconnectPolicy {
+    /// Leave every order working.
+    None,
+    /// Cancel the open orders of the venue whose market data dropped.
+    #[default]
+    Venue,
+    /// Cancel the open orders of every venue.
+    All,
+}
+
+impl MdDisconnectPolicy {
+    /// The config spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MdDisconnectPolicy::None => "none",
+            MdDisconnectPolicy::Venue => "venue",
+            MdDisconnectPolicy::All => "all",
+        }
+    }
 }
 
 fn default_mode() -> String {
@@ -204,6 +251,7 @@ impl Default for OmsSection {
             journal_dir: default_journal_dir(),
             journal_capacity: default_journal_capacity(),
             working_poll_ms: default_working_poll(),
+            cancel_on_md_disconnect: MdDisconnectPolicy::default(),
         }
     }
 }
@@ -236,15 +284,55 @@ fn default_grant_orders() -> u32 {
     100_000
 }
 
-/// `[[venues]]`: one venue account for order entry.
+/// Which venue dialect a `[[venues]]` entry speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VenueKind {
+    /// Binance Spot: market data and order entry.
+    Binance,
+    /// OKX v5: market data (`books`); order entry not wired into the daemon yet.
+    Okx,
+    /// Kraken v2: market data (`book`); order entry not wired into the daemon yet.
+    Kraken,
+    /// Gate.io v4 spot: market data only.
+    Gateio,
+}
+
+impl VenueKind {
+    /// The lower-case name used in the config.
+    pub const fn name(self) -> &'static str {
+        match self {
+            VenueKind::Binance => "binance",
+            VenueKind::Okx => "okx",
+            VenueKind::Kraken => "kraken",
+            VenueKind::Gateio => "gateio",
+        }
+    }
+
+    /// Whether the daemon can build this venue's order entry.
+    pub const fn has_order_entry(self) -> bool {
+        matches!(self, VenueKind::Binance)
+    }
+
+    /// Whether its market-data feed fetches book snapshots over REST (so needs `rest_url`);
+    /// OKX and Kraken push them on the socket.
+    pub const fn md_needs_rest(self) -> bool {
+        matches!(self, VenueKind::Binance | VenueKind::Gateio)
+    }
+}
+
+/// `[[venues]]`: one venue connection. With `credentials_file` it is an order-entry account
+/// (and trades market data too when `md_ws_url` is set); without, it is market data only.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VenueSection {
     /// Name used on the command line (`lyra doctor --venue NAME`).
     pub name: String,
-    /// Dialect: `binance` (OKX and Kraken order entry come later).
-    pub kind: String,
-    /// REST base, `https://host[:port]`.
+    /// Dialect: `binance`, `okx`, `kraken` or `gateio`.
+    pub kind: VenueKind,
+    /// REST base, `https://host[:port]`: order entry and (Binance, Gate.io) book snapshots;
+    /// empty = none (a market-data-only OKX or Kraken venue needs none).
+    #[serde(default)]
     pub rest_url: String,
     /// Accepted for configs written by older tools and not used: market data comes from
     /// `md_ws_url`, the user data stream from `ws_api_url`.
@@ -253,12 +341,16 @@ pub struct VenueSection {
     /// PEM file of CAs to trust instead of the WebPKI roots (the simulator's CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// TOML file with `api_key` and `api_secret`, mode 0600.
-    pub credentials_file: PathBuf,
+    /// TOML file with `api_key` and `api_secret`, mode 0600; absent = market data only (no
+    /// order entry, no user stream, no orders routed to this venue).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
     /// Symbols that preflight requires TRADING.
     #[serde(default)]
     pub symbols: Vec<String>,
-    /// Market-data WebSocket base (`wss://host:port`); absent = this venue trades no market data.
+    /// Market-data WebSocket URL (Binance: the base `wss://host:port`; OKX, Kraken, Gate.io: the
+    /// full URL with path, e.g. `wss://ws.okx.com:8443/ws/v5/public`); absent = this venue
+    /// trades no market data.
     #[serde(default)]
     pub md_ws_url: Option<String>,
     /// The user data stream (order events and fills over the WebSocket API, PROTOCOLS-ORDERS
@@ -301,6 +393,11 @@ fn default_user_stream() -> bool {
 }
 
 impl VenueSection {
+    /// Whether this venue enters orders (it has credentials); otherwise market data only.
+    pub fn has_order_entry(&self) -> bool {
+        self.credentials_file.is_some()
+    }
+
     /// The user stream's WS-API URL: `ws_api_url` if set (checked), else derived from
     /// `rest_url`.
     ///
@@ -563,19 +660,8 @@ impl Config {
                     format!("{:?} is empty or used twice", v.name),
                 ));
             }
-            if v.kind != "binance" {
-                return Err(bad(
-                    "venues.kind",
-                    format!("{:?}: only \"binance\" order entry exists so far", v.kind),
-                ));
-            }
-            if !v.rest_url.starts_with("https://") {
-                return Err(bad(
-                    "venues.rest_url",
-                    format!("{}: {:?} must start with https://", v.name, v.rest_url),
-                ));
-            }
-            if v.user_stream {
+            self.validate_venue_roles(v, &bad)?;
+            if v.has_order_entry() && v.user_stream {
                 if let Err(e) = v.user_stream_url() {
                     return Err(bad("venues.ws_api_url", format!("{}: {e}", v.name)));
                 }
@@ -600,6 +686,57 @@ impl Config {
             }
         }
         self.validate_pipeline(path)
+    }
+
+    /// Order entry vs market data only: the keys each role needs, and the kinds that have it.
+    fn validate_venue_roles(
+        &self,
+        v: &VenueSection,
+        bad: &dyn Fn(&'static str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let (name, kind) = (&v.name, v.kind.name());
+        if v.has_order_entry() && !v.kind.has_order_entry() {
+            return Err(bad(
+                "venues.credentials_file",
+                format!(
+                    "{name}: {kind} order entry is not wired into the daemon yet; drop \
+                     credentials_file to use this venue for market data only"
+                ),
+            ));
+        }
+        if !v.has_order_entry() && v.md_ws_url.is_none() {
+            return Err(bad(
+                "venues.md_ws_url",
+                format!("{name}: a venue without credentials_file is market data only and needs md_ws_url"),
+            ));
+        }
+        let needs_rest = v.has_order_entry() || (v.md_ws_url.is_some() && v.kind.md_needs_rest());
+        if needs_rest && v.rest_url.is_empty() {
+            let why = if v.has_order_entry() {
+                "order entry"
+            } else {
+                "book snapshots"
+            };
+            return Err(bad(
+                "venues.rest_url",
+                format!("{name}: {kind} needs rest_url for {why}"),
+            ));
+        }
+        if !v.rest_url.is_empty() && !v.rest_url.starts_with("https://") {
+            return Err(bad(
+                "venues.rest_url",
+                format!("{name}: {:?} must start with https://", v.rest_url),
+            ));
+        }
+        if let Some(u) = &v.md_ws_url {
+            if !(u.starts_with("wss://") || u.starts_with("ws://")) {
+                return Err(bad(
+                    "venues.md_ws_url",
+                    format!("{name}: {u:?} must start with wss:// (or ws:// for debugging)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the trading pipeline runs (instruments configured) or the halt-gate skeleton.
@@ -744,6 +881,95 @@ mod tests {
         ))
         .unwrap();
         assert!(!c.venues[0].user_stream, "off: the URL is not used");
+    }
+
+    #[test]
+    fn market_data_only_venues_and_their_bad_combinations() {
+        let head = "[engine]\nrun_id = \"r\"\n[[venues]]\nname = \"v\"\n";
+        // OKX and Kraken push snapshots on the socket: md_ws_url alone is a venue.
+        for kind in ["okx", "kraken"] {
+            let c = parse(&format!(
+                "{head}kind = \"{kind}\"\nmd_ws_url = \"wss://ws.example.com/v2\"\n"
+            ))
+            .unwrap();
+            assert!(!c.venues[0].has_order_entry());
+            assert_eq!(c.venues[0].kind.name(), kind);
+        }
+        // Binance and Gate.io fetch snapshots over REST.
+        for kind in ["binance", "gateio"] {
+            let md = format!("{head}kind = \"{kind}\"\nmd_ws_url = \"wss://x/ws/v4/\"\n");
+            let e = parse(&md).unwrap_err().to_string();
+            assert!(
+                e.contains("venues.rest_url") && e.contains("book snapshots"),
+                "{e}"
+            );
+            let c = parse(&format!("{md}rest_url = \"https://api.x.com\"\n")).unwrap();
+            assert!(!c.venues[0].has_order_entry());
+        }
+        // Neither order entry nor market data.
+        let e = parse(&format!("{head}kind = \"okx\"\n")).unwrap_err();
+        assert!(e.to_string().contains("venues.md_ws_url"), "{e}");
+        // Order entry the daemon does not have yet.
+        let e = parse(&format!(
+            "{head}kind = \"gateio\"\nrest_url = \"https://x\"\ncredentials_file = \"c.toml\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("venues.credentials_file"), "{e}");
+        // Order entry needs rest_url; unknown kinds name the key.
+        let e = parse(&format!(
+            "{head}kind = \"binance\"\ncredentials_file = \"c.toml\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("venues.rest_url"), "{e}");
+        let e = parse(&format!(
+            "{head}kind = \"bitmex\"\nmd_ws_url = \"wss://x\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("kind"), "{e}");
+    }
+
+    #[test]
+    fn venue_symbols_follow_each_venues_spelling() {
+        let i = InstrumentSection {
+            name: "BTC-USDT".into(),
+            symbol: "BTCUSDT".into(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            px_scale: 8,
+            qty_scale: 8,
+            tick: 0,
+        };
+        let got: Vec<String> = [
+            VenueKind::Binance,
+            VenueKind::Okx,
+            VenueKind::Kraken,
+            VenueKind::Gateio,
+        ]
+        .into_iter()
+        .map(|k| i.venue_symbol(k))
+        .collect();
+        assert_eq!(got, ["BTCUSDT", "BTC-USDT", "BTC/USDT", "BTC_USDT"]);
+    }
+
+    #[test]
+    fn cancel_on_md_disconnect_defaults_to_venue() {
+        let c = parse("[engine]\nrun_id = \"r\"\n").unwrap();
+        assert_eq!(c.oms.cancel_on_md_disconnect, MdDisconnectPolicy::Venue);
+        for (text, want) in [
+            ("none", MdDisconnectPolicy::None),
+            ("venue", MdDisconnectPolicy::Venue),
+            ("all", MdDisconnectPolicy::All),
+        ] {
+            let c = parse(&format!(
+                "[engine]\nrun_id = \"r\"\n[oms]\ncancel_on_md_disconnect = \"{text}\"\n"
+            ))
+            .unwrap();
+            assert_eq!(c.oms.cancel_on_md_disconnect, want);
+            assert_eq!(want.name(), text);
+        }
+        let e = parse("[engine]\nrun_id = \"r\"\n[oms]\ncancel_on_md_disconnect = \"some\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("cancel_on_md_disconnect"), "{e}");
     }
 
     #[test]

@@ -7,8 +7,14 @@ use std::{sync::Arc, time::Duration};
 use anyhow::{bail, Context, Result};
 use lyra_feeds::{
     instrument::InstrumentTable,
-    live::{BinanceFeed, BinanceFeedConfig},
-    ws::TlsRoots,
+    live::{
+        BinanceFeed, BinanceFeedConfig, GateioFeed, GateioFeedConfig, KrakenVenue, OkxVenue,
+        SocketFeed, SocketFeedConfig, SocketVenue,
+    },
+    ws::{
+        venues::{KrakenWs, OkxWs},
+        TlsRoots, WsConfig,
+    },
 };
 use lyra_oms::{
     binance::{BinanceConfig, BinanceRest, SymbolSpec, UserStream, UserStreamConfig},
@@ -28,11 +34,11 @@ use rust_decimal::Decimal;
 
 use crate::{
     audit::AuditWriter,
-    config::Config,
+    config::{Config, VenueKind},
     runtime::stage::Stage,
     stages::{
         book::{BookInstrument, BookStage},
-        feed::{BinanceSource, FeedStage, MdSource},
+        feed::{BinanceSource, FeedStage, GateioSource, MdSource, SocketSource},
         order::{OmsSet, OrderStage, StatementSpec},
         strategy::{Scales, StrategyStage},
     },
@@ -150,10 +156,14 @@ fn open_oms(
         recv_window_ms: vc.recv_window_ms,
         timeout: Duration::from_secs(2),
     };
+    let cred_path = vc
+        .credentials_file
+        .as_deref()
+        .with_context(|| format!("venue {}: no credentials_file (market data only)", vc.name))?;
     let tls =
         tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
-    let creds = Credentials::load(&vc.credentials_file)
-        .with_context(|| format!("venue {}: credentials", vc.name))?;
+    let creds =
+        Credentials::load(cred_path).with_context(|| format!("venue {}: credentials", vc.name))?;
     let mut rest = BinanceRest::new(&bc, tls, creds, clock.clone())
         .with_context(|| format!("venue {}: REST client", vc.name))?;
     rest.warm()
@@ -204,7 +214,7 @@ fn open_oms(
         let stream = UserStream::start(
             UserStreamConfig::new(&url, vc.recv_window_ms),
             tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?,
-            Credentials::load(&vc.credentials_file)
+            Credentials::load(cred_path)
                 .with_context(|| format!("venue {}: credentials", vc.name))?,
             clock.clone(),
             oms.venue().offset_ms(),
@@ -251,6 +261,106 @@ fn open_oms(
     Ok((oms, bal))
 }
 
+/// Builds and starts venue `v`'s market-data feed on `ws`, writing into `tx`.
+fn md_source(
+    cfg: &Config,
+    v: usize,
+    ws: &str,
+    table: &InstrumentTable,
+    tx: Producer<MdEvent>,
+    clock: &Arc<dyn Clock>,
+) -> Result<Box<dyn MdSource>> {
+    let vc = &cfg.venues[v];
+    let venue = VenueId(v as u8);
+    let roots = vc
+        .ca_file
+        .as_ref()
+        .map_or(TlsRoots::WebPki, |p| TlsRoots::PemFile(p.clone()));
+    let symbols: Vec<String> = cfg
+        .instruments
+        .iter()
+        .map(|i| i.venue_symbol(vc.kind))
+        .collect();
+    let what = || format!("venue {}: market data", vc.name);
+    Ok(match vc.kind {
+        VenueKind::Binance => {
+            let mut fc = BinanceFeedConfig::new(venue, ws, &vc.rest_url, roots, symbols);
+            fc.book_ticker = false;
+            fc.trades = false;
+            let mut feed =
+                BinanceFeed::new(&fc, table.clone(), tx, clock.clone()).with_context(what)?;
+            feed.start();
+            Box::new(BinanceSource(feed, venue))
+        }
+        VenueKind::Gateio => {
+            let fc = GateioFeedConfig::new(venue, ws, &vc.rest_url, roots, symbols);
+            let mut feed =
+                GateioFeed::new(&fc, table.clone(), tx, clock.clone()).with_context(what)?;
+            feed.start();
+            Box::new(GateioSource(feed, venue))
+        }
+        VenueKind::Okx => Box::new(socket_source(
+            vc,
+            venue,
+            (OkxVenue::new(venue, "books"), OkxWs::transport_config()),
+            ws,
+            roots,
+            symbols,
+            table,
+            tx,
+            clock,
+        )?),
+        VenueKind::Kraken => Box::new(socket_source(
+            vc,
+            venue,
+            (
+                KrakenVenue::new(venue, KRAKEN_DEPTH),
+                KrakenWs::transport_config(),
+            ),
+            ws,
+            roots,
+            symbols,
+            table,
+            tx,
+            clock,
+        )?),
+    })
+}
+
+/// Kraken v2 `book` depth subscribed: 10 levels carry the checksum (which covers the top 10)
+/// and the touch the strategies trade, at the smallest message rate.
+const KRAKEN_DEPTH: u32 = 10;
+
+/// A started socket-snapshot feed (OKX, Kraken) of venue `venue`: `dialect` is the venue's
+/// decoder and its transport settings (keep-alive, staleness watchdog).
+#[allow(clippy::too_many_arguments)]
+fn socket_source<V: SocketVenue + 'static>(
+    vc: &crate::config::VenueSection,
+    venue: VenueId,
+    (decoder, ws_cfg): (V, WsConfig),
+    ws: &str,
+    roots: TlsRoots,
+    symbols: Vec<String>,
+    table: &InstrumentTable,
+    tx: Producer<MdEvent>,
+    clock: &Arc<dyn Clock>,
+) -> Result<SocketSource<V>> {
+    let fc = SocketFeedConfig {
+        venue,
+        url: ws.to_owned(),
+        roots,
+        symbols,
+        scale: 8,
+        // The subscription brings the snapshot within a round trip; ask again after 5 s.
+        snapshot_wait_ms: 5_000,
+        ws: ws_cfg,
+    };
+    let mut feed = SocketFeed::new(&fc, decoder, table.clone(), tx, clock.clone())
+        .with_context(|| format!("venue {}: market data", vc.name))?;
+    feed.start();
+    Ok(SocketSource(feed, venue))
+}
+
 /// Builds every stage of the pipeline.
 ///
 /// # Errors
@@ -274,18 +384,28 @@ pub fn build(
             .add(&inst.name, inst.px_scale, inst.qty_scale, inst.tick)
             .with_context(|| format!("instrument {}", inst.name))?;
     }
-    for v in 0..nv {
+    for (v, vc) in cfg.venues.iter().enumerate() {
         for (i, inst) in cfg.instruments.iter().enumerate() {
             table
-                .map_symbol(VenueId(v as u8), &inst.symbol, InstrumentIdx(i as u16))
-                .with_context(|| format!("instrument {} on venue {v}", inst.name))?;
+                .map_symbol(
+                    VenueId(v as u8),
+                    &inst.venue_symbol(vc.kind),
+                    InstrumentIdx(i as u16),
+                )
+                .with_context(|| format!("instrument {} on venue {}", inst.name, vc.name))?;
         }
     }
 
-    // Order entry first: balances feed the strategies' inventory.
+    // Order entry first: balances feed the strategies' inventory. A market-data-only venue has
+    // no OMS (an intent routed to it comes back rejected) and no balances.
     let mut oms = Vec::with_capacity(nv);
     let mut balances = Vec::with_capacity(nv);
-    for v in 0..nv {
+    for (v, vc) in cfg.venues.iter().enumerate() {
+        if !vc.has_order_entry() {
+            oms.push(None);
+            balances.push(Vec::new());
+            continue;
+        }
         let (o, b) = open_oms(cfg, v, seg, clock)?;
         oms.push(Some(o));
         balances.push(b);
@@ -322,23 +442,7 @@ pub fn build(
         };
         let (tx, rx) = channel::<MdEvent>(MD_RING);
         md_inputs.push(rx);
-        let roots = vc
-            .ca_file
-            .as_ref()
-            .map_or(TlsRoots::WebPki, |p| TlsRoots::PemFile(p.clone()));
-        let mut fc = BinanceFeedConfig::new(
-            VenueId(v as u8),
-            ws,
-            &vc.rest_url,
-            roots,
-            cfg.instruments.iter().map(|i| i.symbol.clone()).collect(),
-        );
-        fc.book_ticker = false;
-        fc.trades = false;
-        let mut feed = BinanceFeed::new(&fc, table.clone(), tx, clock.clone())
-            .with_context(|| format!("venue {}: market data", vc.name))?;
-        feed.start();
-        sources.push(Box::new(BinanceSource(feed, VenueId(v as u8))));
+        sources.push(md_source(cfg, v, ws, &table, tx, clock)?);
     }
     let insts = cfg
         .instruments
@@ -373,7 +477,8 @@ pub fn build(
             .iter()
             .map(|v| v.book_stale_ms)
             .collect::<Vec<_>>(),
-    );
+    )
+    .with_md_status(seg.clone());
     if let Some(dir) = cfg.paths.decisions.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -417,7 +522,8 @@ pub fn build(
         seg.clone(),
         clock.clone(),
         stats.clone(),
-    );
+    )
+    .with_md_policy(cfg.oms.cancel_on_md_disconnect);
     Ok(Built {
         feed: Some(Box::new(feed)),
         book: Some(Box::new(book)),

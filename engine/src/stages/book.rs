@@ -14,6 +14,7 @@ use std::sync::{atomic::Ordering::Relaxed, Arc};
 use lyra_feeds::checksum::ChecksumRecipe;
 use lyra_shm::{
     clock::{Clock, Nanos},
+    control::ControlSegment,
     msg::{BookTop, InstrumentIdx, InvalidReason, MdEvent, MdKind, VenueId},
     ring::{Consumer, Producer},
 };
@@ -63,6 +64,20 @@ pub struct BookStage {
     stale_scan_every_ns: u64,
     /// `now_ns` of the current poll.
     now_ns: u64,
+    /// Where each venue's market-data status goes (None: not published).
+    md_status: Option<Arc<ControlSegment>>,
+    /// Per venue: books valid right now.
+    valid_books: Vec<usize>,
+}
+
+/// Whether an invalidation means the venue's market data as a whole is down (the connection
+/// dropped, was cut for an oversized frame, or a silence watchdog fired), as opposed to one
+/// book's own break (gap, checksum, crossed), which a resync repairs while the feed is live.
+fn is_md_down_reason(r: InvalidReason) -> bool {
+    matches!(
+        r,
+        InvalidReason::Disconnected | InvalidReason::Stale | InvalidReason::Oversized
+    )
 }
 
 impl BookStage {
@@ -107,6 +122,28 @@ impl BookStage {
             next_stale_scan_ns: u64::MAX,
             stale_scan_every_ns: u64::MAX,
             now_ns: 0,
+            md_status: None,
+            valid_books: vec![0; venues],
+        }
+    }
+
+    /// Publishes each venue's market-data status in `seg` (the order stage reads it to cancel
+    /// per `oms.cancel_on_md_disconnect`): down when a book of the venue is invalidated by a
+    /// disconnect, an oversized frame or staleness (the feed's watchdog or this stage's own
+    /// check), up again once every book of the venue is valid. The segment rather than a ring:
+    /// the order stage polls it with one load, the word survives a full ring, and `lyra status`
+    /// and the gate see it too.
+    #[must_use]
+    pub fn with_md_status(mut self, seg: Arc<ControlSegment>) -> Self {
+        self.md_status = Some(seg);
+        self
+    }
+
+    fn md_down(&self, venue: VenueId, reason: InvalidReason) {
+        if let Some(seg) = &self.md_status {
+            if seg.set_md_down(venue).unwrap_or(false) {
+                tracing::warn!(venue = venue.0, ?reason, "market data down");
+            }
         }
     }
 
@@ -148,6 +185,7 @@ impl BookStage {
             let (venue, instrument) = (VenueId((k / n) as u8), InstrumentIdx((k % n) as u16));
             self.books[k].invalidate(InvalidReason::Stale);
             self.set_valid(venue, true, false);
+            self.md_down(venue, InvalidReason::Stale);
             self.stats.books_stale.fetch_add(1, Relaxed);
             self.publish(k);
             let req = MdEvent {
@@ -191,13 +229,23 @@ impl BookStage {
         }
     }
 
-    fn set_valid(&self, v: VenueId, was: bool, now: bool) {
+    fn set_valid(&mut self, v: VenueId, was: bool, now: bool) {
         if was != now {
             let c = &self.stats.books_valid[v.0 as usize];
+            let n = &mut self.valid_books[v.0 as usize];
             if now {
                 c.fetch_add(1, Relaxed);
+                *n += 1;
+                if *n == self.insts.len() {
+                    if let Some(seg) = &self.md_status {
+                        if seg.set_md_up(v).unwrap_or(false) {
+                            tracing::info!(venue = v.0, "market data up: every book valid");
+                        }
+                    }
+                }
             } else {
                 c.fetch_sub(1, Relaxed);
+                *n = n.saturating_sub(1);
             }
         }
     }
@@ -208,6 +256,9 @@ impl BookStage {
         };
         let was = self.books[k].is_valid();
         self.last_update_ns[k] = self.now_ns;
+        if ev.kind == MdKind::BookInvalid && is_md_down_reason(ev.reason) {
+            self.md_down(ev.venue, ev.reason);
+        }
         let applied = if ev.kind == MdKind::Checksum {
             let inst = self.insts[ev.instrument.0 as usize];
             let b = &self.books[k];

@@ -11,12 +11,15 @@ use lyra_oms::{Oms, OmsError};
 use lyra_shm::{
     clock::{Clock, Nanos},
     control::{ControlSegment, Counter},
-    msg::{ExecReport, OrderState},
+    msg::{ExecReport, IntentAction, OrderState, VenueId, MAX_VENUES},
     ring::{Consumer, Producer},
 };
 
 use super::strategy::Approved;
-use crate::audit::{AuditTx, Record};
+use crate::{
+    audit::{AuditTx, Record},
+    config::MdDisconnectPolicy,
+};
 use crate::{runtime::stage::Stage, stats::EngineStats};
 
 /// Intents submitted per poll (each is a blocking loopback/network round trip).
@@ -34,6 +37,11 @@ pub trait OrderSink: Send {
     fn requests(&self) -> u64;
     /// Cancels what is working (shutdown).
     fn cancel_all(&mut self) {}
+    /// `venue`'s market data dropped: cancels the open orders of that venue (`policy` `venue`)
+    /// or of every venue (`all`), audits it, and returns the cancels asked for.
+    fn cancel_on_md_down(&mut self, _venue: VenueId, _policy: MdDisconnectPolicy) -> u32 {
+        0
+    }
     /// Last words at shutdown (the daily statement).
     fn finish(&mut self) {}
 }
@@ -204,6 +212,33 @@ impl OrderSink for OmsSet {
         }
     }
 
+    fn cancel_on_md_down(&mut self, venue: VenueId, policy: MdDisconnectPolicy) -> u32 {
+        let mut cancels = 0u64;
+        for (v, o) in self.oms.iter_mut().enumerate() {
+            let Some(o) = o else { continue };
+            if policy == MdDisconnectPolicy::None
+                || (policy == MdDisconnectPolicy::Venue && v != venue.0 as usize)
+            {
+                continue;
+            }
+            let before = o.stats().kill_cancels;
+            if let Err(e) = o.cancel_all() {
+                tracing::warn!(venue = v, error = %e, "cancel on market-data disconnect");
+            }
+            cancels += o.stats().kill_cancels - before;
+        }
+        let cancels = u32::try_from(cancels).unwrap_or(u32::MAX);
+        if let Some(a) = &mut self.audit {
+            a.push(Record::MdDisconnect {
+                venue,
+                policy,
+                cancels,
+                wall_ns: lyra_shm::clock::wall_now_ns(),
+            });
+        }
+        cancels
+    }
+
     fn finish(&mut self) {
         // The cancels' events first, so the audit ends with the statement.
         self.poll();
@@ -234,6 +269,12 @@ pub struct OrderStage {
     pending: Vec<ExecReport>,
     /// Last state per intent (for intents-by-state).
     states: HashMap<u64, OrderState>,
+    /// `oms.cancel_on_md_disconnect`.
+    md_policy: MdDisconnectPolicy,
+    /// The segment's market-data down sequence as last handled.
+    md_seen_seq: u64,
+    /// Per venue: the market-data down epoch as last handled.
+    md_seen_epochs: [u32; MAX_VENUES],
 }
 
 impl OrderStage {
@@ -255,6 +296,46 @@ impl OrderStage {
             stats,
             pending: Vec::with_capacity(4_096),
             states: HashMap::with_capacity(16_384),
+            md_policy: MdDisconnectPolicy::None,
+            md_seen_seq: 0,
+            md_seen_epochs: [0; MAX_VENUES],
+        }
+        .with_md_policy(MdDisconnectPolicy::None)
+    }
+
+    /// Cancels open orders per `policy` once per market-data disconnect of a venue (the book
+    /// stage publishes it in the segment, [`super::book::BookStage::with_md_status`]). Only
+    /// disconnects after this call count. Under `venue` and `all`, a new order to a venue
+    /// whose market data is down is also refused here (risk already refuses it on the
+    /// invalid book; this catches one approved before the drop and still in the ring).
+    #[must_use]
+    pub fn with_md_policy(mut self, policy: MdDisconnectPolicy) -> Self {
+        self.md_policy = policy;
+        self.md_seen_seq = self.seg.md_down_seq();
+        for (v, e) in self.md_seen_epochs.iter_mut().enumerate() {
+            *e = self.seg.md_down_epoch(VenueId(v as u8));
+        }
+        self
+    }
+
+    /// Applies the policy to every venue whose market data went down since the last look.
+    fn on_md_down(&mut self) {
+        self.md_seen_seq = self.seg.md_down_seq();
+        for v in 0..MAX_VENUES {
+            let venue = VenueId(v as u8);
+            let e = self.seg.md_down_epoch(venue);
+            if e == self.md_seen_epochs[v] {
+                continue;
+            }
+            self.md_seen_epochs[v] = e;
+            tracing::warn!(
+                venue = v,
+                policy = self.md_policy.name(),
+                "market data down: applying cancel_on_md_disconnect"
+            );
+            if self.md_policy != MdDisconnectPolicy::None {
+                self.sink.cancel_on_md_down(venue, self.md_policy);
+            }
         }
     }
 
@@ -298,6 +379,10 @@ impl Stage for OrderStage {
 
     fn poll(&mut self, _now_ns: Nanos) -> usize {
         let mut n = 0;
+        // One Acquire load per poll; the venues are looked at only after a disconnect.
+        if self.seg.md_down_seq() != self.md_seen_seq {
+            self.on_md_down();
+        }
         for _ in 0..BATCH {
             let Some(a) = self.input.pop() else {
                 break;
@@ -306,7 +391,15 @@ impl Stage for OrderStage {
             let it = *a.approved.intent();
             self.seg.add(Counter::SendsAttempted, 1);
             let before = self.sink.requests();
-            match self.sink.submit(&a) {
+            let md_down = self.md_policy != MdDisconnectPolicy::None
+                && it.action == IntentAction::New
+                && self.seg.is_md_down(it.venue);
+            let sent = if md_down {
+                Err(false)
+            } else {
+                self.sink.submit(&a)
+            };
+            match sent {
                 Ok(()) => {
                     self.seg.add(Counter::SendsDone, 1);
                     if self.sink.requests() > before {

@@ -70,7 +70,13 @@ fn preflight_check(config: &std::path::Path, venue: &str) -> Result<(), Fail> {
             config.display(),
         ))
     })?;
-    let creds = Credentials::load(&v.credentials_file).map_err(|e| Fail::Refused(e.into()))?;
+    let Some(cred_path) = &v.credentials_file else {
+        return Err(Fail::refused(format!(
+            "{}: venue {venue:?} is market data only (no credentials_file): nothing to preflight",
+            config.display(),
+        )));
+    };
+    let creds = Credentials::load(cred_path).map_err(|e| Fail::Refused(e.into()))?;
     let tls = tls_config(v.ca_file.as_deref()).map_err(|e| Fail::Other(e.into()))?;
     let bcfg = BinanceConfig {
         rest_url: v.rest_url.clone(),
