@@ -35,6 +35,73 @@ pub enum CredentialsError {
     },
 }
 
+/// The text of a credentials file, for venues whose clients take the secret as text (OKX's
+/// secret and passphrase, Kraken's Base64 secret). `Debug` redacts every field.
+pub struct CredentialText {
+    /// API key.
+    pub api_key: String,
+    /// API secret as written in the file.
+    pub api_secret: String,
+    /// OKX passphrase (`passphrase`), if the file has one.
+    pub passphrase: Option<String>,
+}
+
+impl fmt::Debug for CredentialText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CredentialText { api_key: <redacted>, api_secret: <redacted>, passphrase: <redacted> }")
+    }
+}
+
+impl CredentialText {
+    /// Loads `api_key`, `api_secret` and optional `passphrase` from a TOML file only its owner
+    /// may read (mode 0600 or stricter): top-level keys, or the first `[[accounts]]` entry with
+    /// `api_key`/`secret`/`passphrase` (the file `lyra sim --write-config` writes).
+    ///
+    /// # Errors
+    /// [`CredentialsError`] naming the path and the cause, never the contents.
+    pub fn load(path: &Path) -> Result<Self, CredentialsError> {
+        let p = path.display().to_string();
+        let io = |e: std::io::Error| CredentialsError::Io {
+            path: p.clone(),
+            reason: e.to_string(),
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CredentialsError::NotPrivate { path: p, mode });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let table: toml::Table = text.parse().map_err(|_| CredentialsError::Format {
+            path: p.clone(),
+            reason: "not valid TOML".into(),
+        })?;
+        let account = table
+            .get("accounts")
+            .and_then(|a| a.as_array())
+            .and_then(|a| a.first())
+            .and_then(|a| a.as_table());
+        let find = |k: &str| {
+            let alt = if k == "api_secret" { "secret" } else { k };
+            table
+                .get(k)
+                .or_else(|| account.and_then(|a| a.get(alt)))
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
+        let get = |k: &str| {
+            find(k).ok_or_else(|| CredentialsError::Format {
+                path: p.clone(),
+                reason: format!("missing or empty string key `{k}`"),
+            })
+        };
+        Ok(Self {
+            api_key: get("api_key")?.to_owned(),
+            api_secret: get("api_secret")?.to_owned(),
+            passphrase: find("passphrase").map(str::to_owned),
+        })
+    }
+}
+
 /// An API key and its HMAC secret. `Debug` redacts both.
 pub struct Credentials {
     api_key: String,
@@ -62,43 +129,8 @@ impl Credentials {
     /// # Errors
     /// [`CredentialsError`] naming the path and the cause, never the contents.
     pub fn load(path: &Path) -> Result<Self, CredentialsError> {
-        let p = path.display().to_string();
-        let io = |e: std::io::Error| CredentialsError::Io {
-            path: p.clone(),
-            reason: e.to_string(),
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(CredentialsError::NotPrivate { path: p, mode });
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        let table: toml::Table = text.parse().map_err(|_| CredentialsError::Format {
-            path: p.clone(),
-            reason: "not valid TOML".into(),
-        })?;
-        // Either top-level `api_key`/`api_secret`, or the first `[[accounts]]` entry with
-        // `api_key`/`secret` (the file `lyra sim --write-config` writes).
-        let account = table
-            .get("accounts")
-            .and_then(|a| a.as_array())
-            .and_then(|a| a.first())
-            .and_then(|a| a.as_table());
-        let get = |k: &str| {
-            let alt = if k == "api_secret" { "secret" } else { k };
-            table
-                .get(k)
-                .or_else(|| account.and_then(|a| a.get(alt)))
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| CredentialsError::Format {
-                    path: p.clone(),
-                    reason: format!("missing or empty string key `{k}`"),
-                })
-        };
-        let key = get("api_key")?;
-        let secret = get("api_secret")?;
-        Ok(Self::new(key, secret.as_bytes()))
+        let t = CredentialText::load(path)?;
+        Ok(Self::new(&t.api_key, t.api_secret.as_bytes()))
     }
 
     /// The API key (header `X-MBX-APIKEY`); callers must not log it.
@@ -264,6 +296,30 @@ mod tests {
             Credentials::load(&f).unwrap().api_key(),
             "K2",
             "lyra sim's file"
+        );
+        let t = CredentialText::load(&f).unwrap();
+        assert_eq!(
+            (t.api_secret.as_str(), t.passphrase.as_deref()),
+            ("S2", None)
+        );
+        std::fs::write(
+            &f,
+            "[[accounts]]\nindex = 0\napi_key = \"K3\"\nsecret = \"S3\"\npassphrase = \"P3\"\n",
+        )
+        .unwrap();
+        let t = CredentialText::load(&f).unwrap();
+        assert_eq!(
+            (
+                t.api_key.as_str(),
+                t.api_secret.as_str(),
+                t.passphrase.as_deref()
+            ),
+            ("K3", "S3", Some("P3"))
+        );
+        let d = format!("{t:?}");
+        assert!(
+            !d.contains("K3") && !d.contains("S3") && !d.contains("P3"),
+            "{d}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
