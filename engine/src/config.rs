@@ -290,9 +290,9 @@ fn default_grant_orders() -> u32 {
 pub enum VenueKind {
     /// Binance Spot: market data and order entry.
     Binance,
-    /// OKX v5: market data (`books`); order entry not wired into the daemon yet.
+    /// OKX v5: market data (`books`) and order entry (REST; `passphrase` in the credentials).
     Okx,
-    /// Kraken v2: market data (`book`); order entry not wired into the daemon yet.
+    /// Kraken: market data (WebSocket v2 `book`) and order entry (REST).
     Kraken,
     /// Gate.io v4 spot: market data only.
     Gateio,
@@ -311,7 +311,7 @@ impl VenueKind {
 
     /// Whether the daemon can build this venue's order entry.
     pub const fn has_order_entry(self) -> bool {
-        matches!(self, VenueKind::Binance)
+        !matches!(self, VenueKind::Gateio)
     }
 
     /// Whether its market-data feed fetches book snapshots over REST (so needs `rest_url`);
@@ -355,6 +355,7 @@ pub struct VenueSection {
     pub md_ws_url: Option<String>,
     /// The user data stream (order events and fills over the WebSocket API, PROTOCOLS-ORDERS
     /// A.5) on its own thread; default on. Off, the OMS learns fills from REST polling only.
+    /// Binance only: OKX and Kraken OMSs poll working orders every `oms.working_poll_ms`.
     #[serde(default = "default_user_stream")]
     pub user_stream: bool,
     /// The user stream's WebSocket API URL (`wss://host[:port]/ws-api/v3`); absent = derived
@@ -661,7 +662,8 @@ impl Config {
                 ));
             }
             self.validate_venue_roles(v, &bad)?;
-            if v.has_order_entry() && v.user_stream {
+            // Only Binance's OMS takes a user stream (OKX and Kraken poll working orders).
+            if v.has_order_entry() && v.kind == VenueKind::Binance && v.user_stream {
                 if let Err(e) = v.user_stream_url() {
                     return Err(bad("venues.ws_api_url", format!("{}: {e}", v.name)));
                 }
@@ -699,8 +701,8 @@ impl Config {
             return Err(bad(
                 "venues.credentials_file",
                 format!(
-                    "{name}: {kind} order entry is not wired into the daemon yet; drop \
-                     credentials_file to use this venue for market data only"
+                    "{name}: {kind} has no order entry; drop credentials_file to use this \
+                     venue for market data only"
                 ),
             ));
         }
@@ -909,7 +911,15 @@ mod tests {
         // Neither order entry nor market data.
         let e = parse(&format!("{head}kind = \"okx\"\n")).unwrap_err();
         assert!(e.to_string().contains("venues.md_ws_url"), "{e}");
-        // Order entry the daemon does not have yet.
+        // OKX and Kraken order entry: rest_url and credentials; no user stream URL to check.
+        for kind in ["okx", "kraken"] {
+            let c = parse(&format!(
+                "{head}kind = \"{kind}\"\nrest_url = \"https://x\"\ncredentials_file = \"c.toml\"\nws_api_url = \"unused\"\n"
+            ))
+            .unwrap();
+            assert!(c.venues[0].has_order_entry());
+        }
+        // Gate.io has no order entry.
         let e = parse(&format!(
             "{head}kind = \"gateio\"\nrest_url = \"https://x\"\ncredentials_file = \"c.toml\"\n"
         ))

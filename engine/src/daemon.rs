@@ -29,6 +29,7 @@ use crate::{
     stats::EngineStats,
 };
 
+pub mod order_entry;
 pub mod pipeline;
 
 /// Runs the engine until SIGTERM/SIGINT (or `stop` is set), then stops cleanly.

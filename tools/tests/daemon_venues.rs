@@ -1,5 +1,6 @@
 //! The engine daemon's venues against `lyra sim`: market data from OKX and Kraken (and Binance)
-//! into the same book stage, market-data-only venues, and `oms.cancel_on_md_disconnect`.
+//! into the same book stage, market-data-only venues, `oms.cancel_on_md_disconnect`, and OKX and
+//! Kraken order entry (a market maker's quote placed and filled through the daemon).
 //!
 //! Each test starts a simulator and the real daemon (`lyra_engine::daemon::run_with`, the
 //! pipeline `lyra-engine` builds) on its own control segment, in the `single` layout (feed,
@@ -56,16 +57,26 @@ struct Run {
     engine: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// A calm market: no jumps, lags or trades, a slow walk, so resting quotes 50 bps away from the
-/// mid neither fill nor need replacing while a test watches them.
-fn sim_config(venues: &[(&str, Dialect)], dir: &Path) -> SimConfig {
+/// How the market makers quote and the simulated market moves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// A calm market (no jumps, lags or trades, a slow walk) and quotes 50 bps away from the mid
+    /// that neither fill nor need replacing while a test watches them.
+    Resting,
+    /// A busy market (walk, other participants' trades) and fee-free quotes 1 bp from the mid,
+    /// refreshed as usual: they fill within seconds.
+    Filling,
+}
+
+fn sim_config(venues: &[(&str, Dialect)], dir: &Path, style: Style) -> SimConfig {
+    let busy = style == Style::Filling;
     SimConfig {
         seed: 21,
         step_ms: 20,
         oracle_frames: false,
         state_dir: Some(dir.join("sim")),
         instruments: vec![InstrumentCfg {
-            vol_bps: 0.05,
+            vol_bps: if busy { 0.5 } else { 0.05 },
             ..InstrumentCfg::default()
         }],
         venues: venues
@@ -75,7 +86,8 @@ fn sim_config(venues: &[(&str, Dialect)], dir: &Path) -> SimConfig {
                 dialect: *dialect,
                 jump_prob: 0.0,
                 lag_prob: 0.0,
-                trade_prob: 0.0,
+                trade_prob: if busy { 0.2 } else { 0.0 },
+                maker_fee_bps: if busy { 0 } else { 10 },
                 orders_per_10s: 5_000,
                 weight_per_minute: 60_000,
                 ..VenueCfg::default()
@@ -97,6 +109,7 @@ fn engine_toml(
     mm: &[u8],
     policy: &str,
     gateio: bool,
+    style: Style,
 ) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "[engine]\nrun_id = \"dv\"");
@@ -131,7 +144,7 @@ fn engine_toml(
             e.ws,
             sim.ca_path()
         );
-        if e.dialect == Dialect::Binance {
+        if e.dialect == Dialect::Binance || *role == Role::Trade {
             let _ = writeln!(t, "rest_url = {:?}", e.rest);
         }
         if *role == Role::Trade {
@@ -155,18 +168,22 @@ fn engine_toml(
         "[[instruments]]\nname = \"BTC-USDT\"\nsymbol = \"BTCUSDT\"\nbase = \"BTC\"\nquote = \"USDT\"\ntick = 1000000"
     );
     let _ = writeln!(t, "[strategies]\nmax_working_orders = 64");
+    let (fee_ppm, half_bps, refresh, ttl_ms) = match style {
+        // Never refreshed by time or moves while the test watches.
+        Style::Resting => (1_000, 50, 1_000_000, 3_600_000),
+        Style::Filling => (0, 1, 2, 1_000),
+    };
     for v in mm {
         let _ = writeln!(
             t,
             "[[strategies.markets]]\nvenue = {v}\ninstrument = 0\ntick = 1000000\nstep = 1000\nmin_qty = 1000\n\
-             min_notional_raw = {}\nmaker_fee_ppm = 1000\ntaker_fee_ppm = 1000",
+             min_notional_raw = {}\nmaker_fee_ppm = {fee_ppm}\ntaker_fee_ppm = {fee_ppm}",
             5i128 * 100_000_000 * 100_000_000
         );
-        // Quotes 50 bps out, never refreshed by time or moves while the test watches.
         let _ = writeln!(
             t,
-            "[[strategies.mm]]\nstrategy = 1\nvenue = {v}\ninstrument = 0\nqty = 20000\nhalf_spread_bps = 50\n\
-             max_position = 20000000\nrefresh_ticks = 1000000\nquote_ttl_ms = 3600000\n\
+            "[[strategies.mm]]\nstrategy = 1\nvenue = {v}\ninstrument = 0\nqty = 20000\nhalf_spread_bps = {half_bps}\n\
+             max_position = 20000000\nrefresh_ticks = {refresh}\nquote_ttl_ms = {ttl_ms}\n\
              max_cancel_replaces_per_s = 5\nmax_book_age_ms = 1500"
         );
     }
@@ -182,16 +199,18 @@ fn engine_toml(
 
 impl Run {
     fn start(tag: &str, venues: &[(&str, Dialect, Role)], mm: &[u8], policy: &str) -> Self {
-        Self::start_with(tag, venues, mm, policy, false)
+        Self::start_with(tag, venues, mm, policy, false, Style::Resting)
     }
 
-    /// [`Run::start`], with an unreachable Gate.io market-data venue after the simulator's.
+    /// [`Run::start`], with an unreachable Gate.io market-data venue after the simulator's
+    /// (`gateio`) and the market and quoting `style`.
     fn start_with(
         tag: &str,
         venues: &[(&str, Dialect, Role)],
         mm: &[u8],
         policy: &str,
         gateio: bool,
+        style: Style,
     ) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "lyra-test-daemon-{tag}-{}-{}",
@@ -201,7 +220,7 @@ impl Run {
         std::fs::create_dir_all(&dir).expect("run dir");
         let names: Vec<(&str, Dialect)> = venues.iter().map(|(n, d, _)| (*n, *d)).collect();
         let roles: Vec<Role> = venues.iter().map(|(_, _, r)| *r).collect();
-        let sim = Sim::start(sim_config(&names, &dir), None).expect("start simulator");
+        let sim = Sim::start(sim_config(&names, &dir, style), None).expect("start simulator");
         let creds = sim
             .write_config(&dir.join("sim.toml"))
             .expect("credentials");
@@ -209,7 +228,9 @@ impl Run {
             "/dev/shm/lyra-test-daemon-{tag}-{}",
             std::process::id()
         ));
-        let text = engine_toml(&sim, &creds, &dir, &seg_path, &roles, mm, policy, gateio);
+        let text = engine_toml(
+            &sim, &creds, &dir, &seg_path, &roles, mm, policy, gateio, style,
+        );
         let cfg_path = dir.join("engine.toml");
         std::fs::write(&cfg_path, &text).expect("write config");
         let cfg = Config::load(&cfg_path).expect("config");
@@ -326,6 +347,7 @@ fn okx_and_kraken_market_data_venues_get_valid_books_beside_binance() {
         &[],
         "venue",
         true,
+        Style::Resting,
     );
     run.wait("a valid book on every simulator venue", |r| {
         (0..3).all(|v| r.book_valid(v))
@@ -434,5 +456,36 @@ fn cancel_on_md_disconnect_none_leaves_orders_and_all_cancels_every_venue() {
         } else {
             assert!(recs.is_empty(), "none: nothing to audit: {recs:?}");
         }
+    }
+}
+
+#[test]
+fn okx_and_kraken_order_entry_place_and_fill_through_the_daemon() {
+    for (name, dialect) in [("okx", Dialect::Okx), ("kraken", Dialect::Kraken)] {
+        let run = Run::start_with(
+            name,
+            &[(name, dialect, Role::Trade)],
+            &[0],
+            "venue",
+            false,
+            Style::Filling,
+        );
+        run.wait("a market-making fill", |r| {
+            r.stats.mm_fills.load(Ordering::Relaxed) >= 1
+        });
+        let filled: Vec<String> = {
+            let st = run.sim.shared().venues[0].state.lock().expect("venue");
+            st.m.orders
+                .values()
+                .filter(|o| o.executed > 0)
+                .map(|o| o.client_id.clone())
+                .collect()
+        };
+        assert!(!filled.is_empty(), "{name}: the simulator filled an order");
+        assert!(
+            filled.iter().all(|id| id.starts_with("2dv")),
+            "{name}: placed by this run (client ids start with the run id, after its length): {filled:?}"
+        );
+        run.finish();
     }
 }

@@ -1,10 +1,10 @@
 //! Builds the trading pipeline from the config: market-data sources per venue, the books, the
-//! strategies with risk, one OMS per venue (warmed, reconciled, preflighted for LIVE), the
-//! rings between them, and the config's grant in the segment.
+//! strategies with risk, one OMS per order-entry venue ([`super::order_entry`]), the rings
+//! between them, and the config's grant in the segment.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use lyra_feeds::{
     instrument::InstrumentTable,
     live::{
@@ -16,13 +16,7 @@ use lyra_feeds::{
         TlsRoots, WsConfig,
     },
 };
-use lyra_oms::{
-    binance::{BinanceConfig, BinanceRest, SymbolSpec, UserStream, UserStreamConfig},
-    http::tls_config,
-    preflight::{self, PreflightInput},
-    sign::Credentials,
-    Mode, Oms, OmsConfig,
-};
+use lyra_oms::Oms;
 use lyra_risk::{InstrumentLimits, RiskEngine, RiskLimits};
 use lyra_shm::{
     clock::Clock,
@@ -30,7 +24,6 @@ use lyra_shm::{
     msg::{InstrumentIdx, MdEvent, OrderIntent, Qty, VenueId},
     ring::{channel, Producer},
 };
-use rust_decimal::Decimal;
 
 use crate::{
     audit::AuditWriter,
@@ -133,132 +126,6 @@ fn issue_grants(cfg: &Config, seg: &ControlSegment, clock: &dyn Clock) -> Result
         tracing::warn!(grant = grant.grant_id, strategy = s, mode = %g.mode, label = %g.label, "grant issued by the config (demo/test only)");
     }
     Ok(())
-}
-
-fn mantissa(d: Decimal, scale: u8) -> i128 {
-    let mut d = d;
-    d.rescale(u32::from(scale));
-    d.mantissa()
-}
-
-/// Opens, warms, reconciles (and for LIVE preflights) the OMS of venue `v`; returns it with its
-/// balances per instrument as (base mantissa, quote raw).
-fn open_oms(
-    cfg: &Config,
-    v: usize,
-    seg: &Arc<ControlSegment>,
-    clock: &Arc<dyn Clock>,
-) -> Result<(Oms, Vec<(i64, i128)>)> {
-    let vc = &cfg.venues[v];
-    let live = cfg.oms.mode == "live";
-    let bc = BinanceConfig {
-        rest_url: vc.rest_url.clone(),
-        recv_window_ms: vc.recv_window_ms,
-        timeout: Duration::from_secs(2),
-    };
-    let cred_path = vc
-        .credentials_file
-        .as_deref()
-        .with_context(|| format!("venue {}: no credentials_file (market data only)", vc.name))?;
-    let tls =
-        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
-    let creds =
-        Credentials::load(cred_path).with_context(|| format!("venue {}: credentials", vc.name))?;
-    let mut rest = BinanceRest::new(&bc, tls, creds, clock.clone())
-        .with_context(|| format!("venue {}: REST client", vc.name))?;
-    rest.warm()
-        .with_context(|| format!("venue {}: connecting {}", vc.name, vc.rest_url))?;
-    let specs: Vec<SymbolSpec> = cfg
-        .instruments
-        .iter()
-        .enumerate()
-        .map(|(i, inst)| SymbolSpec {
-            instrument: InstrumentIdx(i as u16),
-            symbol: inst.symbol.clone(),
-            base_asset: inst.base.clone(),
-            quote_asset: inst.quote.clone(),
-            px_scale: inst.px_scale,
-            qty_scale: inst.qty_scale,
-            filters: Default::default(),
-            trading: false,
-        })
-        .collect();
-    let ocfg = OmsConfig {
-        run_id: cfg.engine.run_id.clone(),
-        venue: VenueId(v as u8),
-        mode: if live { Mode::Live } else { Mode::Safe },
-        working_poll_ms: cfg.oms.working_poll_ms,
-        unknown_window_ms: 5_000,
-        max_skew_ms: vc.max_skew_ms,
-        ..OmsConfig::default()
-    };
-    std::fs::create_dir_all(&cfg.oms.journal_dir)
-        .with_context(|| format!("creating {}", cfg.oms.journal_dir.display()))?;
-    let journal = cfg.oms.journal_dir.join(format!("{}.journal", vc.name));
-    let mut oms = Oms::open(
-        ocfg,
-        &journal,
-        cfg.oms.journal_capacity,
-        rest,
-        specs,
-        seg.clone(),
-        clock.clone(),
-    )
-    .with_context(|| format!("venue {}: OMS", vc.name))?;
-    if vc.user_stream {
-        // Fills and order events pushed by the venue, on the stream's own side thread; the OMS
-        // drains them in `poll` and polls REST less often while it is subscribed.
-        let url = vc
-            .user_stream_url()
-            .map_err(|e| anyhow::anyhow!("venue {}: ws_api_url: {e}", vc.name))?;
-        let stream = UserStream::start(
-            UserStreamConfig::new(&url, vc.recv_window_ms),
-            tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?,
-            Credentials::load(cred_path)
-                .with_context(|| format!("venue {}: credentials", vc.name))?,
-            clock.clone(),
-            oms.venue().offset_ms(),
-        )
-        .with_context(|| format!("venue {}: user stream", vc.name))?;
-        oms.attach_user_stream(stream);
-    }
-    oms.refresh_exchange_info()
-        .map_err(|e| anyhow::anyhow!("venue {}: exchangeInfo: {e}", vc.name))?;
-    let rec = oms
-        .reconcile()
-        .with_context(|| format!("venue {}: reconciliation", vc.name))?;
-    if live {
-        let symbols: Vec<String> = cfg.instruments.iter().map(|i| i.symbol.clone()).collect();
-        let pf = preflight::run(
-            oms.venue(),
-            &PreflightInput {
-                venue: &vc.name,
-                symbols: &symbols,
-                max_skew_ms: vc.max_skew_ms,
-                risk_headroom: Some((true, "grant from the config".into())),
-            },
-        );
-        if !pf.passed {
-            bail!("venue {}: LIVE preflight failed: {:?}", vc.name, pf.checks);
-        }
-        oms.set_preflight(true);
-    }
-    let free = |asset: &str| {
-        rec.balances
-            .iter()
-            .find(|b| b.asset == asset)
-            .map_or(Decimal::ZERO, |b| b.free)
-    };
-    let bal = cfg
-        .instruments
-        .iter()
-        .map(|i| {
-            let base = mantissa(free(&i.base), i.qty_scale);
-            let quote = mantissa(free(&i.quote), i.px_scale + i.qty_scale);
-            (i64::try_from(base).unwrap_or(i64::MAX), quote)
-        })
-        .collect();
-    Ok((oms, bal))
 }
 
 /// Builds and starts venue `v`'s market-data feed on `ws`, writing into `tx`.
@@ -406,7 +273,7 @@ pub fn build(
             balances.push(Vec::new());
             continue;
         }
-        let (o, b) = open_oms(cfg, v, seg, clock)?;
+        let (o, b) = super::order_entry::open_oms(cfg, v, seg, clock)?;
         oms.push(Some(o));
         balances.push(b);
     }

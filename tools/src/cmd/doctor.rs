@@ -70,6 +70,13 @@ fn preflight_check(config: &std::path::Path, venue: &str) -> Result<(), Fail> {
             config.display(),
         ))
     })?;
+    if v.kind != lyra_engine::config::VenueKind::Binance {
+        return Err(Fail::refused(format!(
+            "{}: venue {venue:?}: the preflight exists for binance venues only so far (this one is {})",
+            config.display(),
+            v.kind.name()
+        )));
+    }
     let Some(cred_path) = &v.credentials_file else {
         return Err(Fail::refused(format!(
             "{}: venue {venue:?} is market data only (no credentials_file): nothing to preflight",

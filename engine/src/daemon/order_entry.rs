@@ -1,0 +1,284 @@
+//! One OMS per order-entry venue, opened at start: the venue client (Binance's own path, or OKX /
+//! Kraken through `lyra_oms::venue::OrderEntry`), the journal, symbol rules, reconciliation, the
+//! LIVE preflight, and the balances the strategies start from.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{anyhow, bail, Context, Result};
+use lyra_oms::{
+    binance::{BinanceConfig, BinanceRest, SymbolSpec, UserStream, UserStreamConfig},
+    http::tls_config,
+    kraken::{KrakenConfig, KrakenCredentials, KrakenRest},
+    okx::{OkxConfig, OkxCredentials, OkxRest},
+    preflight::{self, PreflightInput},
+    sign::{CredentialText, Credentials},
+    venue::OrderEntry,
+    Mode, Oms, OmsConfig, ReconcileReport,
+};
+use lyra_shm::{
+    clock::Clock,
+    control::ControlSegment,
+    msg::{InstrumentIdx, VenueId},
+};
+use rust_decimal::Decimal;
+
+use crate::config::{Config, VenueKind, VenueSection};
+
+/// Per instrument: free base (quantity mantissa) and free quote (raw, px x qty scales).
+pub type Balances = Vec<(i64, i128)>;
+
+/// Socket timeout of one order-entry request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn mantissa(d: Decimal, scale: u8) -> i128 {
+    let mut d = d;
+    d.rescale(u32::from(scale));
+    d.mantissa()
+}
+
+/// Opens, warms, reconciles (and for LIVE preflights) the OMS of venue `v`; returns it with its
+/// balances per instrument.
+///
+/// # Errors
+/// A venue that cannot be reached, reconciled or preflighted, bad credentials, a journal that
+/// cannot be opened; each names the venue.
+pub fn open_oms(
+    cfg: &Config,
+    v: usize,
+    seg: &Arc<ControlSegment>,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Oms, Balances)> {
+    let vc = &cfg.venues[v];
+    let cred_path = vc
+        .credentials_file
+        .as_deref()
+        .with_context(|| format!("venue {}: no credentials_file (market data only)", vc.name))?;
+    let live = cfg.oms.mode == "live";
+    let specs: Vec<SymbolSpec> = cfg
+        .instruments
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| SymbolSpec {
+            instrument: InstrumentIdx(i as u16),
+            symbol: inst.venue_symbol(vc.kind),
+            base_asset: inst.base.clone(),
+            quote_asset: inst.quote.clone(),
+            px_scale: inst.px_scale,
+            qty_scale: inst.qty_scale,
+            filters: Default::default(),
+            trading: false,
+        })
+        .collect();
+    let ocfg = OmsConfig {
+        run_id: cfg.engine.run_id.clone(),
+        venue: VenueId(v as u8),
+        mode: if live { Mode::Live } else { Mode::Safe },
+        working_poll_ms: cfg.oms.working_poll_ms,
+        unknown_window_ms: 5_000,
+        max_skew_ms: vc.max_skew_ms,
+        ..OmsConfig::default()
+    };
+    std::fs::create_dir_all(&cfg.oms.journal_dir)
+        .with_context(|| format!("creating {}", cfg.oms.journal_dir.display()))?;
+    let journal = cfg.oms.journal_dir.join(format!("{}.journal", vc.name));
+    let tls =
+        || tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name));
+    let (mut oms, offset_ms) = match vc.kind {
+        VenueKind::Binance => {
+            let bc = BinanceConfig {
+                rest_url: vc.rest_url.clone(),
+                recv_window_ms: vc.recv_window_ms,
+                timeout: REQUEST_TIMEOUT,
+            };
+            let creds = Credentials::load(cred_path)
+                .with_context(|| format!("venue {}: credentials", vc.name))?;
+            let mut rest = BinanceRest::new(&bc, tls()?, creds, clock.clone())
+                .with_context(|| format!("venue {}: REST client", vc.name))?;
+            rest.warm()
+                .with_context(|| format!("venue {}: connecting {}", vc.name, vc.rest_url))?;
+            let oms = Oms::open(
+                ocfg,
+                &journal,
+                cfg.oms.journal_capacity,
+                rest,
+                specs,
+                seg.clone(),
+                clock.clone(),
+            )
+            .with_context(|| format!("venue {}: OMS", vc.name))?;
+            (oms, None)
+        }
+        VenueKind::Okx | VenueKind::Kraken => {
+            let mut entry = entry_client(vc, cred_path, clock)?;
+            // TLS and time sync off the order path; the offset is checked against
+            // max_skew_ms below (OKX signs timestamps; Kraken's nonces report 0).
+            let offset = entry
+                .warm()
+                .map_err(|e| anyhow!("venue {}: connecting {}: {e}", vc.name, vc.rest_url))?;
+            let oms = Oms::open_entry(
+                ocfg,
+                &journal,
+                cfg.oms.journal_capacity,
+                entry,
+                specs,
+                seg.clone(),
+                clock.clone(),
+            )
+            .with_context(|| format!("venue {}: OMS", vc.name))?;
+            (oms, Some(offset))
+        }
+        VenueKind::Gateio => bail!(
+            "venue {}: gateio order entry does not exist (market data only)",
+            vc.name
+        ),
+    };
+    if vc.kind == VenueKind::Binance && vc.user_stream {
+        attach_user_stream(vc, cred_path, &mut oms, clock)?;
+    }
+    oms.refresh_symbol_rules()
+        .map_err(|e| anyhow!("venue {}: symbol rules: {e}", vc.name))?;
+    let rec = oms
+        .reconcile()
+        .with_context(|| format!("venue {}: reconciliation", vc.name))?;
+    if live {
+        match offset_ms {
+            None => binance_preflight(cfg, vc, &mut oms)?,
+            Some(offset) => entry_preflight(cfg, vc, &oms, offset)?,
+        }
+        oms.set_preflight(true);
+    }
+    Ok((oms, balances(cfg, &rec)))
+}
+
+/// The OKX or Kraken client of `vc` from its credentials file (OKX needs `passphrase` there).
+fn entry_client(
+    vc: &VenueSection,
+    cred_path: &std::path::Path,
+    clock: &Arc<dyn Clock>,
+) -> Result<Box<dyn OrderEntry + Send>> {
+    let tls =
+        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
+    let text = CredentialText::load(cred_path)
+        .with_context(|| format!("venue {}: credentials", vc.name))?;
+    let client = || format!("venue {}: REST client", vc.name);
+    Ok(match vc.kind {
+        VenueKind::Okx => {
+            let Some(passphrase) = text.passphrase.as_deref() else {
+                bail!(
+                    "venue {}: credentials {}: OKX needs `passphrase`",
+                    vc.name,
+                    cred_path.display()
+                );
+            };
+            let oc = OkxConfig {
+                rest_url: vc.rest_url.clone(),
+                timeout: REQUEST_TIMEOUT,
+                simulated_trading: false,
+            };
+            let creds = OkxCredentials::new(&text.api_key, &text.api_secret, passphrase);
+            Box::new(OkxRest::new(&oc, tls, creds, clock.clone()).with_context(client)?)
+        }
+        _ => {
+            let kc = KrakenConfig {
+                rest_url: vc.rest_url.clone(),
+                timeout: REQUEST_TIMEOUT,
+            };
+            let creds = KrakenCredentials::new(&text.api_key, &text.api_secret)
+                .with_context(|| format!("venue {}: credentials", vc.name))?;
+            Box::new(KrakenRest::new(&kc, tls, creds, clock.clone()).with_context(client)?)
+        }
+    })
+}
+
+/// Binance's user data stream on its own side thread: the OMS drains its fills and order events
+/// in `poll` and polls REST less often while it is subscribed.
+fn attach_user_stream(
+    vc: &VenueSection,
+    cred_path: &std::path::Path,
+    oms: &mut Oms,
+    clock: &Arc<dyn Clock>,
+) -> Result<()> {
+    let url = vc
+        .user_stream_url()
+        .map_err(|e| anyhow!("venue {}: ws_api_url: {e}", vc.name))?;
+    let stream = UserStream::start(
+        UserStreamConfig::new(&url, vc.recv_window_ms),
+        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?,
+        Credentials::load(cred_path).with_context(|| format!("venue {}: credentials", vc.name))?,
+        clock.clone(),
+        oms.venue().offset_ms(),
+    )
+    .with_context(|| format!("venue {}: user stream", vc.name))?;
+    oms.attach_user_stream(stream);
+    Ok(())
+}
+
+/// Binance's full LIVE preflight (clock skew, canTrade, permissions, no withdrawal permission,
+/// symbols TRADING).
+fn binance_preflight(cfg: &Config, vc: &VenueSection, oms: &mut Oms) -> Result<()> {
+    let symbols: Vec<String> = cfg.instruments.iter().map(|i| i.symbol.clone()).collect();
+    let pf = preflight::run(
+        oms.venue(),
+        &PreflightInput {
+            venue: &vc.name,
+            symbols: &symbols,
+            max_skew_ms: vc.max_skew_ms,
+            risk_headroom: Some((true, "grant from the config".into())),
+        },
+    );
+    if !pf.passed {
+        bail!("venue {}: LIVE preflight failed: {:?}", vc.name, pf.checks);
+    }
+    Ok(())
+}
+
+/// The LIVE preflight of an OKX or Kraken venue, from what the venue-neutral client reports:
+/// clock skew within `max_skew_ms`, every instrument's symbol rules read and trading, and (by
+/// the reconciliation that ran before) balances readable. The key-permission checks of
+/// Binance's preflight (no withdrawal permission) have no venue-neutral call yet: said loudly.
+fn entry_preflight(cfg: &Config, vc: &VenueSection, oms: &Oms, offset_ms: i64) -> Result<()> {
+    if offset_ms.unsigned_abs() > vc.max_skew_ms {
+        bail!(
+            "venue {}: LIVE preflight failed: clock skew {offset_ms} ms exceeds max_skew_ms {}",
+            vc.name,
+            vc.max_skew_ms
+        );
+    }
+    for (i, inst) in cfg.instruments.iter().enumerate() {
+        if !oms
+            .symbol(InstrumentIdx(i as u16))
+            .is_some_and(|s| s.trading)
+        {
+            bail!(
+                "venue {}: LIVE preflight failed: {} is not trading",
+                vc.name,
+                inst.venue_symbol(vc.kind)
+            );
+        }
+    }
+    tracing::warn!(
+        venue = %vc.name,
+        kind = vc.kind.name(),
+        "LIVE preflight: clock, symbols and balances checked; API key permissions (no withdrawal) \
+         are checked on Binance only so far: verify this key by hand"
+    );
+    Ok(())
+}
+
+/// Free balances per instrument from the reconciliation.
+fn balances(cfg: &Config, rec: &ReconcileReport) -> Balances {
+    let free = |asset: &str| {
+        rec.balances
+            .iter()
+            .find(|b| b.asset == asset)
+            .map_or(Decimal::ZERO, |b| b.free)
+    };
+    cfg.instruments
+        .iter()
+        .map(|i| {
+            let base = mantissa(free(&i.base), i.qty_scale);
+            let quote = mantissa(free(&i.quote), i.px_scale + i.qty_scale);
+            (i64::try_from(base).unwrap_or(i64::MAX), quote)
+        })
+        .collect()
+}
