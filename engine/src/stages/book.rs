@@ -452,6 +452,72 @@ mod tests {
             .is_valid()
     }
 
+    /// A control segment under /dev/shm, removed on drop.
+    struct Seg(Arc<ControlSegment>, std::path::PathBuf);
+
+    impl Drop for Seg {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.1);
+        }
+    }
+
+    fn seg(tag: &str) -> Seg {
+        let p = std::path::PathBuf::from(format!(
+            "/dev/shm/lyra-test-book-{tag}-{}-{}",
+            std::process::id(),
+            lyra_shm::clock::mono_now_ns()
+        ));
+        let s = ControlSegment::create(&p, &lyra_shm::control::CreateOpts::default()).unwrap();
+        Seg(Arc::new(s), p)
+    }
+
+    fn invalid(venue: u8, reason: InvalidReason) -> MdEvent {
+        MdEvent {
+            reason,
+            ..ev(venue, MdKind::BookInvalid, Side::Buy, 0, 0)
+        }
+    }
+
+    #[test]
+    fn market_data_goes_down_once_per_disconnect_and_up_when_every_book_is_valid() {
+        let s = seg("md");
+        let mut r = rig(Some(&[100, 0]));
+        r.stage = r.stage.with_md_status(s.0.clone());
+        let t0 = 1_000 * MS;
+        snapshot(&mut r, 0);
+        snapshot(&mut r, 1);
+        r.stage.poll(t0);
+        assert_eq!((s.0.md_down_seq(), s.0.md_down_mask()), (0, 0));
+
+        // A book's own break (checksum, gap) is a resync, not a market-data outage.
+        r.md[0]
+            .push(invalid(0, InvalidReason::ChecksumMismatch))
+            .unwrap();
+        r.stage.poll(t0 + MS);
+        assert_eq!(s.0.md_down_seq(), 0);
+        snapshot(&mut r, 0);
+        r.stage.poll(t0 + 2 * MS);
+
+        // A disconnect (every instrument's BookInvalid) counts once.
+        for _ in 0..3 {
+            r.md[0]
+                .push(invalid(0, InvalidReason::Disconnected))
+                .unwrap();
+        }
+        r.stage.poll(t0 + 3 * MS);
+        assert!(s.0.is_md_down(VenueId(0)) && !s.0.is_md_down(VenueId(1)));
+        assert_eq!((s.0.md_down_seq(), s.0.md_down_epoch(VenueId(0))), (1, 1));
+        snapshot(&mut r, 0);
+        r.stage.poll(t0 + 4 * MS);
+        assert!(!s.0.is_md_down(VenueId(0)), "every book valid again: up");
+
+        // The stage's own stale check is an outage too.
+        r.stage.poll(t0 + 200 * MS);
+        assert!(!valid(&r, 0));
+        assert_eq!(s.0.md_down_epoch(VenueId(0)), 2);
+        assert!(s.0.is_md_down(VenueId(0)));
+    }
+
     #[test]
     fn a_silent_book_goes_invalid_after_its_venues_stale_period_and_recovers_on_resync() {
         // Venue 0 goes stale after 100 ms of silence, venue 1 never (0).
