@@ -384,7 +384,9 @@ impl Oms {
     ) -> Result<Self, OmsError> {
         let entry = Entry::Other {
             client: entry,
-            budget: RateBudget::new(u32::MAX, u32::MAX, u32::MAX),
+            // OKX and Kraken publish no request-weight budget to count against: the venue's
+            // own refusals drive the back-off (these limits never bind).
+            budget: RateBudget::new(1 << 24, 1 << 24, 1 << 24),
         };
         Self::build(cfg, journal_path, capacity, entry, symbols, seg, clock)
     }

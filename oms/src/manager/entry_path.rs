@@ -240,8 +240,9 @@ impl Oms {
         }
         // Accepted, already final, unknown or lost: the query settles it. A SENT_UNKNOWN
         // intent stays with its own resolution (the query there applies what it finds).
-        if o.state != OrderState::SentUnknown {
-            let _ = self.query_entry(target);
+        if o.state != OrderState::SentUnknown && !matches!(self.query_entry(target), Query::Found) {
+            // Unanswered (or a false "not found"): the next poll looks at working orders again.
+            self.next_working_poll_ms = 0;
         }
         Ok(())
     }
@@ -283,10 +284,17 @@ impl Oms {
             }
         }
         let seqs = std::mem::take(&mut self.seqs);
+        let mut unanswered = false;
         for &s in &seqs {
-            let _ = self.query_entry(s);
+            unanswered |= !matches!(self.query_entry(s), Query::Found);
         }
         self.seqs = seqs;
+        if unanswered {
+            // An order that left the open list but whose end the venue did not tell (a lost
+            // or false "not found" answer): ask again after the longest query backoff, not
+            // a whole working-poll period later.
+            self.next_working_poll_ms = self.now_ms() + self.cfg.backoff_max_ms;
+        }
     }
 
     /// Every configured instrument's rules from the venue.

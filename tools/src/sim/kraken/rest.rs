@@ -2,7 +2,9 @@
 //! `CancelOrder`, `QueryOrders`, `OpenOrders`, `Balance` with `API-Key`, a strictly increasing
 //! `nonce` and `API-Sign` = Base64(HMAC-SHA512(Base64-decode(secret), path ‖ SHA256(nonce ‖
 //! body))). Replies `{"error":[],"result":{…}}` or `{"error":["EOrder:Insufficient funds"]}`.
-//! Also `GetWebSocketsToken` (tokens for the private `executions` channel). REST faults: dropped
+//! Also `GetWebSocketsToken` (tokens for the private `executions` channel), public `AssetPairs`
+//! (tick, lot decimals, minimum volume and cost), `ClosedOrders` (narrowed by `cl_ord_id`) and
+//! `TradesHistory` (the account's trades, newest first, 50 per page). REST faults: dropped
 //! response, 5xx (HTTP 503 `EService:Unavailable`) and timeout (`EGeneral:Internal error`) with
 //! the order placed or not, rate limit (`EAPI:Rate limit exceeded`), maintenance
 //! (`EService:Market in cancel_only mode`), clock skew (`Time`).
@@ -16,7 +18,10 @@ use super::{
         faults::FaultKind,
         http::{parse_params, Request, Response},
         matching::{Effects, OrdType, Order, Refusal, Side, Status, Stp, Tif},
-        okx::sign::{base64, base64_decode},
+        okx::{
+            canon,
+            sign::{base64, base64_decode},
+        },
         Shared,
     },
     px_text, qty_text, symbol,
@@ -62,6 +67,11 @@ fn ok(result: Value) -> Response {
 /// The simulator's txid of venue order `id` (Kraken's 6-5-6 shape).
 pub fn txid(id: u64) -> String {
     format!("OSIMUL-ATED0-{id:06}")
+}
+
+/// The simulator's trade txid of venue trade `id` (Kraken's 6-5-6 shape, `T…`).
+pub fn trade_txid(id: u64) -> String {
+    format!("TSIMUL-ATED0-{id:06}")
 }
 
 fn parse_txid(t: &str) -> Option<u64> {
@@ -141,6 +151,30 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
     match req.path.as_str() {
         "/0/public/Time" => {
             return Some(ok(json!({"unixtime": now / 1000, "rfc1123": ""})));
+        }
+        "/0/public/AssetPairs" => {
+            let pair = get("pair");
+            let st = venue.state.lock().expect("venue lock");
+            let maint = shared.faults.window(v, FaultKind::Maintenance);
+            let mut r = Map::new();
+            for ins in st.m.instruments.iter().filter(|i| {
+                pair.as_ref()
+                    .is_none_or(|p| *p == symbol(i) || *p == i.symbol)
+            }) {
+                r.insert(
+                    symbol(ins),
+                    json!({"altname": ins.symbol, "wsname": symbol(ins), "base": ins.base,
+                        "quote": ins.quote, "pair_decimals": super::decimals(ins.tick * st.tick_mult),
+                        "lot_decimals": super::decimals(ins.step), "cost_decimals": 5,
+                        "ordermin": canon(ins.min_qty), "costmin": canon(ins.min_notional),
+                        "tick_size": canon(ins.tick * st.tick_mult),
+                        "status": if maint { "cancel_only" } else { "online" }}),
+                );
+            }
+            if r.is_empty() {
+                return Some(fail("EQuery:Unknown asset pair"));
+            }
+            return Some(ok(Value::Object(r)));
         }
         "/0/public/Depth" => {
             let pair = get("pair").unwrap_or_default();
@@ -390,6 +424,54 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
                 return Some(fail("EOrder:Invalid order"));
             }
             Some(ok(Value::Object(m)))
+        }
+        "ClosedOrders" => {
+            let st = venue.state.lock().expect("venue lock");
+            let mut m = Map::new();
+            // Newest first, one page of 50; `cl_ord_id` narrows the list to that client id.
+            let mut closed: Vec<&Order> =
+                st.m.orders
+                    .values()
+                    .filter(|o| {
+                        o.account == acct
+                            && !o.status.is_open()
+                            && client.as_ref().is_none_or(|c| *c == o.client_id)
+                    })
+                    .collect();
+            closed.sort_by_key(|o| std::cmp::Reverse(o.id));
+            for o in closed.into_iter().take(50) {
+                let ins = &st.m.instruments[o.inst];
+                m.insert(txid(o.id), order_json(o, &symbol(ins), ins));
+            }
+            let count = m.len();
+            Some(ok(json!({"closed": m, "count": count})))
+        }
+        "TradesHistory" => {
+            let st = venue.state.lock().expect("venue lock");
+            let mut trades: Vec<(&Order, &super::super::matching::Fill)> =
+                st.m.orders
+                    .values()
+                    .filter(|o| o.account == acct)
+                    .flat_map(|o| o.fills.iter().map(move |f| (o, f)))
+                    .collect();
+            trades.sort_by_key(|(_, f)| std::cmp::Reverse(f.trade_id));
+            let count = trades.len();
+            let ofs: usize = get("ofs").and_then(|x| x.parse().ok()).unwrap_or(0);
+            let mut m = Map::new();
+            for (o, f) in trades.into_iter().skip(ofs).take(50) {
+                let ins = &st.m.instruments[o.inst];
+                m.insert(
+                    trade_txid(f.trade_id),
+                    json!({"ordertxid": txid(o.id), "postxid": "", "pair": symbol(ins),
+                        "time": f.time_ms as f64 / 1000.0,
+                        "type": if o.side == Side::Buy { "buy" } else { "sell" },
+                        "ordertype": if o.ord_type == OrdType::Market { "market" } else { "limit" },
+                        "price": px_text(ins, f.px), "cost": qty_text(mul(f.px, f.qty)),
+                        "fee": qty_text(f.commission), "vol": qty_text(f.qty), "margin": "0",
+                        "misc": "", "trade_id": f.trade_id, "maker": f.maker}),
+                );
+            }
+            Some(ok(json!({"trades": m, "count": count})))
         }
         "GetWebSocketsToken" => {
             let Some(token) = ws_token() else {
