@@ -138,7 +138,7 @@ fn engine_toml(
     for (e, role) in sim.endpoints().iter().zip(roles) {
         let _ = writeln!(
             t,
-            "[[venues]]\nname = {:?}\nkind = \"{}\"\nmd_ws_url = {:?}\nca_file = {:?}\nbook_stale_ms = 500",
+            "[[venues]]\nname = {:?}\nkind = \"{}\"\nmd_ws_url = {:?}\nca_file = {:?}\nbook_stale_ms = 1000",
             e.venue,
             format!("{:?}", e.dialect).to_lowercase(),
             e.ws,
