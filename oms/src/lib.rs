@@ -11,6 +11,12 @@
 //!    (SENT_UNKNOWN resolution, working-order fills, the kill path on a halt), and drain
 //!    [`Oms::drain_events`] (audit) and [`Oms::drain_reports`] (risk + strategies).
 //!
+//! OKX and Kraken: build [`okx::OkxRest`] / [`kraken::KrakenRest`], `warm()` it, then
+//! [`Oms::open_entry`] (the same life cycle through [`venue::OrderEntry`]),
+//! [`Oms::refresh_symbol_rules`] (OKX instruments, Kraken AssetPairs) and [`Oms::reconcile`];
+//! their fills come from REST (trades by venue order id) when a query or the working-order poll
+//! shows executed quantity not yet applied.
+//!
 //! Decisions: fills come from the WebSocket API user stream ([`Oms::attach_user_stream`], on its
 //! own side thread), FULL responses and `myTrades`, deduplicated by venue trade id (see
 //! [`binance`]); SAFE would-be orders end EXPIRED after `/order/test` accepts them;

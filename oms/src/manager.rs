@@ -1,6 +1,11 @@
-//! The OMS of one Binance venue: accepts only `RiskApproved<OrderIntent>`, re-checks the halt
-//! right before the write, journals before it sends, routes SAFE to `/order/test`, resolves
-//! SENT_UNKNOWN by query over a bounded window, reconciles on start, cancels on halt.
+//! The OMS of one venue: accepts only `RiskApproved<OrderIntent>`, re-checks the halt right
+//! before the write, journals before it sends, routes SAFE to the venue's check (`/order/test`,
+//! Kraken `validate=true`; OKX builds and does not send), resolves SENT_UNKNOWN by query over a
+//! bounded window, reconciles on start, cancels on halt.
+//!
+//! One life cycle, two kinds of venue client: Binance ([`Oms::open`]) keeps its detailed path
+//! (headers-based rate limits, -1021/-1013/418, the user stream); OKX and Kraken
+//! ([`Oms::open_entry`]) go through [`OrderEntry`], their venue calls in `manager/entry_path.rs`.
 //!
 //! Driven from one thread: [`Oms::submit`] for new intents, [`Oms::poll`] regularly (it advances
 //! SENT_UNKNOWN resolution, polls working orders for fills and reacts to a halt). Audit events and

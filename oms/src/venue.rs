@@ -483,6 +483,17 @@ mod tests {
     }
 
     #[test]
+    fn trade_keys_keep_numbers_and_hash_text_apart() {
+        let k = |t: &str| trade_key(&IdText::new(t).unwrap());
+        assert_eq!(k("123456789"), 123_456_789);
+        assert_eq!(k("18446744073709551615"), k("18446744073709551615"));
+        let a = k("TSIMUL-ATED0-000001");
+        assert!(a >= 1 << 63, "text ids live in the top half");
+        assert_ne!(a, k("TSIMUL-ATED0-000002"));
+        assert_eq!(a, k("TSIMUL-ATED0-000001"), "stable");
+    }
+
+    #[test]
     fn classes() {
         let dup = VenueError::Refused {
             venue: "okx",

@@ -502,9 +502,11 @@ impl KrakenRest {
         }
     }
 
-    /// `TradesHistory` (first page: the newest 50 trades), keeping `spec`'s pair. Kraken names
-    /// no fee currency per trade; fees are in the quote currency (no `fcib` flag is ever sent),
-    /// and trades carry no client id.
+    /// `TradesHistory` (first page: the newest 50 trades), keeping `spec`'s pair. Trades carry
+    /// no client id, and Kraken names no fee currency per trade: this client counts fees in the
+    /// quote currency. Kraken's AddOrder docs (third-party copies) make `fciq` the default when
+    /// buying and `fcib` when selling, so a sell's fee may really be in the base currency — a
+    /// known gap until fees are read from `Ledgers` or the `executions` channel (`fees[].asset`).
     ///
     /// # Errors
     /// [`VenueError`].

@@ -3,9 +3,10 @@
 //! (with `cl_ord_id` = our [`crate::clordid::ClOrdId`], valid as is), QueryOrders, OpenOrders,
 //! CancelOrder and Balance, with `E…` errors mapped to the OMS classes ([`crate::venue`]).
 //!
-//! Fills come from `TradesHistory` (the simulator does not serve it yet; there executed volume
-//! and average price come from QueryOrders). Not here yet: the WebSocket v2 `executions`
-//! channel.
+//! Fills come from `TradesHistory` (newest 50; Kraken's trades name no fee currency, see
+//! [`KrakenRest::trades`]). An order whose txid was never learned (a lost AddOrder answer) is
+//! found by `cl_ord_id` among the open, then the closed orders. Instrument rules come from the
+//! public `AssetPairs`. Not here yet: the WebSocket v2 `executions` channel.
 
 pub mod client;
 pub mod entry;
