@@ -449,3 +449,82 @@ impl Stage for OrderStage {
         self.flush_reports();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use lyra_shm::{clock::ManualClock, control::CreateOpts, ring::channel};
+
+    use super::*;
+
+    /// Records the market-data cancels the stage asks for.
+    struct Calls(Arc<Mutex<Vec<(VenueId, MdDisconnectPolicy)>>>);
+
+    impl OrderSink for Calls {
+        fn submit(&mut self, _a: &Approved) -> Result<(), bool> {
+            Ok(())
+        }
+        fn poll(&mut self) {}
+        fn drain_reports(&mut self, _out: &mut Vec<ExecReport>) {}
+        fn requests(&self) -> u64 {
+            0
+        }
+        fn cancel_on_md_down(&mut self, venue: VenueId, policy: MdDisconnectPolicy) -> u32 {
+            self.0.lock().unwrap().push((venue, policy));
+            0
+        }
+    }
+
+    #[test]
+    fn each_disconnect_is_acted_on_once_per_policy() {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/lyra-test-order-md-{}-{}",
+            std::process::id(),
+            lyra_shm::clock::mono_now_ns()
+        ));
+        let seg = Arc::new(ControlSegment::create(&path, &CreateOpts::default()).unwrap());
+        // A disconnect before the stage starts is not acted on.
+        seg.set_md_down(VenueId(2)).unwrap();
+        let mut stages: Vec<_> = [MdDisconnectPolicy::None, MdDisconnectPolicy::Venue]
+            .into_iter()
+            .map(|policy| {
+                let calls = Arc::new(Mutex::new(Vec::new()));
+                let (_tx, rx) = channel::<Approved>(4);
+                let (rep_tx, _rep_rx) = channel(4);
+                let stage = OrderStage::new(
+                    rx,
+                    rep_tx,
+                    Box::new(Calls(calls.clone())),
+                    seg.clone(),
+                    Arc::new(ManualClock::new(1)),
+                    Arc::new(EngineStats::default()),
+                )
+                .with_md_policy(policy);
+                (stage, calls)
+            })
+            .collect();
+        let mut poll_all = |n: usize| {
+            for _ in 0..n {
+                for (s, _) in &mut stages {
+                    s.poll(0);
+                }
+            }
+        };
+        poll_all(3);
+        seg.set_md_down(VenueId(1)).unwrap();
+        poll_all(3);
+        seg.set_md_up(VenueId(1)).unwrap();
+        seg.set_md_down(VenueId(1)).unwrap();
+        seg.set_md_down(VenueId(4)).unwrap();
+        poll_all(3);
+        let _ = std::fs::remove_file(&path);
+        assert!(stages[0].1.lock().unwrap().is_empty(), "none: no cancels");
+        let v = MdDisconnectPolicy::Venue;
+        assert_eq!(
+            *stages[1].1.lock().unwrap(),
+            [(VenueId(1), v), (VenueId(1), v), (VenueId(4), v)],
+            "venue: once per disconnect, each for its venue"
+        );
+    }
+}
