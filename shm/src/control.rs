@@ -1,5 +1,5 @@
-//! The control segment: the halt word, grants, heartbeats, counters and latency histograms shared
-//! by every Lyra process.
+//! The control segment: the halt word, grants, heartbeats, per-venue market-data status,
+//! counters and latency histograms shared by every Lyra process.
 //!
 //! A file (default [`DEFAULT_PATH`], under `/dev/shm` so it lives in RAM) created with mode 0600 by
 //! the engine ([`ControlSegment::create`]) and mapped by the ops CLI and the gate
