@@ -8,9 +8,10 @@
 //! Waits are bounded polls of observable state (books valid, the segment's market-data status,
 //! the simulator's orders); the bounds are failure guards, not measurements.
 //!
-//! The disconnect is a market-data stall (`WsStall`: the simulator keeps the socket and answers
-//! pings but sends no data), caught by the book stage's own stale check (`book_stale_ms`), as
-//! a quiet-but-connected feed would be in production.
+//! The disconnects are a market-data stall (`WsStall`: the simulator keeps the socket and
+//! answers pings but sends no data), caught by the book stage's own stale check
+//! (`book_stale_ms`) as a quiet-but-connected feed would be in production, and a dropped
+//! connection (`WsDrop`), which the feed itself reports.
 
 #[allow(unused_imports)]
 use lyra_tools::sim;
@@ -407,13 +408,29 @@ fn cancel_on_md_disconnect_venue_cancels_that_venues_orders_only() {
         before[1].is_subset(&run.open_orders(1)),
         "beta's quotes stay working"
     );
+    // Then a dropped connection (the feed reports it; no staleness involved) on the new quotes.
+    run.wait("alpha quoting again", |r| r.open_orders(0).len() == 2);
+    let requoted = run.open_orders(0);
+    run.sim
+        .inject("alpha", FaultKind::WsDrop, 1, 0, 0)
+        .expect("inject");
+    run.wait("alpha's market data down again", |r| {
+        r.seg.md_down_epoch(VenueId(0)) >= 2
+    });
+    run.wait("alpha's market data back again", |r| {
+        !r.seg.is_md_down(VenueId(0)) && r.book_valid(0)
+    });
+    assert!(requoted.is_disjoint(&run.open_orders(0)));
+    assert!(before[1].is_subset(&run.open_orders(1)));
     let recs = run.finish();
-    assert_eq!(recs.len(), 1, "one audited action per disconnect: {recs:?}");
-    assert_eq!(recs[0]["venue"], 0, "{recs:?}");
-    assert_eq!(recs[0]["policy"], "venue", "{recs:?}");
-    // The order stage looks at the market-data status before it takes any intent, so the OMS's
-    // cancels go out before the market maker's own pulls of the invalid book's quotes.
-    assert_eq!(recs[0]["cancels"], 2, "both resting quotes: {recs:?}");
+    assert_eq!(recs.len(), 2, "one audited action per disconnect: {recs:?}");
+    for r in &recs {
+        assert_eq!(r["venue"], 0, "{recs:?}");
+        assert_eq!(r["policy"], "venue", "{recs:?}");
+        // The order stage looks at the market-data status before it takes any intent, so the
+        // OMS's cancels go out before the market maker's own pulls of the invalid book's quotes.
+        assert_eq!(r["cancels"], 2, "both resting quotes: {recs:?}");
+    }
 }
 
 #[test]
