@@ -180,7 +180,8 @@ fn config(layout: Layout) -> Result<Config> {
           [[risk.instruments]]\ninstrument = 0\nmax_order_qty = 100000000\nmax_order_notional = 1000000000000000\n\
           max_position = 1000000000\ncollar_bps = 1000\nmax_book_age_ms = 60000\n\
           [risk]\nmax_open_orders = 1000\nmax_orders_per_s = 4000000000\ndaily_loss_stop = 1000000000000000\n\
-          [strategies.arb]\ninstruments = [0]\nedge_bps = 1\nmax_book_age_ms = 60000\nleg_timeout_ms = 60000\nmax_group_qty = 1000000\n";
+          [strategies.arb]\ninstruments = [0]\nedge_bps = 1\nmax_book_age_ms = 60000\nleg_timeout_ms = 60000\nmax_group_qty = 1000000\n\
+          max_groups_per_s = 0\n";
     let mut c = Config::parse(std::path::Path::new("tick-to-order.toml"), &t)?;
     c.threads.layout = layout;
     c.threads.wait = WaitKind::SpinYield;

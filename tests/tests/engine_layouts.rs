@@ -79,7 +79,8 @@ fn config() -> Config {
         }
     }
     t += "[strategies.arb]\nstrategy = 0\ninstruments = [0, 1, 2]\nedge_bps = 2\nmax_book_age_ms = 60000\n\
-          leg_timeout_ms = 60000\nmax_group_qty = 1000000\nmax_open_groups = 64\n";
+          leg_timeout_ms = 60000\nmax_group_qty = 1000000\nmax_open_groups = 64\n\
+          max_groups_per_s = 0\n";
     for i in 0..INSTRUMENTS {
         t += &format!(
             "[[strategies.mm]]\nstrategy = 1\nvenue = 1\ninstrument = {i}\nqty = 100000\nhalf_spread_bps = 3\n\
