@@ -31,7 +31,7 @@ use crate::{
     runtime::stage::Stage,
     stages::{
         book::{BookInstrument, BookStage},
-        feed::{BinanceSource, FeedStage, GateioSource, MdSource, SocketSource},
+        feed::{FeedStage, LiveSource, MdSource},
         order::{OmsSet, OrderStage, StatementSpec},
         strategy::{Scales, StrategyStage},
     },
@@ -157,14 +157,14 @@ fn md_source(
             let mut feed =
                 BinanceFeed::new(&fc, table.clone(), tx, clock.clone()).with_context(what)?;
             feed.start();
-            Box::new(BinanceSource(feed, venue))
+            Box::new(LiveSource(feed, venue))
         }
         VenueKind::Gateio => {
             let fc = GateioFeedConfig::new(venue, ws, &vc.rest_url, roots, symbols);
             let mut feed =
                 GateioFeed::new(&fc, table.clone(), tx, clock.clone()).with_context(what)?;
             feed.start();
-            Box::new(GateioSource(feed, venue))
+            Box::new(LiveSource(feed, venue))
         }
         VenueKind::Okx => Box::new(socket_source(
             vc,
@@ -211,7 +211,7 @@ fn socket_source<V: SocketVenue + 'static>(
     table: &InstrumentTable,
     tx: Producer<MdEvent>,
     clock: &Arc<dyn Clock>,
-) -> Result<SocketSource<V>> {
+) -> Result<LiveSource<lyra_feeds::live::socket::Socket<V>>> {
     let fc = SocketFeedConfig {
         venue,
         url: ws.to_owned(),
@@ -225,7 +225,7 @@ fn socket_source<V: SocketVenue + 'static>(
     let mut feed = SocketFeed::new(&fc, decoder, table.clone(), tx, clock.clone())
         .with_context(|| format!("venue {}: market data", vc.name))?;
     feed.start();
-    Ok(SocketSource(feed, venue))
+    Ok(LiveSource(feed, venue))
 }
 
 /// Builds every stage of the pipeline.

@@ -3,7 +3,7 @@
 
 use std::sync::{atomic::Ordering::Relaxed, Arc};
 
-use lyra_feeds::live::{BinanceFeed, GateioFeed, SocketFeed, SocketVenue};
+use lyra_feeds::live::{Flavor, LiveFeed};
 use lyra_shm::{
     clock::Nanos,
     msg::{InstrumentIdx, InvalidReason, MdEvent, VenueId},
@@ -24,46 +24,14 @@ pub trait MdSource: Send {
     fn stop(&mut self) {}
 }
 
-/// A live Binance connection writing into its venue's ring.
-pub struct BinanceSource(pub BinanceFeed<Producer<MdEvent>>, pub VenueId);
+/// A live connection of any venue (Binance, Gate.io, OKX, Kraken: `BinanceFeed`, `GateioFeed`
+/// and `SocketFeed` are all `LiveFeed`s) writing into its venue's ring.
+pub struct LiveSource<F: Flavor>(pub LiveFeed<F, Producer<MdEvent>>, pub VenueId);
 
-impl MdSource for BinanceSource {
-    fn venue(&self) -> VenueId {
-        self.1
-    }
-    fn poll(&mut self, now_ns: Nanos) -> usize {
-        self.0.poll(now_ns)
-    }
-    fn resync(&mut self, inst: InstrumentIdx, reason: InvalidReason) {
-        self.0.resync(inst, reason);
-    }
-    fn stop(&mut self) {
-        self.0.stop();
-    }
-}
-
-/// A live Gate.io connection writing into its venue's ring.
-pub struct GateioSource(pub GateioFeed<Producer<MdEvent>>, pub VenueId);
-
-impl MdSource for GateioSource {
-    fn venue(&self) -> VenueId {
-        self.1
-    }
-    fn poll(&mut self, now_ns: Nanos) -> usize {
-        self.0.poll(now_ns)
-    }
-    fn resync(&mut self, inst: InstrumentIdx, reason: InvalidReason) {
-        self.0.resync(inst, reason);
-    }
-    fn stop(&mut self) {
-        self.0.stop();
-    }
-}
-
-/// A live socket-snapshot connection (OKX, Kraken) writing into its venue's ring.
-pub struct SocketSource<V: SocketVenue>(pub SocketFeed<V, Producer<MdEvent>>, pub VenueId);
-
-impl<V: SocketVenue> MdSource for SocketSource<V> {
+impl<F: Flavor> MdSource for LiveSource<F>
+where
+    LiveFeed<F, Producer<MdEvent>>: Send,
+{
     fn venue(&self) -> VenueId {
         self.1
     }

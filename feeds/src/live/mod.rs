@@ -37,7 +37,7 @@ use thiserror::Error;
 pub use self::{
     binance::{BinanceFeed, BinanceFeedConfig},
     bridged::{BridgedFeed, BridgedMd},
-    driver::LiveFeed,
+    driver::{Flavor, LiveFeed},
     gateio::{GateioFeed, GateioFeedConfig},
     kraken::KrakenVenue,
     okx::OkxVenue,
