@@ -1,6 +1,8 @@
 //! Preflight before LIVE (DESIGN §6): ping, clock skew, `canTrade`, SPOT permission, API key
 //! restrictions (withdrawals must be disabled), symbol status (no maintenance), risk headroom.
-//! `lyra doctor` prints the report as JSON.
+//! `lyra doctor` prints the report as JSON. This file runs it for Binance; OKX and Kraken build
+//! the same report, with the same check names where a check means the same, in
+//! [`crate::okx::preflight`] and [`crate::kraken::preflight`].
 
 use serde::Serialize;
 
@@ -29,6 +31,26 @@ pub struct Preflight {
     pub passed: bool,
     /// The checks, in order.
     pub checks: Vec<Check>,
+}
+
+impl Preflight {
+    /// The report of `checks`: passed when every one passed (and there is at least one).
+    pub fn of(venue: &str, checks: Vec<Check>) -> Self {
+        Self {
+            venue: venue.to_owned(),
+            passed: !checks.is_empty() && checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+
+    /// The names of the checks that failed, in order.
+    pub fn failed(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name)
+            .collect()
+    }
 }
 
 /// Inputs preflight takes from outside the venue.
@@ -156,6 +178,7 @@ pub fn run(rest: &mut BinanceRest, inp: &PreflightInput<'_>) -> Preflight {
     }
 }
 
-fn short(body: &[u8]) -> String {
+/// The first 200 bytes of a body, for a check's detail.
+pub(crate) fn short(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
 }

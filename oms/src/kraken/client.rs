@@ -618,6 +618,50 @@ fn report_of(spec: &SymbolSpec, txid: &str, o: &OrderBody<'_>) -> Result<OrderRe
     })
 }
 
+/// Calls only the preflight makes ([`super::preflight`]); off the order path.
+impl KrakenRest {
+    /// Local wall clock, ms (the clock the nonces come from).
+    pub fn local_ms(&self) -> u64 {
+        self.clock.wall_ns() / 1_000_000
+    }
+
+    /// Public `GET /0/public/<path_and_query>` (unsigned): the HTTP status and the body.
+    ///
+    /// # Errors
+    /// [`VenueError`] when no answer came.
+    pub fn public_raw(
+        &mut self,
+        op: &'static str,
+        path_and_query: &str,
+    ) -> Result<(u16, &[u8]), VenueError> {
+        self.path.clear();
+        self.path.extend_from_slice(b"/0/public/");
+        self.path.extend_from_slice(path_and_query.as_bytes());
+        let r = &mut self.req;
+        r.clear();
+        r.extend_from_slice(b"GET ");
+        r.extend_from_slice(&self.path);
+        r.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        r.extend_from_slice(self.host_header.as_bytes());
+        r.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        self.send(op)
+    }
+
+    /// Private `POST /0/private/<method>` with only the nonce: the HTTP status and the body.
+    ///
+    /// # Errors
+    /// [`VenueError`] when no answer came.
+    pub fn private_raw(
+        &mut self,
+        op: &'static str,
+        method: &str,
+    ) -> Result<(u16, &[u8]), VenueError> {
+        let at = self.begin(method);
+        self.frame(at);
+        self.send(op)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use lyra_shm::{clock::ManualClock, msg::InstrumentIdx};

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod entry;
+pub mod preflight;
 pub mod response;
 pub mod sign;
 

@@ -569,6 +569,33 @@ fn report_of(spec: &SymbolSpec, o: &OrderBody<'_>) -> Result<OrderReport, String
     })
 }
 
+/// Calls only the preflight makes ([`super::preflight`]), off the order path.
+impl OkxRest {
+    /// `GET path` (query included), signed when `signed`: the HTTP status and the body.
+    ///
+    /// # Errors
+    /// [`VenueError`] when no answer came.
+    pub fn get_raw(
+        &mut self,
+        op: &'static str,
+        path: &str,
+        signed: bool,
+    ) -> Result<(u16, &[u8]), VenueError> {
+        self.path.clear();
+        self.path.extend_from_slice(path.as_bytes());
+        if signed {
+            return self.get(op);
+        }
+        self.body.clear();
+        self.frame(Verb::Get, None);
+        let r = self
+            .conn
+            .roundtrip(&self.req)
+            .map_err(|e| VenueError::from_http(VENUE, op, &e))?;
+        Ok((r.status, r.body))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use lyra_shm::{clock::ManualClock, msg::InstrumentIdx};

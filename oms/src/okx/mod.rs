@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod entry;
+pub mod preflight;
 pub mod response;
 pub mod sign;
 
