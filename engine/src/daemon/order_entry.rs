@@ -10,9 +10,9 @@ use lyra_oms::{
     http::tls_config,
     kraken::{KrakenConfig, KrakenCredentials, KrakenRest},
     okx::{OkxConfig, OkxCredentials, OkxRest},
-    preflight::{self, PreflightInput},
+    preflight::{self, Preflight, PreflightInput},
     sign::{CredentialText, Credentials},
-    venue::OrderEntry,
+    venue::{OrderEntry, VenueError},
     Mode, Oms, OmsConfig, ReconcileReport,
 };
 use lyra_shm::{
@@ -83,7 +83,7 @@ pub fn open_oms(
     let journal = cfg.oms.journal_dir.join(format!("{}.journal", vc.name));
     let tls =
         || tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name));
-    let (mut oms, offset_ms) = match vc.kind {
+    let (mut oms, binance) = match vc.kind {
         VenueKind::Binance => {
             let bc = BinanceConfig {
                 rest_url: vc.rest_url.clone(),
@@ -106,26 +106,31 @@ pub fn open_oms(
                 clock.clone(),
             )
             .with_context(|| format!("venue {}: OMS", vc.name))?;
-            (oms, None)
+            (oms, true)
         }
         VenueKind::Okx | VenueKind::Kraken => {
-            let mut entry = entry_client(vc, cred_path, clock)?;
-            // TLS and time sync off the order path; the offset is checked against
-            // max_skew_ms below (OKX signs timestamps; Kraken's nonces report 0).
-            let offset = entry
+            let mut entry = EntryClient::build(vc, cred_path, clock, REQUEST_TIMEOUT)?;
+            // TLS and time sync off the order path.
+            entry
                 .warm()
                 .map_err(|e| anyhow!("venue {}: connecting {}: {e}", vc.name, vc.rest_url))?;
+            // The venue's full LIVE preflight runs on the concrete client, before it becomes
+            // the OMS's venue-neutral face; it sends no order, so running it before the
+            // reconciliation keeps "reconcile before any new order".
+            if live {
+                entry_preflight(cfg, vc, &mut entry)?;
+            }
             let oms = Oms::open_entry(
                 ocfg,
                 &journal,
                 cfg.oms.journal_capacity,
-                entry,
+                entry.into_entry(),
                 specs,
                 seg.clone(),
                 clock.clone(),
             )
             .with_context(|| format!("venue {}: OMS", vc.name))?;
-            (oms, Some(offset))
+            (oms, false)
         }
         VenueKind::Gateio => bail!(
             "venue {}: gateio order entry does not exist (market data only)",
@@ -141,53 +146,105 @@ pub fn open_oms(
         .reconcile()
         .with_context(|| format!("venue {}: reconciliation", vc.name))?;
     if live {
-        match offset_ms {
-            None => binance_preflight(cfg, vc, &mut oms)?,
-            Some(offset) => entry_preflight(cfg, vc, &oms, offset)?,
+        if binance {
+            binance_preflight(cfg, vc, &mut oms)?;
         }
         oms.set_preflight(true);
     }
     Ok((oms, balances(cfg, &rec)))
 }
 
-/// The OKX or Kraken client of `vc` from its credentials file (OKX needs `passphrase` there).
-fn entry_client(
-    vc: &VenueSection,
-    cred_path: &std::path::Path,
-    clock: &Arc<dyn Clock>,
-) -> Result<Box<dyn OrderEntry + Send>> {
-    let tls =
-        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
-    let text = CredentialText::load(cred_path)
-        .with_context(|| format!("venue {}: credentials", vc.name))?;
-    let client = || format!("venue {}: REST client", vc.name);
-    Ok(match vc.kind {
-        VenueKind::Okx => {
-            let Some(passphrase) = text.passphrase.as_deref() else {
-                bail!(
-                    "venue {}: credentials {}: OKX needs `passphrase`",
-                    vc.name,
-                    cred_path.display()
-                );
-            };
-            let oc = OkxConfig {
-                rest_url: vc.rest_url.clone(),
-                timeout: REQUEST_TIMEOUT,
-                simulated_trading: false,
-            };
-            let creds = OkxCredentials::new(&text.api_key, &text.api_secret, passphrase);
-            Box::new(OkxRest::new(&oc, tls, creds, clock.clone()).with_context(client)?)
+/// An OKX or Kraken client before it goes into the OMS (the preflight needs the concrete
+/// client; the OMS takes it as a `Box<dyn OrderEntry>`). `lyra doctor` builds it too.
+#[derive(Debug)]
+pub enum EntryClient {
+    /// OKX v5.
+    Okx(OkxRest),
+    /// Kraken Spot.
+    Kraken(KrakenRest),
+}
+
+impl EntryClient {
+    /// The client of `vc` (`kind = okx|kraken`) from its credentials file (OKX needs
+    /// `passphrase` there); not yet connected.
+    ///
+    /// # Errors
+    /// Another kind, unreadable credentials (mode, shape), a bad URL or CA file; each names
+    /// the venue.
+    pub fn build(
+        vc: &VenueSection,
+        cred_path: &std::path::Path,
+        clock: &Arc<dyn Clock>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        if !matches!(vc.kind, VenueKind::Okx | VenueKind::Kraken) {
+            bail!(
+                "venue {}: {} is not an OKX or Kraken venue",
+                vc.name,
+                vc.kind.name()
+            );
         }
-        _ => {
-            let kc = KrakenConfig {
-                rest_url: vc.rest_url.clone(),
-                timeout: REQUEST_TIMEOUT,
-            };
-            let creds = KrakenCredentials::new(&text.api_key, &text.api_secret)
-                .with_context(|| format!("venue {}: credentials", vc.name))?;
-            Box::new(KrakenRest::new(&kc, tls, creds, clock.clone()).with_context(client)?)
+        let tls =
+            tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
+        let text = CredentialText::load(cred_path)
+            .with_context(|| format!("venue {}: credentials", vc.name))?;
+        let client = || format!("venue {}: REST client", vc.name);
+        Ok(match vc.kind {
+            VenueKind::Okx => {
+                let Some(passphrase) = text.passphrase.as_deref() else {
+                    bail!(
+                        "venue {}: credentials {}: OKX needs `passphrase`",
+                        vc.name,
+                        cred_path.display()
+                    );
+                };
+                let oc = OkxConfig {
+                    rest_url: vc.rest_url.clone(),
+                    timeout,
+                    simulated_trading: false,
+                };
+                let creds = OkxCredentials::new(&text.api_key, &text.api_secret, passphrase);
+                Self::Okx(OkxRest::new(&oc, tls, creds, clock.clone()).with_context(client)?)
+            }
+            _ => {
+                let kc = KrakenConfig {
+                    rest_url: vc.rest_url.clone(),
+                    timeout,
+                };
+                let creds = KrakenCredentials::new(&text.api_key, &text.api_secret)
+                    .with_context(|| format!("venue {}: credentials", vc.name))?;
+                Self::Kraken(KrakenRest::new(&kc, tls, creds, clock.clone()).with_context(client)?)
+            }
+        })
+    }
+
+    /// Opens the connection (and for OKX syncs time); returns the server - local offset, ms
+    /// (0 for Kraken, whose requests carry nonces).
+    ///
+    /// # Errors
+    /// [`VenueError`] when the venue cannot be reached.
+    pub fn warm(&mut self) -> Result<i64, VenueError> {
+        match self {
+            Self::Okx(c) => OrderEntry::warm(c),
+            Self::Kraken(c) => OrderEntry::warm(c),
         }
-    })
+    }
+
+    /// The venue's LIVE preflight ([`lyra_oms::okx::preflight`], [`lyra_oms::kraken::preflight`]).
+    pub fn preflight(&mut self, inp: &PreflightInput<'_>) -> Preflight {
+        match self {
+            Self::Okx(c) => lyra_oms::okx::preflight::run(c, inp),
+            Self::Kraken(c) => lyra_oms::kraken::preflight::run(c, inp),
+        }
+    }
+
+    /// The client as the OMS takes it.
+    pub fn into_entry(self) -> Box<dyn OrderEntry + Send> {
+        match self {
+            Self::Okx(c) => Box::new(c),
+            Self::Kraken(c) => Box::new(c),
+        }
+    }
 }
 
 /// Binance's user data stream on its own side thread: the OMS drains its fills and order events
@@ -232,37 +289,39 @@ fn binance_preflight(cfg: &Config, vc: &VenueSection, oms: &mut Oms) -> Result<(
     Ok(())
 }
 
-/// The LIVE preflight of an OKX or Kraken venue, from what the venue-neutral client reports:
-/// clock skew within `max_skew_ms`, every instrument's symbol rules read and trading, and (by
-/// the reconciliation that ran before) balances readable. The key-permission checks of
-/// Binance's preflight (no withdrawal permission) have no venue-neutral call yet: said loudly.
-fn entry_preflight(cfg: &Config, vc: &VenueSection, oms: &Oms, offset_ms: i64) -> Result<()> {
-    if offset_ms.unsigned_abs() > vc.max_skew_ms {
+/// The full LIVE preflight of an OKX or Kraken venue (ping, clock skew within `max_skew_ms`,
+/// system status, key may trade and may not withdraw, symbols trading, balances readable);
+/// refuses LIVE naming every failed check.
+fn entry_preflight(cfg: &Config, vc: &VenueSection, entry: &mut EntryClient) -> Result<()> {
+    let symbols: Vec<String> = cfg
+        .instruments
+        .iter()
+        .map(|i| i.venue_symbol(vc.kind))
+        .collect();
+    let pf = entry.preflight(&PreflightInput {
+        venue: &vc.name,
+        symbols: &symbols,
+        max_skew_ms: vc.max_skew_ms,
+        risk_headroom: Some((true, "grant from the config".into())),
+    });
+    if !pf.passed {
         bail!(
-            "venue {}: LIVE preflight failed: clock skew {offset_ms} ms exceeds max_skew_ms {}",
+            "venue {}: LIVE preflight failed: {}",
             vc.name,
-            vc.max_skew_ms
+            failed_checks(&pf)
         );
     }
-    for (i, inst) in cfg.instruments.iter().enumerate() {
-        if !oms
-            .symbol(InstrumentIdx(i as u16))
-            .is_some_and(|s| s.trading)
-        {
-            bail!(
-                "venue {}: LIVE preflight failed: {} is not trading",
-                vc.name,
-                inst.venue_symbol(vc.kind)
-            );
-        }
-    }
-    tracing::warn!(
-        venue = %vc.name,
-        kind = vc.kind.name(),
-        "LIVE preflight: clock, symbols and balances checked; API key permissions (no withdrawal) \
-         are checked on Binance only so far: verify this key by hand"
-    );
     Ok(())
+}
+
+/// `name (detail); ...` of every failed check.
+pub fn failed_checks(pf: &Preflight) -> String {
+    pf.checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{} ({})", c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Free balances per instrument from the reconciliation.

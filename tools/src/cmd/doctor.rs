@@ -1,6 +1,9 @@
-//! `lyra doctor --config FILE --venue NAME`: the pre-LIVE preflight of one venue account (ping,
-//! clock skew, canTrade, SPOT permission, API key without withdrawals, symbols TRADING, risk
-//! headroom from the control segment's grants), printed as JSON; exit 1 if any check fails.
+//! `lyra doctor --config FILE --venue NAME`: the pre-LIVE preflight of one venue account
+//! (`kind = binance|okx|kraken`: ping, clock skew, trading permission, API key without
+//! withdrawals, system status / symbols trading, balances, risk headroom from the control
+//! segment's grants; `lyra_oms::preflight`, `lyra_oms::okx::preflight`,
+//! `lyra_oms::kraken::preflight`), printed as JSON; exit 1 if any check fails, naming it.
+//! Market-data-only venues (no `credentials_file`, or `kind = gateio`) are refused.
 //!
 //! `lyra doctor --audit PATH`: verifies the audit store (the JSONL chain across all daily files,
 //! the SQLite chain, and that both hold the same records) and prints the counts and the first
@@ -10,7 +13,10 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{anyhow, Context};
 use clap::{ArgGroup, Args};
-use lyra_engine::config::Config;
+use lyra_engine::{
+    config::{Config, VenueKind},
+    daemon::order_entry::EntryClient,
+};
 use lyra_oms::{
     binance::{BinanceConfig, BinanceRest},
     http::tls_config,
@@ -18,11 +24,14 @@ use lyra_oms::{
     sign::Credentials,
 };
 use lyra_shm::{
-    clock::{wall_now_ns, LiveClock},
+    clock::{wall_now_ns, Clock, LiveClock},
     control::{ControlSegment, GrantMode},
 };
 
 use crate::exit::Fail;
+
+/// Socket timeout of one preflight request.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `lyra doctor`.
 #[derive(Debug, Args)]
@@ -70,9 +79,9 @@ fn preflight_check(config: &std::path::Path, venue: &str) -> Result<(), Fail> {
             config.display(),
         ))
     })?;
-    if v.kind != lyra_engine::config::VenueKind::Binance {
+    if !v.kind.has_order_entry() {
         return Err(Fail::refused(format!(
-            "{}: venue {venue:?}: the preflight exists for binance venues only so far (this one is {})",
+            "{}: venue {venue:?} is {}: market data only (no order entry), nothing to preflight",
             config.display(),
             v.kind.name()
         )));
@@ -83,39 +92,49 @@ fn preflight_check(config: &std::path::Path, venue: &str) -> Result<(), Fail> {
             config.display(),
         )));
     };
-    let creds = Credentials::load(cred_path).map_err(|e| Fail::Refused(e.into()))?;
-    let tls = tls_config(v.ca_file.as_deref()).map_err(|e| Fail::Other(e.into()))?;
-    let bcfg = BinanceConfig {
-        rest_url: v.rest_url.clone(),
-        recv_window_ms: v.recv_window_ms,
-        timeout: Duration::from_secs(5),
+    // The symbols preflight requires trading: the venue's own list, else every configured
+    // instrument in this venue's spelling (as the daemon trades them).
+    let symbols: Vec<String> = if v.symbols.is_empty() {
+        cfg.instruments
+            .iter()
+            .map(|i| i.venue_symbol(v.kind))
+            .collect()
+    } else {
+        v.symbols.clone()
     };
-    let mut rest = BinanceRest::new(&bcfg, tls, creds, Arc::new(LiveClock))
-        .map_err(|e| Fail::Other(anyhow!(e)))?;
-    let headroom = risk_headroom(&cfg.paths.segment);
-    let report = preflight::run(
-        &mut rest,
-        &PreflightInput {
-            venue: &v.name,
-            symbols: &v.symbols,
-            max_skew_ms: v.max_skew_ms,
-            risk_headroom: Some(headroom),
-        },
-    );
+    let inp = PreflightInput {
+        venue: &v.name,
+        symbols: &symbols,
+        max_skew_ms: v.max_skew_ms,
+        risk_headroom: Some(risk_headroom(&cfg.paths.segment)),
+    };
+    let report = if v.kind == VenueKind::Binance {
+        let creds = Credentials::load(cred_path).map_err(|e| Fail::Refused(e.into()))?;
+        let tls = tls_config(v.ca_file.as_deref()).map_err(|e| Fail::Other(e.into()))?;
+        let bcfg = BinanceConfig {
+            rest_url: v.rest_url.clone(),
+            recv_window_ms: v.recv_window_ms,
+            timeout: TIMEOUT,
+        };
+        let mut rest = BinanceRest::new(&bcfg, tls, creds, Arc::new(LiveClock))
+            .map_err(|e| Fail::Other(anyhow!(e)))?;
+        preflight::run(&mut rest, &inp)
+    } else {
+        let clock: Arc<dyn Clock> = Arc::new(LiveClock);
+        // Credentials others can read, or an OKX file without its passphrase, are refused
+        // before anything is sent.
+        let mut client =
+            EntryClient::build(v, cred_path, &clock, TIMEOUT).map_err(Fail::Refused)?;
+        client.preflight(&inp)
+    };
     let text = serde_json::to_string_pretty(&report).context("preflight report")?;
     println!("{text}");
     if report.passed {
         Ok(())
     } else {
-        let failed: Vec<_> = report
-            .checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.name)
-            .collect();
         Err(Fail::refused(format!(
             "preflight failed: {}",
-            failed.join(", ")
+            report.failed().join(", ")
         )))
     }
 }

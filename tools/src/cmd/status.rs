@@ -1,5 +1,5 @@
-//! `lyra status`: the halt state, heartbeats, live grants, counters and latency percentiles, as
-//! text or JSON.
+//! `lyra status`: the halt state, which venues' market data is down (and how often it went
+//! down), heartbeats, live grants, counters and latency percentiles, as text or JSON.
 //!
 //! Latency percentiles are computed from the control segment's fixed-bucket histograms
 //! ([`HistSnapshot::quantile`]): each is the upper bound of the bucket holding that rank, so it
@@ -11,6 +11,7 @@ use clap::Args;
 use lyra_shm::{
     clock::{mono_now_ns, wall_now_ns},
     control::{ControlSegment, Counter, Hist, HistSnapshot},
+    msg::{VenueId, MAX_VENUES},
 };
 use serde::Serialize;
 
@@ -48,6 +49,12 @@ struct Status {
     last: Option<Last>,
     venue_mask: u64,
     venues_halted: Vec<u8>,
+    /// Venues whose market data is down now (bit = venue id, the daemon's `[[venues]]` order).
+    md_down_mask: u64,
+    /// The same, as venue ids.
+    venues_md_down: Vec<u8>,
+    /// Per venue whose market data ever went down: its up->down transitions so far.
+    md_disconnects: BTreeMap<u8, u32>,
     heartbeats: Vec<Beat>,
     grants: Vec<GrantView>,
     counters: BTreeMap<&'static str, u64>,
@@ -135,6 +142,7 @@ pub fn status(a: &StatusArgs) -> CmdResult {
 fn collect(seg: &ControlSegment) -> Status {
     let state = seg.halt_state();
     let mask = seg.venue_mask();
+    let md_mask = seg.md_down_mask();
     let (now_mono, now_wall) = (mono_now_ns(), wall_now_ns());
     let last = seg.last_transition().map(|r| Last {
         kind: r.kind.name(),
@@ -165,6 +173,14 @@ fn collect(seg: &ControlSegment) -> Status {
         last,
         venue_mask: mask,
         venues_halted: (0..64u8).filter(|v| mask & (1 << v) != 0).collect(),
+        md_down_mask: md_mask,
+        venues_md_down: (0..MAX_VENUES as u8)
+            .filter(|&v| seg.is_md_down(VenueId(v)))
+            .collect(),
+        md_disconnects: (0..MAX_VENUES as u8)
+            .map(|v| (v, seg.md_down_epoch(VenueId(v))))
+            .filter(|&(_, n)| n > 0)
+            .collect(),
         heartbeats: seg
             .heartbeats()
             .map(|h| Beat {
@@ -232,6 +248,17 @@ fn text(s: &Status) -> String {
     }
     if !s.venues_halted.is_empty() {
         o += &format!("venues    halted: {:?}\n", s.venues_halted);
+    }
+    if !s.venues_md_down.is_empty() {
+        o += &format!("market    data DOWN: venues {:?}\n", s.venues_md_down);
+    }
+    if !s.md_disconnects.is_empty() {
+        let each: Vec<String> = s
+            .md_disconnects
+            .iter()
+            .map(|(v, n)| format!("venue {v}: {n}"))
+            .collect();
+        o += &format!("market    data disconnects: {}\n", each.join(", "));
     }
     for h in &s.heartbeats {
         let age = h

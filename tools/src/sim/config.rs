@@ -178,6 +178,9 @@ pub struct AccountCfg {
     pub passphrase: Option<String>,
     /// Starting balances: asset -> decimal amount.
     pub balances: Vec<(String, String)>,
+    /// The key may withdraw funds (OKX `perm` `withdraw`, Kraken `withdraw-funds`): what a
+    /// LIVE preflight must refuse. Default false.
+    pub withdraw: bool,
 }
 
 impl Default for AccountCfg {
@@ -192,6 +195,7 @@ impl Default for AccountCfg {
                 ("ETH".into(), "10".into()),
                 ("SOL".into(), "100".into()),
             ],
+            withdraw: false,
         }
     }
 }

@@ -220,6 +220,8 @@ pub struct Account {
     pub passphrase: String,
     /// Balances by asset.
     pub balances: BTreeMap<String, Balance>,
+    /// The key may withdraw funds (see `AccountCfg::withdraw`).
+    pub withdraw: bool,
 }
 
 /// One instrument's book: generated levels + resting client orders.
@@ -947,6 +949,7 @@ mod tests {
             secret: String::new(),
             passphrase: String::new(),
             balances,
+            withdraw: false,
         };
         let mut m = Matcher::new(instruments, vec![account], 0, 0);
         let mid = ins.mid / tick * tick;

@@ -270,6 +270,7 @@ impl Sim {
                 secret,
                 passphrase,
                 balances,
+                withdraw: a.withdraw,
             });
         }
         let mut names: Vec<&str> = cfg.venues.iter().map(|v| v.name.as_str()).collect();
@@ -528,6 +529,21 @@ impl SimHandle {
             bail!("unknown venue {venue}");
         };
         arm(&self.shared, v, kind, count, duration_ms, skew_ms);
+        Ok(())
+    }
+
+    /// Lets (or stops) every account's key withdraw funds on venue `venue`, as the venue's
+    /// key-permission calls report it (a preflight must then refuse LIVE).
+    ///
+    /// # Errors
+    /// Unknown venue.
+    pub fn set_withdraw(&self, venue: &str, allowed: bool) -> Result<()> {
+        let Some(v) = self.shared.venues.iter().find(|x| x.cfg.name == venue) else {
+            bail!("unknown venue {venue}");
+        };
+        for a in &mut v.state.lock().expect("venue lock").m.accounts {
+            a.withdraw = allowed;
+        }
         Ok(())
     }
 

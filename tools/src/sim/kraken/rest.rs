@@ -4,7 +4,9 @@
 //! body))). Replies `{"error":[],"result":{…}}` or `{"error":["EOrder:Insufficient funds"]}`.
 //! Also `GetWebSocketsToken` (tokens for the private `executions` channel), public `AssetPairs`
 //! (tick, lot decimals, minimum volume and cost), `ClosedOrders` (narrowed by `cl_ord_id`) and
-//! `TradesHistory` (the account's trades, newest first, 50 per page). REST faults: dropped
+//! `TradesHistory` (the account's trades, newest first, 50 per page), public `SystemStatus`
+//! (`cancel_only` during the maintenance fault) and `GetApiKeyInfo` (`permissions`, with
+//! `withdraw-funds` when the account may withdraw). REST faults: dropped
 //! response, 5xx (HTTP 503 `EService:Unavailable`) and timeout (`EGeneral:Internal error`) with
 //! the order placed or not, rate limit (`EAPI:Rate limit exceeded`), maintenance
 //! (`EService:Market in cancel_only mode`), clock skew (`Time`).
@@ -152,6 +154,15 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
         "/0/public/Time" => {
             return Some(ok(json!({"unixtime": now / 1000, "rfc1123": ""})));
         }
+        "/0/public/SystemStatus" => {
+            // The maintenance fault puts the market in cancel_only, as AssetPairs shows it.
+            let status = if shared.faults.window(v, FaultKind::Maintenance) {
+                "cancel_only"
+            } else {
+                "online"
+            };
+            return Some(ok(json!({"status": status, "timestamp": ""})));
+        }
         "/0/public/AssetPairs" => {
             let pair = get("pair");
             let st = venue.state.lock().expect("venue lock");
@@ -254,6 +265,23 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
         );
     };
     match method.as_str() {
+        "GetApiKeyInfo" => {
+            let st = venue.state.lock().expect("venue lock");
+            let mut permissions = vec![
+                "query-funds",
+                "query-open-trades",
+                "query-closed-trades",
+                "modify-trades",
+                "close-trades",
+                "create-ws-token",
+            ];
+            if st.m.accounts[acct].withdraw {
+                permissions.push("withdraw-funds");
+            }
+            Some(ok(
+                json!({"permissions": permissions, "nonceWindow": 0, "ipAllowlist": []}),
+            ))
+        }
         "Balance" => {
             let st = venue.state.lock().expect("venue lock");
             let m: Map<String, Value> = st.m.accounts[acct]

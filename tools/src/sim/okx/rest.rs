@@ -1,7 +1,9 @@
 //! OKX v5 REST (PROTOCOLS-ORDERS B.1–B.4, B.6): public time, instruments and book snapshots;
 //! signed (`OK-ACCESS-KEY/SIGN/TIMESTAMP/PASSPHRASE`) order entry `POST /api/v5/trade/order`,
 //! `POST /api/v5/trade/cancel-order`, `GET /api/v5/trade/order`, `orders-pending`, `fills` and
-//! `GET /api/v5/account/balance`, with the `{"code","msg","data"}` envelope and per-item
+//! `GET /api/v5/account/balance`, `GET /api/v5/account/config` (the key's `perm`: `withdraw`
+//! when the account may withdraw), public `GET /api/v5/system/status` (an `ongoing` trading
+//! maintenance during the maintenance fault), with the `{"code","msg","data"}` envelope and per-item
 //! `sCode`/`sMsg`. REST faults shared with Binance: dropped response, 5xx (HTTP 503 `50001`)
 //! and timeout (`50004`) with the order placed or not, rate limit (HTTP 429 `50011`),
 //! maintenance (instruments `suspend`, orders refused), clock skew (`50102` past 30 s), false
@@ -71,6 +73,17 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/api/v5/public/time") => {
             return Some(ok(vec![serde_json::json!({"ts": now.to_string()})]))
+        }
+        ("GET", "/api/v5/system/status") => {
+            // During the maintenance fault one trading-service (`5`) event is under way.
+            let items = if shared.faults.window(v, FaultKind::Maintenance) {
+                vec![serde_json::json!({"title": "Spot trading system upgrade",
+                    "state": "ongoing", "begin": now.saturating_sub(60_000).to_string(),
+                    "end": (now + 3_600_000).to_string(), "serviceType": "5"})]
+            } else {
+                Vec::new()
+            };
+            return Some(ok(items));
         }
         ("GET", "/api/v5/public/instruments") => {
             let st = venue.state.lock().expect("venue lock");
@@ -146,6 +159,19 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
         );
     };
     match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/api/v5/account/config") => {
+            let st = venue.state.lock().expect("venue lock");
+            let perm = if st.m.accounts[acct].withdraw {
+                "read_only,trade,withdraw"
+            } else {
+                "read_only,trade"
+            };
+            // The fields PROTOCOLS-ORDERS B.4 names; `acctLv` 1 = Spot mode (`tdMode: cash`).
+            Some(ok(vec![
+                serde_json::json!({"uid": (1000 + acct).to_string(),
+                "acctLv": "1", "acctStpMode": "cancel_maker", "perm": perm, "ip": ""}),
+            ]))
+        }
         ("GET", "/api/v5/account/balance") => {
             let st = venue.state.lock().expect("venue lock");
             let details: Vec<Value> = st.m.accounts[acct]
