@@ -113,7 +113,7 @@ pub fn run(rest: &mut KrakenRest, inp: &PreflightInput<'_>) -> Preflight {
                 "clock_skew",
                 off.unsigned_abs() <= inp.max_skew_ms,
                 format!(
-                    "server - local = {off} ms at least (Time has 1 s resolution; limit {} ms)",
+                    "server - local = {off} ms (the smallest offset Time's 1 s resolution allows; limit {} ms)",
                     inp.max_skew_ms
                 ),
             );
