@@ -40,3 +40,8 @@ fn kraken_rate_limit_backs_off() {
 fn kraken_death_between_send_and_ack_is_reconciled() {
     cases::death_between_send_and_ack_is_reconciled(Kind::Kraken);
 }
+
+#[test]
+fn kraken_unresolvable_intent_halts_the_venue() {
+    cases::unresolvable_intent_halts_the_venue(Kind::Kraken);
+}

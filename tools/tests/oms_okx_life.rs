@@ -43,3 +43,8 @@ fn okx_clock_refusal_resyncs_or_halts() {
 fn okx_death_between_send_and_ack_is_reconciled() {
     cases::death_between_send_and_ack_is_reconciled(Kind::Okx);
 }
+
+#[test]
+fn okx_unresolvable_intent_halts_the_venue() {
+    cases::unresolvable_intent_halts_the_venue(Kind::Okx);
+}

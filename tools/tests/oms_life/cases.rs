@@ -257,3 +257,35 @@ pub fn death_between_send_and_ack_is_reconciled(kind: Kind) {
     let (_, rec) = Journal::open(dir.0.join("journal"), run, 256).expect("journal");
     assert_eq!(rec.intents[&1].venue_id, o.venue_id);
 }
+
+/// An order whose answer was lost on a venue that then stops answering at all is never
+/// guessed: past the window it stays SENT_UNKNOWN, the venue is halted and an alert raised.
+pub fn unresolvable_intent_halts_the_venue(kind: Kind) {
+    let h = Harness::start(kind, 7);
+    let dir = TempDir::new("unres");
+    let seg = segment(&dir, GrantMode::Live);
+    let mut risk = Risk::new(seg.clone(), true);
+    let mut oms = h.oms(&dir, &seg, cfg("unres"));
+    oms.reconcile().expect("reconcile");
+    h.inject(FaultKind::RestDropResponse, 1);
+    let s = oms
+        .submit(risk.approve(intent(1, Side::Buy, REST_PX, 1_000)).unwrap())
+        .expect("submit");
+    assert_eq!(s.state, OrderState::SentUnknown);
+    h.sim.stop();
+    oms.settle(Duration::from_secs(5)).expect("settle");
+    assert_eq!(
+        oms.order(1).unwrap().state,
+        OrderState::SentUnknown,
+        "not guessed"
+    );
+    assert!(seg.is_venue_halted(VenueId(0)));
+    assert_eq!(oms.stats().unresolved, 1);
+    assert!(oms.drain_events().any(|e| matches!(
+        e,
+        AuditEvent::Alert {
+            kind: AlertKind::UnresolvedSentUnknown,
+            ..
+        }
+    )));
+}
