@@ -1,6 +1,7 @@
 //! Deterministic life-cycle cases run on both venues: rules read from the venue, SAFE sends no
 //! order, a halt blocks sends and cancels open orders, a rate-limit refusal backs the venue off,
-//! clock refusals re-sync or halt, a death between send and ack is settled by reconciliation.
+//! clock refusals re-sync or halt, a death between send and ack is settled by reconciliation,
+//! an intent the venue never resolves halts the venue.
 
 use std::time::Duration;
 
