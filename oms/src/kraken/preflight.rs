@@ -193,7 +193,8 @@ mod tests {
         assert_eq!(skew_ms(10_000, 10_040, 9), -1);
         // Server 15 s against local 10.04 s: at least 4,960 ms ahead.
         assert_eq!(skew_ms(10_000, 10_040, 15), 4_960);
-        assert_eq!(skew_ms(10_000, 10_040, 5), -5_001);
+        // Server 5 s (up to 5.999 s) against local 10 s: at least 4,001 ms behind.
+        assert_eq!(skew_ms(10_000, 10_040, 5), -4_001);
     }
 
     #[test]
