@@ -457,21 +457,6 @@ impl Oms {
         &self.stats
     }
 
-    /// The Binance client (time offset, budget, connection) of an OMS made by [`Oms::open`].
-    ///
-    /// # Panics
-    /// On an OMS made by [`Oms::open_entry`] (a programming error: use [`Oms::entry`] or
-    /// [`Oms::binance`]).
-    pub fn venue(&mut self) -> &mut BinanceRest {
-        match &mut self.entry {
-            Entry::Binance(b) => b,
-            Entry::Other { client, .. } => panic!(
-                "Oms::venue on a {} OMS: use Oms::entry",
-                client.venue_name()
-            ),
-        }
-    }
-
     /// The Binance client, if this OMS trades Binance.
     pub fn binance(&mut self) -> Option<&mut BinanceRest> {
         match &mut self.entry {

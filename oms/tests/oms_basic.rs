@@ -293,7 +293,7 @@ fn http_418_halts_the_venue_until_the_ban_ends() {
         .unwrap();
     assert_eq!(s.state, OrderState::Rejected);
     assert!(seg.is_venue_halted(VenueId(0)), "418 halts the venue");
-    assert!(oms.venue().budget.banned_until_ms() > 0);
+    assert!(oms.binance().unwrap().budget.banned_until_ms() > 0);
     let e = oms.submit(approved_before);
     assert!(matches!(e, Err(OmsError::Halted { .. })), "{e:?}");
     assert!(oms.drain_events().any(|e| matches!(
@@ -322,9 +322,9 @@ fn timestamp_outside_recv_window_resyncs_and_halts_past_the_skew_limit() {
     assert_eq!(s.state, OrderState::Rejected);
     assert_eq!(oms.stats().time_resyncs, 1);
     assert!(
-        (6_500..7_500).contains(&oms.venue().offset_ms()),
+        (6_500..7_500).contains(&oms.binance().unwrap().offset_ms()),
         "{}",
-        oms.venue().offset_ms()
+        oms.binance().unwrap().offset_ms()
     );
     assert!(seg.is_venue_halted(VenueId(0)), "7 s skew > 1 s limit");
     // A small skew only resyncs: a fresh venue and OMS.

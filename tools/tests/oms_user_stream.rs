@@ -244,7 +244,7 @@ fn attach(oms: &mut Oms, s: &Setup, url: &str) {
         tls_config(Some(&s.ca)).unwrap(),
         Credentials::load(&s.creds).unwrap(),
         Arc::new(LiveClock),
-        oms.venue().offset_ms(),
+        oms.binance().expect("Binance OMS").offset_ms(),
     )
     .expect("user stream");
     oms.attach_user_stream(st);
@@ -322,7 +322,8 @@ fn buy(seq: u64, px: i64) -> OrderIntent {
 
 fn json(oms: &mut Oms, method: Method, path: &str, params: &[(&str, &str)], signed: bool) -> Value {
     let r = oms
-        .venue()
+        .binance()
+        .expect("Binance OMS")
         .call(method, path, params, signed)
         .expect("REST");
     assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(r.body));

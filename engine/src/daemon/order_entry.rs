@@ -263,7 +263,9 @@ fn attach_user_stream(
         tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?,
         Credentials::load(cred_path).with_context(|| format!("venue {}: credentials", vc.name))?,
         clock.clone(),
-        oms.venue().offset_ms(),
+        oms.binance()
+            .ok_or_else(|| anyhow!("venue {}: the user stream is Binance's", vc.name))?
+            .offset_ms(),
     )
     .with_context(|| format!("venue {}: user stream", vc.name))?;
     oms.attach_user_stream(stream);
@@ -274,8 +276,11 @@ fn attach_user_stream(
 /// symbols TRADING).
 fn binance_preflight(cfg: &Config, vc: &VenueSection, oms: &mut Oms) -> Result<()> {
     let symbols: Vec<String> = cfg.instruments.iter().map(|i| i.symbol.clone()).collect();
+    let rest = oms
+        .binance()
+        .ok_or_else(|| anyhow!("venue {}: not a Binance OMS", vc.name))?;
     let pf = preflight::run(
-        oms.venue(),
+        rest,
         &PreflightInput {
             venue: &vc.name,
             symbols: &symbols,
