@@ -289,7 +289,11 @@ fn binance_preflight(cfg: &Config, vc: &VenueSection, oms: &mut Oms) -> Result<(
         },
     );
     if !pf.passed {
-        bail!("venue {}: LIVE preflight failed: {:?}", vc.name, pf.checks);
+        bail!(
+            "venue {}: LIVE preflight failed: {}",
+            vc.name,
+            failed_checks(&pf)
+        );
     }
     Ok(())
 }
