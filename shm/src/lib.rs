@@ -12,4 +12,5 @@ pub mod control;
 pub mod decimal;
 pub mod mapfile;
 pub mod msg;
+pub mod prefetch;
 pub mod ring;

@@ -179,7 +179,10 @@ impl Ladder {
     }
 
     /// Sets the level at `key` to `qty` (> 0), or deletes it when `qty` is 0.
-    #[inline]
+    ///
+    /// Always inlined: it is the per-level step of every book update, and a call costs about as
+    /// much as the window path itself (six register saves and restores around a dozen ALU ops).
+    #[inline(always)]
     pub fn set(&mut self, key: i64, qty: i64) {
         match self.slot_of(key) {
             // The recentre conditions read only `win_best` and `far.back()`: a window update
@@ -207,19 +210,23 @@ impl Ladder {
     /// from `slots[i]` (512 KiB, often an L3 miss for levels far from the touch): the slot itself
     /// is only stored to, so a miss sits in the store buffer instead of stalling a branch on it.
     /// Branch-light: insert, update and delete (an unpredictable mix in a depth diff) update the
-    /// bitmap, summary and count with the same straight-line code; only the rare moves of the
-    /// best branch.
-    #[inline]
+    /// bitmap and count with the same straight-line code; only the summary (a word turning empty
+    /// or non-empty) and the rare moves of the best branch.
+    #[inline(always)]
     fn set_slot(&mut self, i: usize, qty: i64) -> bool {
         let w = i >> 6;
         let word = self.occ[w];
         let was = word >> (i & 63) & 1 != 0;
         let now = qty != 0;
         self.slots[i] = qty;
+        let old = word;
         let word = (word & !(1u64 << (i & 63))) | (u64::from(now) << (i & 63));
         self.occ[w] = word;
-        let summary = &mut self.summary[w >> 6];
-        *summary = (*summary & !(1u64 << (w & 63))) | (u64::from(word != 0) << (w & 63));
+        // The summary bit changes only when the word turns empty or non-empty (rare: a word is
+        // 64 ticks around the touch); a predictable branch is cheaper than rewriting it always.
+        if (old == 0) != (word == 0) {
+            self.summary[w >> 6] ^= 1u64 << (w & 63);
+        }
         // `was` implies win_len >= 1: no underflow.
         self.win_len = self.win_len + usize::from(now) - usize::from(was);
         if now & (i < self.win_best) {

@@ -216,28 +216,53 @@ impl L2Book {
     /// Applies one market-data event for this book.
     #[inline]
     pub fn apply(&mut self, ev: &MdEvent) -> Applied {
+        // Levels are nearly every event (36 per Binance depth message on average): tested first,
+        // inline, so the common case takes one predictable branch instead of the kind dispatch.
+        if ev.kind == MdKind::Level {
+            return self.apply_level(ev);
+        }
+        self.apply_other(ev)
+    }
+
+    /// [`L2Book::apply`] for a `Level` event.
+    #[inline(always)]
+    fn apply_level(&mut self, ev: &MdEvent) -> Applied {
+        if ev.px.0 <= 0 || ev.qty.0 < 0 {
+            return self.malformed_level();
+        }
+        match ev.side {
+            Side::Buy => self.bids.set(-ev.px.0, ev.qty.0),
+            Side::Sell => self.asks.set(ev.px.0, ev.qty.0),
+        }
+        if self.in_snapshot {
+            return Applied::Partial;
+        }
+        self.seq = ev.seq;
+        self.exch_ts = ev.exch_ts;
+        self.recv_ts = ev.recv_ts;
+        if ev.flags & md_flags::END_OF_MESSAGE != 0 {
+            self.end_of_message()
+        } else {
+            Applied::Partial
+        }
+    }
+
+    /// A level no venue book can hold (see [`L2Book::set`]): the book becomes invalid.
+    #[cold]
+    #[inline(never)]
+    fn malformed_level(&mut self) -> Applied {
+        if self.invalidate(InvalidReason::Malformed) {
+            Applied::Invalidated(InvalidReason::Malformed)
+        } else {
+            Applied::Partial
+        }
+    }
+
+    /// [`L2Book::apply`] for every kind but `Level` (snapshot bounds, invalidation, non-book).
+    #[inline(never)]
+    fn apply_other(&mut self, ev: &MdEvent) -> Applied {
         match ev.kind {
-            MdKind::Level => {
-                let was = self.valid;
-                if !self.set(ev.side, ev.px, ev.qty) {
-                    return if was {
-                        Applied::Invalidated(InvalidReason::Malformed)
-                    } else {
-                        Applied::Partial
-                    };
-                }
-                if self.in_snapshot {
-                    return Applied::Partial;
-                }
-                self.seq = ev.seq;
-                self.exch_ts = ev.exch_ts;
-                self.recv_ts = ev.recv_ts;
-                if ev.flags & md_flags::END_OF_MESSAGE != 0 {
-                    self.end_of_message()
-                } else {
-                    Applied::Partial
-                }
-            }
+            MdKind::Level => self.apply_level(ev),
             MdKind::SnapshotBegin => {
                 self.clear(InvalidReason::None);
                 self.in_snapshot = true;
@@ -316,5 +341,75 @@ impl L2Book {
     /// The gcd of all prices on both sides (0 when empty): a safe tick for an unknown instrument.
     pub fn price_gcd(&self) -> i64 {
         gcd(self.asks.gcd_keys(0), self.bids.gcd_keys(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: MdKind, side: Side, px: i64, qty: i64, flags: u8) -> MdEvent {
+        MdEvent {
+            kind,
+            side,
+            px: Px(px),
+            qty: Qty(qty),
+            flags,
+            seq: 7,
+            ..MdEvent::default()
+        }
+    }
+
+    fn snapshot(book: &mut L2Book, bad_level: bool) -> Applied {
+        let cfg_levels = [(Side::Buy, 100, 5), (Side::Sell, 101, 5)];
+        book.apply(&ev(MdKind::SnapshotBegin, Side::Buy, 0, 0, 0));
+        for (side, px, qty) in cfg_levels {
+            book.apply(&ev(MdKind::Level, side, px, qty, md_flags::SNAPSHOT));
+        }
+        if bad_level {
+            book.apply(&ev(MdKind::Level, Side::Sell, 0, 5, md_flags::SNAPSHOT));
+        }
+        book.apply(&ev(
+            MdKind::SnapshotEnd,
+            Side::Buy,
+            0,
+            0,
+            md_flags::SNAPSHOT | md_flags::END_OF_MESSAGE,
+        ))
+    }
+
+    #[test]
+    fn a_level_no_venue_book_can_hold_invalidates_once() {
+        let mut book = L2Book::new(VenueId(0), InstrumentIdx(0), BookConfig::default());
+        assert_eq!(snapshot(&mut book, false), Applied::EndOfMessage);
+        assert!(book.is_valid());
+        let eom = md_flags::END_OF_MESSAGE;
+        assert_eq!(
+            book.apply(&ev(MdKind::Level, Side::Buy, 99, 3, eom)),
+            Applied::EndOfMessage
+        );
+        assert_eq!(book.seq(), 7);
+        assert_eq!(
+            book.apply(&ev(MdKind::Level, Side::Buy, 98, -1, eom)),
+            Applied::Invalidated(InvalidReason::Malformed)
+        );
+        assert_eq!(book.invalid_reason(), InvalidReason::Malformed);
+        // Already invalid: news only once.
+        assert_eq!(
+            book.apply(&ev(MdKind::Level, Side::Sell, -5, 1, eom)),
+            Applied::Partial
+        );
+        assert_eq!(
+            book.qty_at(Side::Buy, Px(98)),
+            Qty(0),
+            "the bad level was not stored"
+        );
+        // A clean snapshot makes it valid again; one with a bad level does not.
+        assert_eq!(snapshot(&mut book, true), Applied::EndOfMessage);
+        assert!(!book.is_valid());
+        assert_eq!(snapshot(&mut book, false), Applied::EndOfMessage);
+        assert!(book.is_valid());
+        assert_eq!(book.best_bid(), Some((Px(100), Qty(5))));
+        assert_eq!(book.best_ask(), Some((Px(101), Qty(5))));
     }
 }

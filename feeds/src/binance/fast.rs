@@ -18,7 +18,10 @@
 //! * `<env>{"e":"trade","E":n,"s":"SYM","t":n,"p":"p","q":"q","T":n,"m":bool[,"M":bool]}`
 //! * `{"lastUpdateId":n,"bids":[...],"asks":[...]}`
 
-use lyra_shm::decimal::pow10;
+use lyra_shm::{
+    decimal::pow10,
+    prefetch::{prefetch_range, prefetch_read, CACHE_LINE},
+};
 
 use super::parse::{DepthHeader, Msg};
 use crate::instrument::Resolved;
@@ -115,10 +118,25 @@ impl<'a> Cur<'a> {
     }
 
     /// A string of printable ASCII without escapes; returns its contents.
+    ///
+    /// Eight bytes at a time ([`special_bytes`] finds the first byte that ends or refuses the
+    /// string); the last few bytes of a frame byte by byte.
     #[inline]
     fn string(&mut self) -> Option<&'a [u8]> {
         self.lit(b"\"")?;
         let start = self.i;
+        while let Some(w) = self.b.get(self.i..self.i + 8) {
+            let m = special_bytes(u64::from_le_bytes(w.try_into().ok()?));
+            if m != 0 {
+                let end = self.i + (m.trailing_zeros() / 8) as usize;
+                if self.b[end] != b'"' {
+                    return None;
+                }
+                self.i = end + 1;
+                return Some(&self.b[start..end]);
+            }
+            self.i += 8;
+        }
         loop {
             let c = *self.b.get(self.i)?;
             if c == b'"' {
@@ -262,6 +280,7 @@ impl<'a> Cur<'a> {
                 None => self.pair(inst)?,
             };
             out.push((p, q));
+            prefetch_read(self.b, self.i + PREFETCH_AHEAD);
             match self.peek()? {
                 b',' => self.i += 1,
                 b']' => {
@@ -298,7 +317,8 @@ impl<'a> Cur<'a> {
         let s: &[u8; PAIR_WINDOW] = self.b.get(i..i + PAIR_WINDOW)?.try_into().ok()?;
         // Every offset below stays inside the window for any k, k2 in 0..=8 (leading_digits'
         // range), so no read can fail before the checks reject a shape: the largest is
-        // s[q + k2 + 10] with q = k + 14, at most 40.
+        // s[q + k2 + 10] with q = k + 14, at most 40 (the 4-byte read at k + 11 ends at k + 14,
+        // at most 22).
         let w0 = word_at(s, 2);
         let k = leading_digits(w0);
         let w1 = word_at(s, k + 3);
@@ -306,19 +326,18 @@ impl<'a> Cur<'a> {
         let w2 = word_at(s, q);
         let k2 = leading_digits(w2);
         let w3 = word_at(s, q + k2 + 1);
-        let ok = (s[0] == b'[')
-            & (s[1] == b'"')
+        // The punctuation as a few whole-word compares folded into one value (0 = all in
+        // place): `["`, the `","` between the values and the closing `"]`, and both points.
+        let punct = (u16_at(s, 0) ^ u16::from_le_bytes(*b"[\""))
+            | (u16_at(s, q + k2 + 9) ^ u16::from_le_bytes(*b"\"]"))
+            | u16::from(s[2 + k] ^ b'.')
+            | u16::from(s[q + k2] ^ b'.');
+        let sep = (u32_at(s, k + 11) ^ u32::from_le_bytes(*b"\",\"\0")) & 0x00FF_FFFF;
+        let ok = (u32::from(punct) | sep == 0)
             & (k.wrapping_sub(1) < 7)
-            & (s[2 + k] == b'.')
-            & all_digits(w1)
-            & (s[k + 11] == b'"')
-            & (s[k + 12] == b',')
-            & (s[k + 13] == b'"')
             & (k2.wrapping_sub(1) < 7)
-            & (s[q + k2] == b'.')
-            & all_digits(w3)
-            & (s[q + k2 + 9] == b'"')
-            & (s[q + k2 + 10] == b']');
+            & all_digits(w1)
+            & all_digits(w3);
         if !ok {
             return None;
         }
@@ -333,6 +352,25 @@ impl<'a> Cur<'a> {
     fn at_end(&self) -> bool {
         self.i == self.b.len()
     }
+}
+
+/// The bytes of `w` that end or refuse a [`Cur::string`]: `"`, `\\`, and anything outside
+/// printable ASCII (below 0x20, 0x7f and up). The LOWEST flagged byte is exact (the bit `0x80` of
+/// its byte is set); bytes above it may be flagged falsely (a borrow from a flagged byte
+/// propagates upward), so callers use only the lowest.
+#[inline(always)]
+fn special_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Zero bytes of `x`, exact at the lowest (the classic has-zero-byte test).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Bytes below 0x20: `byte - 0x20` borrows; exact at the lowest like `zero`.
+    let low = w.wrapping_sub(0x20 * ONES) & !w & HIGH;
+    zero(w ^ (u64::from(b'"') * ONES))
+        | zero(w ^ (u64::from(b'\\') * ONES))
+        | zero(w ^ (0x7f * ONES))
+        | low
+        | (w & HIGH)
 }
 
 /// How many of `w`'s bytes, from the first (lowest), are ASCII digits before the first
@@ -362,6 +400,10 @@ fn digits_to_top(w: u64, n: usize) -> Option<u64> {
 /// checks may see before they reject (0..=8 on each side) stay inside it.
 const PAIR_WINDOW: usize = 41;
 
+/// How far ahead of the cursor the scanner asks for the frame's bytes: about 25 levels, far
+/// enough to cover a memory access at the rate the level loop reads.
+const PREFETCH_AHEAD: usize = 1024;
+
 /// The 8 bytes of `s` at `o` as a little-endian word (`o + 8 <= PAIR_WINDOW` by the callers'
 /// arithmetic).
 #[inline(always)]
@@ -369,6 +411,20 @@ fn word_at(s: &[u8; PAIR_WINDOW], o: usize) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&s[o..o + 8]);
     u64::from_le_bytes(w)
+}
+
+/// The 2 bytes of `s` at `o` as a little-endian `u16` (`o + 2 <= PAIR_WINDOW` by the callers'
+/// arithmetic).
+#[inline(always)]
+fn u16_at(s: &[u8; PAIR_WINDOW], o: usize) -> u16 {
+    u16::from_le_bytes([s[o], s[o + 1]])
+}
+
+/// The 4 bytes of `s` at `o` as a little-endian `u32` (`o + 4 <= PAIR_WINDOW` by the callers'
+/// arithmetic).
+#[inline(always)]
+fn u32_at(s: &[u8; PAIR_WINDOW], o: usize) -> u32 {
+    u32::from_le_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]])
 }
 
 /// [`digits_to_top`] without the range check (the caller checked `n` in 1..=7; for other `n`
@@ -431,6 +487,11 @@ pub(crate) fn scan(
     bids: &mut Vec<(i64, i64)>,
     asks: &mut Vec<(i64, i64)>,
 ) -> Option<Msg> {
+    // The frame is read front to back once: start its next lines on their way now and keep
+    // [`PREFETCH_AHEAD`] bytes ahead of the level loop (see [`Cur::levels`]). A frame fresh
+    // from the socket is already in cache and these are no-ops; one that is not (a replay, a
+    // large frame, a busy core's evicted buffer) no longer waits for each line in turn.
+    prefetch_range(frame, CACHE_LINE, PREFETCH_AHEAD);
     let mut c = Cur { b: frame, i: 0 };
     if c.lit(b"{\"lastUpdateId\":").is_some() {
         let inst = snapshot_inst?;
@@ -754,6 +815,47 @@ mod tests {
                     t.push_str(&"}".repeat(40));
                     let (f, r) = levels_both(t.as_bytes());
                     assert_eq!(f, r, "{t}");
+                }
+            }
+        }
+    }
+
+    /// The byte-by-byte definition [`Cur::string`] must match: printable ASCII without `\\` up to
+    /// the closing `"`; the contents and where the cursor stops.
+    fn string_reference(t: &[u8]) -> Option<(Vec<u8>, usize)> {
+        if t.first() != Some(&b'"') {
+            return None;
+        }
+        for (j, &c) in t.iter().enumerate().skip(1) {
+            if c == b'"' {
+                return Some((t[1..j].to_vec(), j + 1));
+            }
+            if !(0x20..0x7f).contains(&c) || c == b'\\' {
+                return None;
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn string_word_scan_agrees_with_the_byte_definition_on_every_byte() {
+        // Lengths across the 8-byte steps and the byte-loop tail; one byte of each replaced by
+        // every value (the special ones included), with and without room after the string.
+        for len in 0..20usize {
+            let body: Vec<u8> = (0..len).map(|j| b'A' + (j % 26) as u8).collect();
+            for tail in [&b""[..], b",\"E\":1}", b"}}}}}}}}}}}}"] {
+                let mut base = vec![b'"'];
+                base.extend_from_slice(&body);
+                base.push(b'"');
+                base.extend_from_slice(tail);
+                for pos in 1..base.len() {
+                    for bad in 0..=255u8 {
+                        let mut t = base.clone();
+                        t[pos] = bad;
+                        let mut c = Cur { b: &t, i: 0 };
+                        let got = c.string().map(|s| (s.to_vec(), c.i));
+                        assert_eq!(got, string_reference(&t), "{t:?}");
+                    }
                 }
             }
         }
