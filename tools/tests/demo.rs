@@ -1,7 +1,9 @@
 //! `lyra demo` against the in-process simulator: it trades (arbitrage groups and market-making
 //! fills in LIVE-on-simulator mode), a scripted halt stops every order request (the simulator's
 //! oracle counts none while halted), two operators resume it, and the audit chain verifies.
-//! `--safe` sends every order to the test endpoint.
+//! The venues speak three dialects (`alpha` Binance, `beta` OKX, `gamma` Kraken) and each one
+//! receives orders. `--safe` sends no real order to any of them: Binance's go to the test
+//! endpoint, Kraken's are `validate=true`, OKX's are built and checked but not sent.
 
 use std::process::Command;
 
@@ -51,6 +53,22 @@ fn common(r: &serde_json::Value) {
     assert_eq!(r["audit_chain_ok"], true, "{r}");
     assert_eq!(r["audit_records"], 2, "a trip and a resume: {r}");
     assert_eq!(r["threads"], 2, "compact layout: two hot threads: {r}");
+    assert_eq!(
+        r["dialects"],
+        serde_json::json!(["binance", "okx", "kraken"]),
+        "{r}"
+    );
+    for v in ["alpha", "beta", "gamma"] {
+        assert_eq!(r["books_valid"][v], "3/3", "{v}: {r}");
+    }
+    // The per-venue counts add up to the totals.
+    for k in ["order", "test", "cancel"] {
+        let sum: u64 = ["alpha", "beta", "gamma"]
+            .iter()
+            .map(|v| r["order_requests_by_venue"][v][k].as_u64().unwrap())
+            .sum();
+        assert_eq!(Some(sum), r["order_requests"][k].as_u64(), "{k}: {r}");
+    }
 }
 
 #[test]
@@ -59,7 +77,12 @@ fn demo_trades_against_the_simulator_halts_and_resumes() {
     common(&r);
     assert!(r["arb_groups"].as_u64().unwrap() > 0, "{r}");
     assert!(r["mm_fills"].as_u64().unwrap() > 0, "{r}");
-    assert!(r["order_requests"]["order"].as_u64().unwrap() > 0, "{r}");
+    for v in ["alpha", "beta", "gamma"] {
+        assert!(
+            r["order_requests_by_venue"][v]["order"].as_u64().unwrap() > 0,
+            "every dialect traded ({v}): {r}"
+        );
+    }
     assert!(r["tick_to_order_p50_ns"].as_u64().is_some(), "{r}");
 }
 
@@ -67,6 +90,20 @@ fn demo_trades_against_the_simulator_halts_and_resumes() {
 fn demo_safe_sends_only_to_the_test_endpoint() {
     let r = demo(&["--safe"], "safe");
     common(&r);
-    assert_eq!(r["order_requests"]["order"], 0, "{r}");
+    assert_eq!(
+        r["order_requests"]["order"], 0,
+        "no real order on any venue: {r}"
+    );
     assert!(r["order_requests"]["test"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        r["order_requests_by_venue"]["alpha"]["test"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "Binance's market maker quotes to /order/test: {r}"
+    );
+    assert_eq!(
+        r["order_requests_by_venue"]["beta"]["test"], 0,
+        "OKX has no test endpoint: SAFE orders are built and checked, never sent: {r}"
+    );
 }

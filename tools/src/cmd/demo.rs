@@ -1,16 +1,18 @@
 //! `lyra demo`: the venue simulator and the engine trading against it, on loopback, with a live
 //! terminal summary and a final report.
 //!
-//! It starts `lyra sim`'s simulator in this process with three Binance-dialect venues (different
-//! fees, publication latency and dislocations; OKX/Kraken order entry does not exist in the OMS
-//! yet), writes an engine config from the simulator's endpoints and test accounts (a demo grant
-//! labelled as such; nothing leaves 127.0.0.1), and runs the real engine pipeline on its pinned
+//! It starts `lyra sim`'s simulator in this process with three venues, one per dialect by default
+//! (`alpha` Binance, `beta` OKX, `gamma` Kraken; `--dialects` picks others), with different fees,
+//! publication latency and dislocations, writes an engine config from the simulator's endpoints
+//! and test accounts (a demo grant labelled as such; nothing leaves 127.0.0.1), and runs the real
+//! engine pipeline on its pinned
 //! threads: feeds -> books -> arbitrage + market making -> risk -> OMS. It walks the halt path an
 //! operator would use: a scripted trip, during which the simulator's oracle must see no order
 //! request, then a resume approved by two distinct operators (HMAC approvals over the segment id
 //! and epoch), all audited in a SHA-256 chain verified at the end. While it runs,
 //! `lyra halt --reason TEXT` in another terminal (same `--segment`) visibly stops new orders.
-//! `--safe` sends every order to the simulator's `/order/test` endpoint.
+//! `--safe` sends no real order anywhere: Binance orders go to `/order/test`, Kraken's carry
+//! `validate=true`, OKX's are built and checked but not sent (the OMS's SAFE path).
 
 use std::{
     fmt::Write as _,
@@ -63,9 +65,13 @@ pub struct DemoArgs {
     /// End with one JSON report on stdout instead of the text summary.
     #[arg(long)]
     pub json: bool,
-    /// SAFE mode: every order goes to the simulator's test endpoint (`/api/v3/order/test`).
+    /// SAFE mode: no real order (Binance `/api/v3/order/test`, Kraken `validate=true`, OKX built
+    /// and checked but not sent).
     #[arg(long)]
     pub safe: bool,
+    /// The dialect of each venue, in the order alpha,beta,gamma (binance, okx or kraken).
+    #[arg(long, default_value = "binance,okx,kraken", value_parser = parse_dialects)]
+    pub dialects: Dialects,
     /// Also write every approved intent, in order, to `<run dir>/intents.jsonl` (tests check them
     /// against the simulator's oracle).
     #[arg(long)]
@@ -77,6 +83,37 @@ pub struct DemoArgs {
     /// free port. The demo goes on without the gate if it cannot start.
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     pub gate_listen: String,
+}
+
+/// The dialects of the demo's three venues (alpha, beta, gamma).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialects(pub [Dialect; 3]);
+
+/// `binance,okx,kraken` -> one dialect per venue.
+fn parse_dialects(text: &str) -> Result<Dialects, String> {
+    let parsed: Vec<Dialect> = text
+        .split(',')
+        .map(|d| match d.trim().to_ascii_lowercase().as_str() {
+            "binance" => Ok(Dialect::Binance),
+            "okx" => Ok(Dialect::Okx),
+            "kraken" => Ok(Dialect::Kraken),
+            other => Err(format!("{other:?} is not a dialect (binance, okx, kraken)")),
+        })
+        .collect::<Result<_, _>>()?;
+    let n = parsed.len();
+    parsed
+        .try_into()
+        .map(Dialects)
+        .map_err(|_| format!("{n} dialects given; one per venue (alpha,beta,gamma) is 3"))
+}
+
+/// A dialect's name as the engine config spells it (`kind`).
+fn kind(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Binance => "binance",
+        Dialect::Okx => "okx",
+        Dialect::Kraken => "kraken",
+    }
 }
 
 /// Order requests as the simulator's oracle counted them.
@@ -94,6 +131,8 @@ struct Report {
     duration_s: f64,
     layout: String,
     venues: Vec<String>,
+    /// Each venue's dialect, in `venues` order.
+    dialects: Vec<&'static str>,
     instruments: Vec<String>,
     threads: usize,
     books_valid: serde_json::Map<String, serde_json::Value>,
@@ -114,6 +153,8 @@ struct Report {
     edge_gone_at_send: u64,
     intents_by_state: serde_json::Map<String, serde_json::Value>,
     order_requests: OrderRequests,
+    /// The same per venue (the oracle's count of each venue's order entry requests).
+    order_requests_by_venue: serde_json::Map<String, serde_json::Value>,
     order_requests_during_halt: Option<u64>,
     refused_halted: u64,
     tick_to_order_p50_ns: Option<u64>,
@@ -148,10 +189,10 @@ pub fn demo(args: &DemoArgs) -> Result<(), Fail> {
     run(args).map_err(Fail::Other)
 }
 
-/// The simulator of the demo: three Binance-dialect venues whose quotes lag and jump differently,
+/// The simulator of the demo: three venues (of `dialects`) whose quotes lag and jump differently,
 /// so cross-venue dislocations appear every few seconds. `log_frames` puts every published frame in
 /// the oracle too (with `--intent-log`, so tests can time each decision's book against the venue's).
-fn sim_config(state_dir: &Path, log_frames: bool) -> SimConfig {
+fn sim_config(state_dir: &Path, log_frames: bool, dialects: Dialects) -> SimConfig {
     let mut c = SimConfig {
         seed: 7,
         state_dir: Some(state_dir.to_owned()),
@@ -160,9 +201,10 @@ fn sim_config(state_dir: &Path, log_frames: bool) -> SimConfig {
     };
     c.venues = VENUES
         .iter()
-        .map(|(name, maker, taker, lat)| VenueCfg {
+        .zip(dialects.0)
+        .map(|((name, maker, taker, lat), dialect)| VenueCfg {
             name: (*name).into(),
-            dialect: Dialect::Binance,
+            dialect,
             maker_fee_bps: *maker,
             taker_fee_bps: *taker,
             latency_steps: *lat,
@@ -224,12 +266,21 @@ fn engine_config(
         20_000i64 * 100_000_000,
         1_000_000i64 * 100_000_000
     )?;
+    // Market data: Binance takes the base URL, OKX and Kraken the full path (the simulator's
+    // endpoint has it). Instruments are spelled per venue by the engine (`venue_symbol`); the
+    // OKX passphrase is in the credentials file. Only Binance's OMS takes a user stream (OKX
+    // and Kraken poll working orders every `oms.working_poll_ms`).
     for e in sim.endpoints() {
         writeln!(
             t,
-            "[[venues]]\nname = {:?}\nkind = \"binance\"\nrest_url = {:?}\nmd_ws_url = {:?}\nws_api_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}",
-            e.venue, e.rest, e.ws, e.ws_api, sim.ca_path(), creds
+            "[[venues]]\nname = {:?}\nkind = \"{}\"\nrest_url = {:?}\nmd_ws_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}",
+            e.venue, kind(e.dialect), e.rest, e.ws, sim.ca_path(), creds
         )?;
+        if e.dialect == Dialect::Binance {
+            writeln!(t, "ws_api_url = {:?}", e.ws_api)?;
+        } else {
+            writeln!(t, "user_stream = false")?;
+        }
     }
     for i in &sc.instruments {
         writeln!(
@@ -294,7 +345,7 @@ fn run(args: &DemoArgs) -> Result<()> {
     let run_dir = std::env::temp_dir().join(format!("lyra-demo-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let audit_path = run_dir.join("audit.jsonl");
-    let sc = sim_config(&run_dir.join("sim"), args.intent_log);
+    let sc = sim_config(&run_dir.join("sim"), args.intent_log, args.dialects);
     let sim = Sim::start(sc.clone(), None).context("starting the venue simulator")?;
     let creds = sim
         .write_config(&run_dir.join("sim.toml"))
@@ -304,6 +355,13 @@ fn run(args: &DemoArgs) -> Result<()> {
     std::fs::write(&cfg_path, &cfg_text)?;
     let cfg = Config::load(&cfg_path)?;
     let venues: Vec<String> = cfg.venues.iter().map(|v| v.name.clone()).collect();
+    let dialects: Vec<&'static str> = sim.endpoints().iter().map(|e| kind(e.dialect)).collect();
+    let venue_list = venues
+        .iter()
+        .zip(&dialects)
+        .map(|(v, d)| format!("{v} ({d})"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let instruments: Vec<String> = cfg.instruments.iter().map(|i| i.name.clone()).collect();
     let mode = if args.safe {
         "SAFE"
@@ -361,8 +419,7 @@ fn run(args: &DemoArgs) -> Result<()> {
     say(
         args,
         &format!(
-            "lyra demo: {mode}, simulator venues {} (Binance dialect; fees/latency differ), instruments {}, layout {}",
-            venues.join(", "),
+            "lyra demo: {mode}, simulator venues {venue_list} (fees/latency differ), instruments {}, layout {}",
             instruments.join(", "),
             args.layout
         ),
@@ -472,6 +529,23 @@ fn run(args: &DemoArgs) -> Result<()> {
     }
     drain_log(&mut log_rx)?;
     let c = sim.oracle().counts();
+    let mut by_venue = serde_json::Map::new();
+    for name in &venues {
+        let [order, test, cancel] = sim
+            .oracle()
+            .orders_by_venue()
+            .get(name)
+            .copied()
+            .unwrap_or_default();
+        by_venue.insert(
+            name.clone(),
+            serde_json::to_value(OrderRequests {
+                order,
+                test,
+                cancel,
+            })?,
+        );
+    }
     sim.stop();
     let mut books_valid = serde_json::Map::new();
     for (v, name) in venues.iter().enumerate() {
@@ -497,6 +571,7 @@ fn run(args: &DemoArgs) -> Result<()> {
         duration_s: since(t0).as_secs_f64(),
         layout: args.layout.clone(),
         venues,
+        dialects,
         instruments,
         threads,
         books_valid,
@@ -521,6 +596,7 @@ fn run(args: &DemoArgs) -> Result<()> {
             test: c.test_orders,
             cancel: c.cancels,
         },
+        order_requests_by_venue: by_venue,
         order_requests_during_halt: during_halt,
         refused_halted: stats.oms_refused_halted.load(Relaxed),
         tick_to_order_p50_ns: stats.tick_to_order.quantile(0.5),

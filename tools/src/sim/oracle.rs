@@ -3,6 +3,7 @@
 //! end, so tests check the engine from the exchange's side.
 
 use std::{
+    collections::BTreeMap,
     fs::File,
     io::{BufWriter, Write},
     path::{Path, PathBuf},
@@ -18,11 +19,12 @@ use serde_json::{json, Value};
 /// Counts of what the simulator received and sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OracleCounts {
-    /// `POST /api/v3/order` requests.
+    /// New-order requests (Binance `POST /api/v3/order` and WS `order.place`, OKX
+    /// `/api/v5/trade/order`, Kraken `AddOrder`).
     pub orders: u64,
-    /// `POST /api/v3/order/test` requests.
+    /// Test orders (Binance `POST /api/v3/order/test`, Kraken `AddOrder` with `validate=true`).
     pub test_orders: u64,
-    /// `DELETE /api/v3/order` requests.
+    /// Cancels (Binance `DELETE /api/v3/order`, OKX `cancel-order`, Kraken `CancelOrder`).
     pub cancels: u64,
     /// Other REST requests.
     pub other_requests: u64,
@@ -44,6 +46,8 @@ pub struct Oracle {
     other: AtomicU64,
     frames: AtomicU64,
     faults: AtomicU64,
+    /// Order requests per venue (orders, test orders, cancels).
+    by_venue: Mutex<BTreeMap<String, [u64; 3]>>,
 }
 
 impl Oracle {
@@ -63,6 +67,7 @@ impl Oracle {
             other: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            by_venue: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -101,13 +106,32 @@ impl Oracle {
         status: u16,
         code: Option<i64>,
     ) {
-        let counter = match (method, endpoint) {
-            ("POST", "/api/v3/order") | ("WS", "order.place") => &self.orders,
-            ("POST", "/api/v3/order/test") => &self.test_orders,
-            ("DELETE", "/api/v3/order") => &self.cancels,
-            _ => &self.other,
+        // Every dialect's order entry: Binance REST and WebSocket API, OKX v5, Kraken (whose
+        // `validate=true` AddOrder, checked but never placed, is its test order).
+        // Slot 0 new orders, 1 test orders, 2 cancels.
+        let slot = match (method, endpoint) {
+            ("POST", "/api/v3/order")
+            | ("WS", "order.place")
+            | ("POST", "/api/v5/trade/order")
+            | ("POST", "POST /0/private/AddOrder") => Some(0),
+            ("POST", "/api/v3/order/test") | ("POST", "POST /0/private/AddOrder validate") => {
+                Some(1)
+            }
+            ("DELETE", "/api/v3/order")
+            | ("POST", "/api/v5/trade/cancel-order")
+            | ("POST", "POST /0/private/CancelOrder") => Some(2),
+            _ => None,
+        };
+        let counter = match slot {
+            Some(0) => &self.orders,
+            Some(1) => &self.test_orders,
+            Some(_) => &self.cancels,
+            None => &self.other,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let (Some(k), Ok(mut m)) = (slot, self.by_venue.lock()) {
+            m.entry(venue.to_owned()).or_default()[k] += 1;
+        }
         self.write(
             &json!({"t_ns": t_ns, "venue": venue, "kind": "request", "method": method,
             "endpoint": endpoint, "client_order_id": client_order_id, "symbol": symbol,
@@ -126,6 +150,12 @@ impl Oracle {
         if let Ok(mut w) = self.out.lock() {
             let _ = w.flush();
         }
+    }
+
+    /// Order requests per venue so far: venue -> `[orders, test orders, cancels]` (venues that
+    /// received none are absent).
+    pub fn orders_by_venue(&self) -> BTreeMap<String, [u64; 3]> {
+        self.by_venue.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// The counters so far.

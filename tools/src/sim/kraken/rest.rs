@@ -248,6 +248,10 @@ pub fn handle(shared: &Shared, v: usize, req: &Request) -> Option<Response> {
         let sym = inst.map(|i| symbol(&st.m.instruments[i]));
         drop(st);
         let endpoint = match method.as_str() {
+            // A validate-only AddOrder is checked, never placed: the oracle counts it apart.
+            "AddOrder" if get("validate").as_deref() == Some("true") => {
+                "POST /0/private/AddOrder validate"
+            }
             "AddOrder" => "POST /0/private/AddOrder",
             "CancelOrder" => "POST /0/private/CancelOrder",
             _ => "POST /0/private/other",
