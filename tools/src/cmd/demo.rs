@@ -770,3 +770,20 @@ fn resume_with_two_operators(amrc: &Amrc, run_dir: &std::path::Path) -> Result<(
     amrc.resume(&approvals, &keys, wall_now_ns())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_are_one_per_venue_in_order() {
+        assert_eq!(
+            parse_dialects("binance,OKX, kraken"),
+            Ok(Dialects([Dialect::Binance, Dialect::Okx, Dialect::Kraken]))
+        );
+        let two = parse_dialects("okx,okx").unwrap_err();
+        assert!(two.contains("2 dialects"), "{two}");
+        let bad = parse_dialects("okx,gateio,kraken").unwrap_err();
+        assert!(bad.contains("\"gateio\" is not a dialect"), "{bad}");
+    }
+}

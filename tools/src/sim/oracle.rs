@@ -170,3 +170,37 @@ impl Oracle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dialects_order_entry_is_counted_per_venue() {
+        let dir = std::env::temp_dir().join(format!("lyra-oracle-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = Oracle::create(&dir.join("oracle.jsonl"), false).unwrap();
+        let req = |venue: &str, method: &str, endpoint: &str| {
+            o.request(0, venue, method, endpoint, None, None, None, 200, None);
+        };
+        req("a", "POST", "/api/v3/order");
+        req("a", "POST", "/api/v3/order/test");
+        req("a", "DELETE", "/api/v3/order");
+        req("b", "POST", "/api/v5/trade/order");
+        req("b", "POST", "/api/v5/trade/cancel-order");
+        req("c", "POST", "POST /0/private/AddOrder");
+        req("c", "POST", "POST /0/private/AddOrder validate");
+        req("c", "POST", "POST /0/private/CancelOrder");
+        req("c", "POST", "POST /0/private/other");
+        let c = o.counts();
+        assert_eq!(
+            (c.orders, c.test_orders, c.cancels, c.other_requests),
+            (3, 2, 3, 1)
+        );
+        let by = o.orders_by_venue();
+        assert_eq!(by["a"], [1, 1, 1]);
+        assert_eq!(by["b"], [1, 0, 1]);
+        assert_eq!(by["c"], [1, 1, 1]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
