@@ -280,3 +280,27 @@ fn cross_mid_fair_price_uses_reference_venues() {
         vec![(Side::Buy, 999_490, 5), (Side::Sell, 1_001_510, 5)]
     );
 }
+
+#[test]
+fn a_side_whose_quotes_end_at_once_is_requoted_at_most_at_the_rate() {
+    // SAFE mode expires every order as soon as it is checked: without a limit the side would be
+    // quoted again on every top.
+    let mut c = mm_cfg();
+    c.max_cancel_replaces_per_s = 2;
+    c.max_book_age_ms = 60_000;
+    let mut s = mm(c, 50);
+    let mut bids = 0;
+    let mut out = Vec::with_capacity(8);
+    for k in 0..100u64 {
+        let t = T0 + k * 10 * MS;
+        for it in on_top(&mut s, book(t, 999_900, 1_000_100), t) {
+            if it.action == IntentAction::New && it.side == Side::Buy {
+                bids += 1;
+                s.on_report(&state(it.intent_seq, 0, OrderState::Expired), t, &mut out);
+            }
+        }
+    }
+    // One second of tops every 10 ms: the full bucket (2) plus one second's refill (2), at most.
+    assert!((2..=4).contains(&bids), "{bids} bids placed");
+    assert!(s.market_makers()[0].stats().rate_limited > 50);
+}

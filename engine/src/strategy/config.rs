@@ -157,7 +157,8 @@ pub struct MmConfig {
     pub refresh_ticks: u32,
     /// Re-quote a quote older than this, ms.
     pub quote_ttl_ms: u64,
-    /// Most cancel-replaces per second (pulls for a bad book are never limited).
+    /// Most cancel-replaces per second, and most new quotes per second on each side (pulls for a
+    /// bad book are never limited).
     pub max_cancel_replaces_per_s: u32,
     /// A book older than this is stale: quotes are pulled, ms.
     pub max_book_age_ms: u64,

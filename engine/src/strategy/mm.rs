@@ -1,8 +1,9 @@
 //! Spot market making on one venue (issue 6, item 3): post-only (`LimitMaker`) quotes around a
 //! fair price with inventory skew, a spread of at least a multiple of the maker fee, refresh on
-//! move or TTL by cancel-replace under a per-second limit, and quotes pulled at once when the
-//! book goes invalid or stale. Probe mode (commissioning rung C) quotes `probe_bps` away from
-//! the fair price and always outside the touch, so the quotes cannot fill against the book seen.
+//! move or TTL by cancel-replace under a per-second limit (and a side left without a quote
+//! re-quoted at most at that rate), quotes pulled at once when the book goes invalid or stale.
+//! Probe mode (commissioning rung C) quotes `probe_bps` away from the fair price and always
+//! outside the touch, so the quotes cannot fill against the book seen.
 //!
 //! While its venue (or everything) is halted ([`MarketMaker::set_halt`], fed by the strategy
 //! stage from the halt word) it places and replaces nothing: risk would refuse every new quote,
@@ -86,6 +87,8 @@ pub struct MarketMaker {
     ask: Option<Quote>,
     /// Cancel-replace budget (`max_cancel_replaces_per_s`).
     replaces: Budget,
+    /// Per side (buy, sell), the budget of quotes placed where none rested, at the same rate.
+    new_quotes: [Budget; 2],
     stats: MmStats,
     /// Whether its venue (or everything) is halted: no new quotes.
     halted: bool,
@@ -96,6 +99,7 @@ impl MarketMaker {
     pub fn new(index: u16, cfg: MmConfig, spec: MarketSpec) -> Self {
         Self {
             replaces: Budget::new(cfg.max_cancel_replaces_per_s),
+            new_quotes: [Budget::new(cfg.max_cancel_replaces_per_s); 2],
             index,
             cfg,
             spec,
@@ -251,7 +255,17 @@ impl MarketMaker {
             };
             match live {
                 None => {
+                    // A side with no quote is quoted again at most at the same rate: a quote
+                    // the venue ends at once (SAFE mode expires every order; a post-only
+                    // reject) would otherwise be placed again on every top, straight into
+                    // risk's message rate.
+                    let k = side as usize & 1;
+                    if !self.new_quotes[k].ready(now) {
+                        self.stats.rate_limited += 1;
+                        continue;
+                    }
                     if sink.room() >= 1 && inv.working_room() >= 1 {
+                        self.new_quotes[k].take(now);
                         self.place(side, px, qty, &mut group, inv, ids, now, book_seq, sink);
                     }
                 }
