@@ -268,6 +268,12 @@ impl<'a> Cur<'a> {
     #[inline]
     fn levels(&mut self, inst: Resolved, out: &mut Vec<(i64, i64)>) -> Option<()> {
         out.clear();
+        // The levels are read front to back once: start their next lines on their way now and
+        // keep [`PREFETCH_AHEAD`] bytes ahead of the loop. Levels fresh from the socket are
+        // already in cache and these are no-ops; levels that are not (a replay, a large frame,
+        // a busy core's evicted buffer) no longer wait for each line in turn. Only here, not
+        // per frame: a ticker or trade is one or two lines, read at once.
+        prefetch_range(self.b, self.i + CACHE_LINE, self.i + PREFETCH_AHEAD);
         self.lit(b"[")?;
         if self.lit(b"]").is_some() {
             return Some(());
@@ -487,11 +493,6 @@ pub(crate) fn scan(
     bids: &mut Vec<(i64, i64)>,
     asks: &mut Vec<(i64, i64)>,
 ) -> Option<Msg> {
-    // The frame is read front to back once: start its next lines on their way now and keep
-    // [`PREFETCH_AHEAD`] bytes ahead of the level loop (see [`Cur::levels`]). A frame fresh
-    // from the socket is already in cache and these are no-ops; one that is not (a replay, a
-    // large frame, a busy core's evicted buffer) no longer waits for each line in turn.
-    prefetch_range(frame, CACHE_LINE, PREFETCH_AHEAD);
     let mut c = Cur { b: frame, i: 0 };
     if c.lit(b"{\"lastUpdateId\":").is_some() {
         let inst = snapshot_inst?;
