@@ -268,12 +268,6 @@ impl<'a> Cur<'a> {
     #[inline]
     fn levels(&mut self, inst: Resolved, out: &mut Vec<(i64, i64)>) -> Option<()> {
         out.clear();
-        // The levels are read front to back once: start their next lines on their way now and
-        // keep [`PREFETCH_AHEAD`] bytes ahead of the loop. Levels fresh from the socket are
-        // already in cache and these are no-ops; levels that are not (a replay, a large frame,
-        // a busy core's evicted buffer) no longer wait for each line in turn. Only here, not
-        // per frame: a ticker or trade is one or two lines, read at once.
-        prefetch_range(self.b, self.i + CACHE_LINE, self.i + PREFETCH_AHEAD);
         self.lit(b"[")?;
         if self.lit(b"]").is_some() {
             return Some(());
@@ -410,6 +404,9 @@ const PAIR_WINDOW: usize = 41;
 /// enough to cover a memory access at the rate the level loop reads.
 const PREFETCH_AHEAD: usize = 1024;
 
+/// Frames up to this size (a bookTicker or trade is about 150-250 bytes) are not prefetched.
+const PREFETCH_MIN_FRAME: usize = 256;
+
 /// The 8 bytes of `s` at `o` as a little-endian word (`o + 8 <= PAIR_WINDOW` by the callers'
 /// arithmetic).
 #[inline(always)]
@@ -493,6 +490,14 @@ pub(crate) fn scan(
     bids: &mut Vec<(i64, i64)>,
     asks: &mut Vec<(i64, i64)>,
 ) -> Option<Msg> {
+    // A frame with levels is read front to back once: start its next lines on their way now,
+    // before the header, and keep [`PREFETCH_AHEAD`] bytes ahead of the level loop (see
+    // [`Cur::levels`]). A frame fresh from the socket is already in cache and these are no-ops;
+    // one that is not (a replay, a large frame, a busy core's evicted buffer) no longer waits
+    // for each line in turn. Tickers and trades (one to three lines) skip it for one compare.
+    if frame.len() > PREFETCH_MIN_FRAME {
+        prefetch_range(frame, CACHE_LINE, PREFETCH_AHEAD);
+    }
     let mut c = Cur { b: frame, i: 0 };
     if c.lit(b"{\"lastUpdateId\":").is_some() {
         let inst = snapshot_inst?;
