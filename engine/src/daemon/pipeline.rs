@@ -332,7 +332,8 @@ pub fn build(
     let book = BookStage::new(
         nv,
         insts,
-        1 << 14,
+        // The window the `book` benchmark measures (see `BookConfig::default` for why).
+        crate::book::BookConfig::default().window_slots,
         md_inputs,
         top_tx,
         resync_tx,

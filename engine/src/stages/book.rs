@@ -99,8 +99,8 @@ impl BookStage {
             for (i, inst) in insts.iter().enumerate() {
                 let cfg = BookConfig {
                     window_slots,
-                    far_levels: 4_096,
                     tick: inst.tick,
+                    ..BookConfig::default()
                 };
                 books.push(L2Book::new(VenueId(v as u8), InstrumentIdx(i as u16), cfg));
             }
