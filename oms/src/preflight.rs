@@ -67,6 +67,34 @@ pub struct PreflightInput<'a> {
     pub risk_headroom: Option<(bool, String)>,
 }
 
+impl PreflightInput<'_> {
+    /// The `risk_headroom` check every venue's preflight ends with.
+    pub(crate) fn headroom_check(&self) -> Check {
+        let (ok, detail) = match &self.risk_headroom {
+            Some((ok, d)) => (*ok, d.clone()),
+            None => (false, "no risk state given".into()),
+        };
+        Check {
+            name: "risk_headroom",
+            ok,
+            detail,
+        }
+    }
+}
+
+/// The `balances_readable` check: the venue answered a balance request with `n` `unit`s.
+pub(crate) fn balances_check<E: std::fmt::Display>(answer: Result<usize, E>, unit: &str) -> Check {
+    let (ok, detail) = match answer {
+        Ok(n) => (true, format!("{n} {unit}")),
+        Err(e) => (false, e.to_string()),
+    };
+    Check {
+        name: "balances_readable",
+        ok,
+        detail,
+    }
+}
+
 /// Runs every check against the venue; a failed request fails its check (never panics).
 pub fn run(rest: &mut BinanceRest, inp: &PreflightInput<'_>) -> Preflight {
     let mut checks = Vec::new();
@@ -166,16 +194,8 @@ pub fn run(rest: &mut BinanceRest, inp: &PreflightInput<'_>) -> Preflight {
             Err(e) => add(name, false, format!("{sym}: {e}")),
         }
     }
-    match &inp.risk_headroom {
-        Some((ok, d)) => add("risk_headroom", *ok, d.clone()),
-        None => add("risk_headroom", false, "no risk state given".into()),
-    }
-    let passed = checks.iter().all(|c| c.ok);
-    Preflight {
-        venue: inp.venue.to_owned(),
-        passed,
-        checks,
-    }
+    checks.push(inp.headroom_check());
+    Preflight::of(inp.venue, checks)
 }
 
 /// The first 200 bytes of a body, for a check's detail.

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::KrakenRest;
 use crate::{
     binance::SymbolSpec,
-    preflight::{short, Check, Preflight, PreflightInput},
+    preflight::{balances_check, short, Check, Preflight, PreflightInput},
 };
 
 /// Kraken's `{"error":[…],"result":{…}}` reply.
@@ -170,14 +170,8 @@ pub fn run(rest: &mut KrakenRest, inp: &PreflightInput<'_>) -> Preflight {
             Err(e) => add(name, false, format!("{pair}: {e}")),
         }
     }
-    match rest.balances() {
-        Ok(b) => add("balances_readable", true, format!("{} assets", b.len())),
-        Err(e) => add("balances_readable", false, e.to_string()),
-    }
-    match &inp.risk_headroom {
-        Some((ok, d)) => add("risk_headroom", *ok, d.clone()),
-        None => add("risk_headroom", false, "no risk state given".into()),
-    }
+    checks.push(balances_check(rest.balances().map(|b| b.len()), "assets"));
+    checks.push(inp.headroom_check());
     Preflight::of(inp.venue, checks)
 }
 

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::OkxRest;
 use crate::{
     binance::SymbolSpec,
-    preflight::{short, Check, Preflight, PreflightInput},
+    preflight::{balances_check, short, Check, Preflight, PreflightInput},
 };
 
 /// OKX's `{"code","msg","data":[…]}` envelope.
@@ -174,14 +174,11 @@ pub fn run(rest: &mut OkxRest, inp: &PreflightInput<'_>) -> Preflight {
             Err(e) => add(name, false, format!("{sym}: {e}")),
         }
     }
-    match rest.balances() {
-        Ok(b) => add("balances_readable", true, format!("{} currencies", b.len())),
-        Err(e) => add("balances_readable", false, e.to_string()),
-    }
-    match &inp.risk_headroom {
-        Some((ok, d)) => add("risk_headroom", *ok, d.clone()),
-        None => add("risk_headroom", false, "no risk state given".into()),
-    }
+    checks.push(balances_check(
+        rest.balances().map(|b| b.len()),
+        "currencies",
+    ));
+    checks.push(inp.headroom_check());
     Preflight::of(inp.venue, checks)
 }
 
