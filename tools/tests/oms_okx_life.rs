@@ -2,8 +2,8 @@
 //! dialect: seeded fault runs (responses dropped after acceptance, 5xx and `50004` with and
 //! without the order placed, false "does not exist" windows, deaths between journal write and
 //! send and between send and ack) with the oracle checks, and the deterministic cases of
-//! [`oms_life::cases`]. Runs: `LYRA_OMS_LIFE_SEEDS` (default 250), one seed:
-//! `LYRA_OMS_LIFE_SEED`.
+//! [`oms_life::cases`]. Runs: `LYRA_OMS_LIFE_SEEDS` (default 1,000, as the acceptance
+//! asks), one seed: `LYRA_OMS_LIFE_SEED`.
 
 mod oms_life;
 
@@ -11,7 +11,7 @@ use oms_life::{cases, seeded_runs, Kind};
 
 #[test]
 fn okx_seeded_fault_runs_end_terminal_unique_and_balanced() {
-    seeded_runs(Kind::Okx, 250);
+    seeded_runs(Kind::Okx, 1_000);
 }
 
 #[test]
