@@ -118,7 +118,7 @@ pub fn open_oms(
             // the OMS's venue-neutral face; it sends no order, so running it before the
             // reconciliation keeps "reconcile before any new order".
             if live {
-                entry_preflight(cfg, vc, &mut entry)?;
+                live_preflight(cfg, vc, |inp| entry.preflight(inp))?;
             }
             let oms = Oms::open_entry(
                 ocfg,
@@ -147,7 +147,10 @@ pub fn open_oms(
         .with_context(|| format!("venue {}: reconciliation", vc.name))?;
     if live {
         if binance {
-            binance_preflight(cfg, vc, &mut oms)?;
+            let rest = oms
+                .binance()
+                .ok_or_else(|| anyhow!("venue {}: not a Binance OMS", vc.name))?;
+            live_preflight(cfg, vc, |inp| preflight::run(rest, inp))?;
         }
         oms.set_preflight(true);
     }
@@ -272,42 +275,21 @@ fn attach_user_stream(
     Ok(())
 }
 
-/// Binance's full LIVE preflight (clock skew, canTrade, permissions, no withdrawal permission,
-/// symbols TRADING).
-fn binance_preflight(cfg: &Config, vc: &VenueSection, oms: &mut Oms) -> Result<()> {
-    let symbols: Vec<String> = cfg.instruments.iter().map(|i| i.symbol.clone()).collect();
-    let rest = oms
-        .binance()
-        .ok_or_else(|| anyhow!("venue {}: not a Binance OMS", vc.name))?;
-    let pf = preflight::run(
-        rest,
-        &PreflightInput {
-            venue: &vc.name,
-            symbols: &symbols,
-            max_skew_ms: vc.max_skew_ms,
-            risk_headroom: Some((true, "grant from the config".into())),
-        },
-    );
-    if !pf.passed {
-        bail!(
-            "venue {}: LIVE preflight failed: {}",
-            vc.name,
-            failed_checks(&pf)
-        );
-    }
-    Ok(())
-}
-
-/// The full LIVE preflight of an OKX or Kraken venue (ping, clock skew within `max_skew_ms`,
-/// system status, key may trade and may not withdraw, symbols trading, balances readable);
-/// refuses LIVE naming every failed check.
-fn entry_preflight(cfg: &Config, vc: &VenueSection, entry: &mut EntryClient) -> Result<()> {
+/// The venue's full LIVE preflight, run by `run` over this config's instruments in the venue's
+/// spelling (Binance: clock skew, canTrade, permissions; OKX/Kraken: ping, clock skew, system
+/// status; all: the key may trade and may not withdraw, symbols trading); refuses LIVE naming
+/// every failed check.
+fn live_preflight(
+    cfg: &Config,
+    vc: &VenueSection,
+    run: impl FnOnce(&PreflightInput<'_>) -> Preflight,
+) -> Result<()> {
     let symbols: Vec<String> = cfg
         .instruments
         .iter()
         .map(|i| i.venue_symbol(vc.kind))
         .collect();
-    let pf = entry.preflight(&PreflightInput {
+    let pf = run(&PreflightInput {
         venue: &vc.name,
         symbols: &symbols,
         max_skew_ms: vc.max_skew_ms,
