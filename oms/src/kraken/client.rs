@@ -296,13 +296,7 @@ impl KrakenRest {
         r.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         r.extend_from_slice(self.host_header.as_bytes());
         r.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
-        let (status, body) = self.send(OP)?;
-        let reply = serde_json::from_slice::<Reply<'_, AssetPairsResult<'_>>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        let pairs = match reply.result {
-            Some(p) if status == 200 && reply.error.is_empty() => p,
-            _ => return Err(error_of(OP, status, &reply.error)),
-        };
+        let (status, pairs) = self.reply::<AssetPairsResult<'_>>(OP)?;
         // Keyed by Kraken's own name (`XXBTZUSD`); the request may use the altname (`XBTUSD`).
         let p = pairs
             .iter()
@@ -372,6 +366,21 @@ impl KrakenRest {
         Ok((r.status, r.body))
     }
 
+    /// Sends the request built and reads Kraken's envelope: the `result` of an HTTP 200 answer
+    /// with no error, with the status (for later `malformed` errors), else the venue's error.
+    fn reply<'a, T: serde::Deserialize<'a>>(
+        &'a mut self,
+        op: &'static str,
+    ) -> Result<(u16, T), VenueError> {
+        let (status, body) = self.send(op)?;
+        let r = serde_json::from_slice::<Reply<'a, T>>(body)
+            .map_err(|e| envelope_error(op, status, e))?;
+        match r.result {
+            Some(res) if status == 200 && r.error.is_empty() => Ok((status, res)),
+            _ => Err(error_of(op, status, &r.error)),
+        }
+    }
+
     /// `CancelOrder` by txid or client id; `Ok` is the count cancelled (1).
     ///
     /// # Errors
@@ -384,13 +393,7 @@ impl KrakenRest {
             OrderRef::Client(c) => self.param(b"cl_ord_id", c.as_bytes()),
         }
         self.frame(at);
-        let (status, body) = self.send(OP)?;
-        let r = serde_json::from_slice::<Reply<'_, CancelResult>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        match r.result {
-            Some(c) if status == 200 && r.error.is_empty() => Ok(c.count),
-            _ => Err(error_of(OP, status, &r.error)),
-        }
+        Ok(self.reply::<CancelResult>(OP)?.1.count)
     }
 
     /// `QueryOrders` for one txid (QueryOrders takes txids, not client ids; use
@@ -403,19 +406,12 @@ impl KrakenRest {
         let at = self.begin("QueryOrders");
         self.param(b"txid", txid.as_bytes());
         self.frame(at);
-        let (status, body) = self.send(OP)?;
-        let r = serde_json::from_slice::<Reply<'_, QueryResult<'_>>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        match r.result {
-            Some(m) if status == 200 && r.error.is_empty() => {
-                let o = m
-                    .iter()
-                    .find(|(k, _)| *k == txid)
-                    .ok_or_else(|| malformed(OP, status, "txid missing from the answer"))?;
-                report_of(spec, o.0, o.1).map_err(|e| malformed(OP, status, e))
-            }
-            _ => Err(error_of(OP, status, &r.error)),
-        }
+        let (status, m) = self.reply::<QueryResult<'_>>(OP)?;
+        let o = m
+            .iter()
+            .find(|(k, _)| *k == txid)
+            .ok_or_else(|| malformed(OP, status, "txid missing from the answer"))?;
+        report_of(spec, o.0, o.1).map_err(|e| malformed(OP, status, e))
     }
 
     /// `OpenOrders`, keeping `spec`'s pair.
@@ -438,22 +434,15 @@ impl KrakenRest {
             self.param(b"cl_ord_id", c.as_bytes());
         }
         self.frame(at);
-        let (status, body) = self.send(OP)?;
-        let r = serde_json::from_slice::<Reply<'_, OpenResult<'_>>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        match r.result {
-            Some(res) if status == 200 && r.error.is_empty() => {
-                let mut out: Vec<OrderReport> = res
-                    .open
-                    .iter()
-                    .filter(|(_, o)| o.descr.pair == spec.symbol)
-                    .map(|(t, o)| report_of(spec, t, o).map_err(|e| malformed(OP, status, e)))
-                    .collect::<Result<_, _>>()?;
-                out.sort_by(|a, b| a.order_id.as_str().cmp(b.order_id.as_str()));
-                Ok(out)
-            }
-            _ => Err(error_of(OP, status, &r.error)),
-        }
+        let (status, res) = self.reply::<OpenResult<'_>>(OP)?;
+        let mut out: Vec<OrderReport> = res
+            .open
+            .iter()
+            .filter(|(_, o)| o.descr.pair == spec.symbol)
+            .map(|(t, o)| report_of(spec, t, o).map_err(|e| malformed(OP, status, e)))
+            .collect::<Result<_, _>>()?;
+        out.sort_by(|a, b| a.order_id.as_str().cmp(b.order_id.as_str()));
+        Ok(out)
     }
 
     /// The open order with client id `clordid`, if any (SENT_UNKNOWN resolution without a txid).
@@ -487,19 +476,13 @@ impl KrakenRest {
         let at = self.begin("ClosedOrders");
         self.param(b"cl_ord_id", clordid.as_bytes());
         self.frame(at);
-        let (status, body) = self.send(OP)?;
-        let r = serde_json::from_slice::<Reply<'_, ClosedResult<'_>>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        match r.result {
-            Some(res) if status == 200 && r.error.is_empty() => res
-                .closed
-                .iter()
-                .filter(|(_, o)| o.cl_ord_id.as_deref() == Some(clordid))
-                .map(|(t, o)| report_of(spec, t, o).map_err(|e| malformed(OP, status, e)))
-                .next()
-                .transpose(),
-            _ => Err(error_of(OP, status, &r.error)),
-        }
+        let (status, res) = self.reply::<ClosedResult<'_>>(OP)?;
+        res.closed
+            .iter()
+            .filter(|(_, o)| o.cl_ord_id.as_deref() == Some(clordid))
+            .map(|(t, o)| report_of(spec, t, o).map_err(|e| malformed(OP, status, e)))
+            .next()
+            .transpose()
     }
 
     /// `TradesHistory` (first page: the newest 50 trades), keeping `spec`'s pair. Trades carry
@@ -514,13 +497,7 @@ impl KrakenRest {
         const OP: &str = "trades";
         let at = self.begin("TradesHistory");
         self.frame(at);
-        let (status, body) = self.send(OP)?;
-        let r = serde_json::from_slice::<Reply<'_, TradesResult<'_>>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        let res = match r.result {
-            Some(res) if status == 200 && r.error.is_empty() => res,
-            _ => return Err(error_of(OP, status, &r.error)),
-        };
+        let (status, res) = self.reply::<TradesResult<'_>>(OP)?;
         let mut out = Vec::with_capacity(res.trades.len());
         for (id, t) in res.trades.iter().filter(|(_, t)| t.pair == spec.symbol) {
             let bad = |what: &str| malformed(OP, status, format!("trade {id}: bad {what}"));
@@ -550,25 +527,19 @@ impl KrakenRest {
         const OP: &str = "balance";
         let at = self.begin("Balance");
         self.frame(at);
-        let (status, body) = self.send(OP)?;
-        let r = serde_json::from_slice::<Reply<'_, BalanceResult<'_>>>(body)
-            .map_err(|e| envelope_error(OP, status, e))?;
-        match r.result {
-            Some(m) if status == 200 && r.error.is_empty() => m
-                .iter()
-                .map(|(asset, total)| {
-                    total
-                        .parse::<Decimal>()
-                        .map(|free| Balance {
-                            asset: asset.to_string(),
-                            free,
-                            locked: Decimal::ZERO,
-                        })
-                        .map_err(|_| malformed(OP, status, format!("{asset}: bad amount")))
-                })
-                .collect(),
-            _ => Err(error_of(OP, status, &r.error)),
-        }
+        let (status, m) = self.reply::<BalanceResult<'_>>(OP)?;
+        m.iter()
+            .map(|(asset, total)| {
+                total
+                    .parse::<Decimal>()
+                    .map(|free| Balance {
+                        asset: asset.to_string(),
+                        free,
+                        locked: Decimal::ZERO,
+                    })
+                    .map_err(|_| malformed(OP, status, format!("{asset}: bad amount")))
+            })
+            .collect()
     }
 
     /// The bytes of the last request built (holds the API key: never log it).
