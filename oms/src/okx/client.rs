@@ -159,14 +159,8 @@ impl OkxRest {
         let t0 = self.local_ms();
         self.path.clear();
         self.path.extend_from_slice(b"/api/v5/public/time");
-        self.body.clear();
-        self.frame(Verb::Get, None);
-        let r = self
-            .conn
-            .roundtrip(&self.req)
-            .map_err(|e| VenueError::from_http(VENUE, OP, &e))?;
-        let status = r.status;
-        let ts = serde_json::from_slice::<TimeReply<'_>>(r.body)
+        let (status, body) = self.public_get(OP)?;
+        let ts = serde_json::from_slice::<TimeReply<'_>>(body)
             .ok()
             .and_then(|t| t.data.0)
             .and_then(|t| t.ts.parse::<u64>().ok());
@@ -314,12 +308,8 @@ impl OkxRest {
     }
 
     fn send_ack(&mut self, op: &'static str) -> Result<IdText, VenueError> {
-        let r = self
-            .conn
-            .roundtrip(&self.req)
-            .map_err(|e| VenueError::from_http(VENUE, op, &e))?;
-        let status = r.status;
-        let a = serde_json::from_slice::<AckReply<'_>>(r.body)
+        let (status, body) = self.roundtrip(op)?;
+        let a = serde_json::from_slice::<AckReply<'_>>(body)
             .map_err(|e| envelope_error(op, status, e))?;
         let item = a.data.0.as_ref();
         if status == 200 && a.code == "0" {
@@ -341,6 +331,18 @@ impl OkxRest {
         self.body.clear();
         let ts = iso_ms(self.server_ms());
         self.frame(Verb::Get, Some(&ts));
+        self.roundtrip(op)
+    }
+
+    /// Sends the unsigned (public) GET in `self.path` and returns status and body.
+    fn public_get(&mut self, op: &'static str) -> Result<(u16, &[u8]), VenueError> {
+        self.body.clear();
+        self.frame(Verb::Get, None);
+        self.roundtrip(op)
+    }
+
+    /// Sends the request built in `self.req`: status and body (in the connection).
+    fn roundtrip(&mut self, op: &'static str) -> Result<(u16, &[u8]), VenueError> {
         let r = self
             .conn
             .roundtrip(&self.req)
@@ -490,14 +492,8 @@ impl OkxRest {
         self.path
             .extend_from_slice(b"/api/v5/public/instruments?instType=SPOT&instId=");
         push_encoded(&mut self.path, spec.symbol.as_bytes());
-        self.body.clear();
-        self.frame(Verb::Get, None);
-        let r = self
-            .conn
-            .roundtrip(&self.req)
-            .map_err(|e| VenueError::from_http(VENUE, OP, &e))?;
-        let status = r.status;
-        let reply = serde_json::from_slice::<InstrumentsReply<'_>>(r.body)
+        let (status, body) = self.public_get(OP)?;
+        let reply = serde_json::from_slice::<InstrumentsReply<'_>>(body)
             .map_err(|e| envelope_error(OP, status, e))?;
         if status != 200 || reply.code != "0" {
             return Err(error_of(OP, status, &reply.code, &reply.msg, None));
@@ -584,15 +580,10 @@ impl OkxRest {
         self.path.clear();
         self.path.extend_from_slice(path.as_bytes());
         if signed {
-            return self.get(op);
+            self.get(op)
+        } else {
+            self.public_get(op)
         }
-        self.body.clear();
-        self.frame(Verb::Get, None);
-        let r = self
-            .conn
-            .roundtrip(&self.req)
-            .map_err(|e| VenueError::from_http(VENUE, op, &e))?;
-        Ok((r.status, r.body))
     }
 }
 
