@@ -253,7 +253,9 @@ pub struct Oms {
     cfg: OmsConfig,
     journal: Journal,
     entry: Entry,
-    symbols: Vec<Option<SymbolSpec>>,
+    /// Rules per instrument, shared so that an order's send borrows none of `self` and copies
+    /// no strings (an `Arc` clone).
+    symbols: Vec<Option<Arc<SymbolSpec>>>,
     seg: Arc<ControlSegment>,
     clock: Arc<dyn Clock>,
     orders: HashMap<u64, Order>,
@@ -418,7 +420,7 @@ impl Oms {
         let mut table = vec![None; n];
         for s in symbols {
             let i = s.instrument.0 as usize;
-            table[i] = Some(s);
+            table[i] = Some(Arc::new(s));
         }
         Ok(Self {
             positions: Positions::new(n.max(1)),
@@ -490,7 +492,13 @@ impl Oms {
 
     /// The symbol of an instrument.
     pub fn symbol(&self, i: lyra_shm::msg::InstrumentIdx) -> Option<&SymbolSpec> {
-        self.symbols.get(i.0 as usize).and_then(Option::as_ref)
+        self.symbols.get(i.0 as usize).and_then(Option::as_deref)
+    }
+
+    /// The rules of instrument `i` as a shared handle: answers are applied with `&mut self`
+    /// while the rules stay in hand, without copying their strings.
+    fn shared_symbol(&self, i: lyra_shm::msg::InstrumentIdx) -> Option<Arc<SymbolSpec>> {
+        self.symbols.get(i.0 as usize)?.clone()
     }
 
     /// Takes the queued audit events (the engine's audit writer persists them).
@@ -870,7 +878,7 @@ impl Oms {
         let Some(o) = self.orders.get(&seq).copied() else {
             return Ok(());
         };
-        let Some(spec) = self.symbol(o.intent.instrument).cloned() else {
+        let Some(spec) = self.shared_symbol(o.intent.instrument) else {
             return Ok(());
         };
         if let Some(ord) = self.orders.get_mut(&seq) {
@@ -1005,7 +1013,7 @@ impl Oms {
         let Some(o) = self.orders.get(&seq).copied() else {
             return;
         };
-        let Some(spec) = self.symbol(o.intent.instrument).cloned() else {
+        let Some(spec) = self.shared_symbol(o.intent.instrument) else {
             return;
         };
         if matches!(self.entry, Entry::Other { .. }) {
@@ -1427,7 +1435,9 @@ impl Oms {
                 .find(|s| s.symbol == sym)
                 .map(|s| (s.status == "TRADING", filters_of(s)));
             *self.entry.budget() = budget;
-            if let (Some((trading, f)), Some(spec)) = (parsed, self.symbols[i].as_mut()) {
+            if let (Some((trading, f)), Some(spec)) =
+                (parsed, self.symbols[i].as_mut().map(Arc::make_mut))
+            {
                 spec.trading = trading;
                 spec.filters = f;
             }

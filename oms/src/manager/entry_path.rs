@@ -9,6 +9,8 @@
 //! re-syncs the time offset (halting the venue past `max_skew_ms`), `Filter` re-reads the
 //! instrument rules.
 
+use std::sync::Arc;
+
 use lyra_shm::{
     control::Counter,
     msg::{OrderState, Qty},
@@ -43,9 +45,9 @@ impl Oms {
         }
     }
 
-    fn spec_of(&self, seq: u64) -> Option<SymbolSpec> {
+    fn spec_of(&self, seq: u64) -> Option<Arc<SymbolSpec>> {
         let o = self.orders.get(&seq)?;
-        self.symbol(o.intent.instrument).cloned()
+        self.shared_symbol(o.intent.instrument)
     }
 
     /// Places (or, SAFE, checks) intent `seq`, already journaled SENT; handles the answer.
@@ -307,7 +309,7 @@ impl Oms {
                 return Ok(());
             };
             let rules = client.symbol_rules(&spec).map_err(|e| e.to_string())?;
-            if let Some(s) = self.symbols[i].as_mut() {
+            if let Some(s) = self.symbols[i].as_mut().map(Arc::make_mut) {
                 s.filters = rules.filters;
                 s.trading = rules.trading;
             }
