@@ -39,7 +39,8 @@ pub enum MapFileError {
         /// What is wrong.
         problem: PrivateFileProblem,
     },
-    /// Another process holds the file (a second engine on the same journal).
+    /// Another process holds the file (a second engine on the same journal), still after a
+    /// short grace for locks inherited only until a spawned child's `exec`.
     #[error("{path}: locked by another process (is another engine using this journal?)")]
     Locked {
         /// The file.
@@ -66,6 +67,35 @@ pub struct MappedFile {
     path: PathBuf,
 }
 
+/// How often, and how far apart, a refused `flock` is retried before the file counts as held by
+/// another process (at least 250 ms in all).
+///
+/// A sibling thread that spawns a child (`posix_spawn` / `fork`) copies our descriptor table;
+/// until the child's `exec` closes the close-on-exec copies, it shares our open file
+/// description and so our lock, even after we closed our own descriptor. That window is
+/// normally microseconds but can stretch to milliseconds on a loaded machine; a live second
+/// engine holds the lock for good. The grace tells the two apart without making a real refusal
+/// slow. Counted in sleeps, not read from a clock: this is start-up code, not timing.
+const LOCK_RETRIES: u32 = 125;
+const LOCK_RETRY_SLEEP: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Takes an exclusive, non-blocking `flock` on `file`, retrying briefly (see [`LOCK_RETRIES`]).
+fn lock_exclusive(file: &File) -> bool {
+    for _ in 0..=LOCK_RETRIES {
+        // SAFETY: the fd is owned by `file` and valid for this call; flock touches no memory.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return true;
+        }
+        let e = io::Error::last_os_error().raw_os_error();
+        if e != Some(libc::EWOULDBLOCK) && e != Some(libc::EINTR) {
+            return false;
+        }
+        std::thread::sleep(LOCK_RETRY_SLEEP);
+    }
+    false
+}
+
 impl MappedFile {
     /// Opens `path` (creating it 0600 with `len` zero bytes if missing) and maps it. An existing
     /// file must be private to us and exactly `len` bytes long.
@@ -90,9 +120,7 @@ impl MappedFile {
         if let Some(problem) = private_file_problem(&meta) {
             return Err(MapFileError::NotPrivate { path, problem });
         }
-        // SAFETY: the fd is owned by `file` and valid for this call; flock touches no memory.
-        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if r != 0 {
+        if !lock_exclusive(&file) {
             return Err(MapFileError::Locked { path });
         }
         match meta.len() {
@@ -182,6 +210,27 @@ mod tests {
             MappedFile::open_or_create(&path, 4096),
             Err(MapFileError::NotPrivate { .. })
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A lock that outlives our own descriptor only briefly — as when a sibling thread's
+    /// spawned child still holds a copy of it before `exec` — does not refuse the open.
+    #[test]
+    fn a_briefly_inherited_lock_is_waited_out() {
+        let dir = std::env::temp_dir().join(format!("lyra-mapfile-grace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j");
+        drop(MappedFile::open_or_create(&path, 4096).unwrap());
+        // Another open file description holding the lock stands in for the child's copy.
+        let holder = File::open(&path).unwrap();
+        // SAFETY: valid fd owned by `holder`; flock touches no memory.
+        assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            drop(holder);
+        });
+        MappedFile::open_or_create(&path, 4096).expect("opens once the brief holder lets go");
+        release.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
