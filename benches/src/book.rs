@@ -14,7 +14,10 @@
 //! per-message clock read or histogram record; `per_s` = depth messages per second of each
 //! implementation's fastest such pass (the one snapshot's cost included on both sides; the
 //! fastest pass because on a shared machine a preempted pass measures someone else — the same
-//! rule for both). Both books are built before their pass starts (the Lyra book writes its
+//! rule for both, over [`THROUGHPUT_PASSES`] alternating passes each, so one noisy moment cannot
+//! decide the ratio). In these passes the frames lie back to back in one buffer
+//! ([`FrameBuf`], why there): stored as separate strings, each depth frame's first bytes were a
+//! cache miss no live feed pays, about a seventh of Lyra's time per message. Both books are built before their pass starts (the Lyra book writes its
 //! window once at construction, as a long-running engine's book has long been touched; the
 //! baseline's maps start empty and allocate as they grow, which is their way of working). Both
 //! books are checked against each other at the end of every pass (same top, same level counts),
@@ -35,7 +38,7 @@ use lyra_shm::{
 use rust_decimal::Decimal;
 
 use crate::{
-    parse::{base_parse, load_capture, lyra_table, BaseDepth, BaseMsg},
+    parse::{base_parse, load_capture, lyra_table, BaseDepth, BaseMsg, FrameBuf},
     report::{new_hist, Report},
     Opts,
 };
@@ -202,18 +205,21 @@ fn builds_book(frame: &str) -> bool {
     has(b"@depth") || has(b"\"lastUpdateId\"")
 }
 
+/// Throughput passes per implementation (full run, `--quick`): a pass of both is about 25 ms.
+const THROUGHPUT_PASSES: (u64, u64) = (40, 20);
+
 /// One throughput pass of each implementation over `frames` (no per-message clock reads);
 /// returns `(lyra ns, baseline ns)` and checks the books agree.
-fn throughput_pass(frames: &[&(u64, String)]) -> Result<(u64, u64)> {
+fn throughput_pass(frames: &FrameBuf) -> Result<(u64, u64)> {
     let mut pipe = LyraPipe::new();
     let t0 = mono_now_ns();
-    for (recv, f) in frames {
-        pipe.frame(*recv, f.as_bytes())?;
+    for (recv, f) in frames.iter() {
+        pipe.frame(recv, f.as_bytes())?;
     }
     let ns_lyra = mono_now_ns() - t0;
     let mut base = BaseBook::default();
     let t0 = mono_now_ns();
-    for (_, f) in frames {
+    for (_, f) in frames.iter() {
         let m = base_parse(f).map_err(|e| anyhow::anyhow!("baseline: {e}"))?;
         let depth = matches!(m, BaseMsg::Depth(_));
         base.on_msg(m);
@@ -233,6 +239,7 @@ fn throughput_pass(frames: &[&(u64, String)]) -> Result<(u64, u64)> {
 pub fn run(opts: &Opts) -> Result<Vec<Report>> {
     let frames = load_capture()?;
     let book_frames: Vec<&(u64, String)> = frames.iter().filter(|(_, f)| builds_book(f)).collect();
+    let book_buf = FrameBuf::new(book_frames.iter().copied());
     let (mut h_lyra, mut h_base) = (new_hist(), new_hist());
     let (mut ns_lyra, mut ns_base) = (u64::MAX, u64::MAX);
     let mut depth_msgs = 0u64;
@@ -264,8 +271,11 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
             }
         }
         same_book(&pipe.book, &base)?;
-        let (l, b) = throughput_pass(&book_frames)?;
-        if record {
+    }
+    let (full, quick) = THROUGHPUT_PASSES;
+    for pass in 0..=opts.pick(full, quick) {
+        let (l, b) = throughput_pass(&book_buf)?;
+        if pass > 0 {
             ns_lyra = ns_lyra.min(l);
             ns_base = ns_base.min(b);
         }

@@ -12,8 +12,8 @@
 //! Two kinds of pass, alternating between the implementations so machine noise lands on all:
 //! latency passes take one histogram sample per frame (percentiles; the clock read is in every
 //! sample of each), and throughput passes time the whole file with no per-frame clock read or
-//! histogram record. `per_s` is frames per second of each implementation's fastest throughput
-//! pass: at ~80 ns a frame, two `clock_gettime` calls and a histogram record per frame would
+//! histogram record, over the frames laid back to back in one buffer ([`FrameBuf`]). `per_s` is
+//! frames per second of each implementation's fastest throughput pass: at ~80 ns a frame, two `clock_gettime` calls and a histogram record per frame would
 //! otherwise be a large, equal absolute cost added to both sides, understating the ratio between
 //! them; and on a shared machine a pass that another process preempted measures that process,
 //! so the least-disturbed pass of each side (the same rule for both) is the estimate.
@@ -188,27 +188,72 @@ fn passes(opts: &Opts) -> u64 {
     opts.pick(8, 3)
 }
 
-/// One pass over `frames` through `decode`: with `hist`, one latency sample per frame; without,
-/// no per-frame clock read at all (a throughput pass). Returns the pass's wall time in ns.
-fn pass(
+/// Throughput passes per implementation (full run, `--quick`), alternating between them: a
+/// round of all three is about 40 ms, and more rounds make the fastest-pass estimate steadier.
+const THROUGHPUT_PASSES: (u64, u64) = (24, 12);
+
+/// Frames back to back in one buffer, in file order, as a socket's receive buffer or a replay's
+/// read buffer holds them: the throughput passes read from here. Stored as separate strings,
+/// each frame's first bytes (and the string header pointing at them) are a cache miss that a
+/// live feed never pays — its frame was just written by the socket read — and that equal miss
+/// was a large share of a ~100 ns Lyra frame. The latency passes keep the separate strings.
+pub struct FrameBuf {
+    text: String,
+    spans: Vec<(u64, usize, usize)>,
+}
+
+impl FrameBuf {
+    /// The `frames` (`(receive ns, text)`) copied back to back.
+    pub fn new<'a>(frames: impl IntoIterator<Item = &'a (u64, String)> + Clone) -> Self {
+        let len = frames.clone().into_iter().map(|(_, f)| f.len()).sum();
+        let mut text = String::with_capacity(len);
+        let spans = frames
+            .into_iter()
+            .map(|(recv, f)| {
+                let at = text.len();
+                text.push_str(f);
+                (*recv, at, text.len())
+            })
+            .collect();
+        Self { text, spans }
+    }
+
+    /// The frames in order: `(receive ns, text)`.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.spans.iter().map(|&(r, a, b)| (r, &self.text[a..b]))
+    }
+
+    /// How many frames.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+/// One latency pass over `frames` through `decode`: one histogram sample per frame.
+fn latency_pass(
     frames: &[(u64, String)],
-    hist: Option<&mut Histogram<u64>>,
+    hist: &mut Histogram<u64>,
     decode: &mut dyn FnMut(&str) -> Result<()>,
-) -> Result<u64> {
+) -> Result<()> {
+    for (_, f) in frames {
+        let t0 = mono_now_ns();
+        decode(f)?;
+        hist.saturating_record(mono_now_ns() - t0);
+    }
+    Ok(())
+}
+
+/// One throughput pass over `frames` through `decode`, with no per-frame clock read; returns
+/// the pass's wall time in ns.
+fn throughput_pass(frames: &FrameBuf, decode: &mut dyn FnMut(&str) -> Result<()>) -> Result<u64> {
     let start = mono_now_ns();
-    match hist {
-        Some(h) => {
-            for (_, f) in frames {
-                let t0 = mono_now_ns();
-                decode(f)?;
-                h.saturating_record(mono_now_ns() - t0);
-            }
-        }
-        None => {
-            for (_, f) in frames {
-                decode(f)?;
-            }
-        }
+    for (_, f) in frames.iter() {
+        decode(f)?;
     }
     Ok(mono_now_ns() - start)
 }
@@ -257,20 +302,25 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
             }
         }
     };
+    let buf = FrameBuf::new(&frames);
     let mut hists = [new_hist(), new_hist(), new_hist()];
     let mut ns = [u64::MAX; 3];
-    pass(&frames, None, &mut lyra_decode)?;
-    pass(&frames, None, &mut tape_decode)?;
-    pass(&frames, None, &mut base_decode)?;
+    // Warm-up: one unrecorded pass of each.
+    throughput_pass(&buf, &mut lyra_decode)?;
+    throughput_pass(&buf, &mut tape_decode)?;
+    throughput_pass(&buf, &mut base_decode)?;
     for _ in 0..passes(opts) {
-        pass(&frames, Some(&mut hists[0]), &mut lyra_decode)?;
-        pass(&frames, Some(&mut hists[1]), &mut tape_decode)?;
-        pass(&frames, Some(&mut hists[2]), &mut base_decode)?;
-        ns[0] = ns[0].min(pass(&frames, None, &mut lyra_decode)?);
-        ns[1] = ns[1].min(pass(&frames, None, &mut tape_decode)?);
-        ns[2] = ns[2].min(pass(&frames, None, &mut base_decode)?);
+        latency_pass(&frames, &mut hists[0], &mut lyra_decode)?;
+        latency_pass(&frames, &mut hists[1], &mut tape_decode)?;
+        latency_pass(&frames, &mut hists[2], &mut base_decode)?;
     }
-    let n = frames.len() as u64;
+    let (full, quick) = THROUGHPUT_PASSES;
+    for _ in 0..opts.pick(full, quick) {
+        ns[0] = ns[0].min(throughput_pass(&buf, &mut lyra_decode)?);
+        ns[1] = ns[1].min(throughput_pass(&buf, &mut tape_decode)?);
+        ns[2] = ns[2].min(throughput_pass(&buf, &mut base_decode)?);
+    }
+    let n = buf.len() as u64;
     let per_s = |i: usize| n as f64 * 1e9 / ns[i].max(1) as f64;
     Ok(vec![
         Report::from_hist("parse", "lyra", &hists[0], per_s(0)),
