@@ -798,6 +798,28 @@ impl Config {
             crate::strategy::Ids::default(),
         )
         .map_err(|e| bad("strategies", e.to_string()))?;
+        // A strategy's orders on a market-data-only venue would all be refused at run time;
+        // refuse the configuration instead (venue indices were checked just above).
+        let md_only = |venue: u8| {
+            let v = &self.venues[usize::from(venue)];
+            (!v.has_order_entry()).then(|| {
+                format!(
+                    "venue {venue} ({}) is market data only (no credentials_file): no strategy \
+                     can trade there",
+                    v.name
+                )
+            })
+        };
+        for m in &self.strategies.markets {
+            if let Some(why) = md_only(m.venue) {
+                return Err(bad("strategies.markets.venue", why));
+            }
+        }
+        for m in &self.strategies.mm {
+            if let Some(why) = md_only(m.venue) {
+                return Err(bad("strategies.mm.venue", why));
+            }
+        }
         Ok(())
     }
 }
@@ -980,6 +1002,28 @@ mod tests {
         let e = parse("[engine]\nrun_id = \"r\"\n[oms]\ncancel_on_md_disconnect = \"some\"\n")
             .unwrap_err();
         assert!(e.to_string().contains("cancel_on_md_disconnect"), "{e}");
+    }
+
+    #[test]
+    fn strategies_may_not_trade_a_market_data_only_venue() {
+        let head = "[engine]\nrun_id = \"r\"\n\
+            [[venues]]\nname = \"bn\"\nkind = \"binance\"\ncredentials_file = \"c.toml\"\nrest_url = \"https://x\"\n\
+            [[venues]]\nname = \"gt\"\nkind = \"gateio\"\nmd_ws_url = \"wss://x/ws/v4/\"\nrest_url = \"https://y\"\n\
+            [[instruments]]\nname = \"BTC-USDT\"\nsymbol = \"BTCUSDT\"\nbase = \"BTC\"\nquote = \"USDT\"\n";
+        let market = |v: u8| {
+            format!("[[strategies.markets]]\nvenue = {v}\ninstrument = 0\ntick = 1000000\nstep = 1000\nmaker_fee_ppm = 0\ntaker_fee_ppm = 0\n")
+        };
+        // Gate.io as a market-data-only venue next to a traded one is fine.
+        parse(&format!("{head}{}", market(0))).unwrap();
+        let e = parse(&format!("{head}{}{}", market(0), market(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("strategies.markets.venue")
+                && e.contains("gt")
+                && e.contains("market data only"),
+            "{e}"
+        );
     }
 
     #[test]
