@@ -3,13 +3,29 @@
 //! It lives here because implementing `GlobalAlloc` needs `unsafe`, and `shm` is the only crate
 //! allowed to hold it. A test binary installs it with
 //! `#[global_allocator] static A: CountingAlloc = CountingAlloc::new();` and compares
-//! [`CountingAlloc::allocations`] before and after the code under test. Counts are per process
-//! (all threads): keep such tests in their own test binary with one `#[test]`.
+//! [`CountingAlloc::allocations`] before and after the code under test. Those counts are per
+//! process (all threads): keep such tests in their own test binary with one `#[test]`.
+//! [`CountingAlloc::thread_allocations`] counts only the calling thread's allocations, for a
+//! test whose code under test runs on one thread while helpers (a venue simulator, a TLS
+//! server) allocate freely on theirs.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
     sync::atomic::{AtomicU64, Ordering},
 };
+
+thread_local! {
+    // `const` init and no destructor: reading or bumping it never allocates (which would
+    // re-enter the allocator) and it stays usable while the thread is torn down.
+    static THREAD_ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts one allocation on the calling thread.
+fn count_thread() {
+    // `try_with` rather than `with`: never panic inside the allocator, whatever the TLS state.
+    let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
 
 /// The system allocator, counting every allocation and reallocation.
 #[derive(Debug)]
@@ -29,6 +45,12 @@ impl CountingAlloc {
     pub fn allocations(&self) -> u64 {
         self.allocs.load(Ordering::Relaxed)
     }
+
+    /// Allocations and reallocations made so far by the calling thread through a
+    /// `CountingAlloc` (the global allocator, in a test binary that installs it).
+    pub fn thread_allocations() -> u64 {
+        THREAD_ALLOCS.try_with(Cell::get).unwrap_or(0)
+    }
 }
 
 impl Default for CountingAlloc {
@@ -38,17 +60,20 @@ impl Default for CountingAlloc {
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so each
-// upholds exactly the contract `System` does; the counter is a side effect that never touches
-// the memory handed out.
+// upholds exactly the contract `System` does; the counters (one atomic, one const-initialised
+// thread-local `Cell` that never allocates) are side effects that never touch the memory
+// handed out.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.allocs.fetch_add(1, Ordering::Relaxed);
+        count_thread();
         // SAFETY: the caller guarantees `layout` has non-zero size, as `System.alloc` requires.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         self.allocs.fetch_add(1, Ordering::Relaxed);
+        count_thread();
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -61,8 +86,52 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         self.allocs.fetch_add(1, Ordering::Relaxed);
+        count_thread();
         // SAFETY: the caller guarantees `ptr`/`layout` describe a live block from `System` and
         // `new_size` is non-zero and fits `isize` when rounded to the alignment.
         unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Allocates and frees one block through `a` directly (the unit-test binary's global
+    /// allocator is the system one).
+    fn alloc_once(a: &CountingAlloc) {
+        let layout = Layout::from_size_align(64, 8).expect("layout");
+        // SAFETY: `layout` has a non-zero size; the block is freed right away with the same
+        // layout through the same allocator, and never read or written.
+        unsafe {
+            let p = a.alloc(layout);
+            assert!(!p.is_null());
+            a.dealloc(p, layout);
+        }
+    }
+
+    #[test]
+    fn thread_count_sees_only_the_calling_thread() {
+        static A: CountingAlloc = CountingAlloc::new();
+        let (mine, all) = (CountingAlloc::thread_allocations(), A.allocations());
+        alloc_once(&A);
+        alloc_once(&A);
+        assert_eq!(CountingAlloc::thread_allocations() - mine, 2);
+        let other = std::thread::spawn(|| {
+            let before = CountingAlloc::thread_allocations();
+            for _ in 0..5 {
+                alloc_once(&A);
+            }
+            CountingAlloc::thread_allocations() - before
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(other, 5, "the other thread counts its own");
+        assert_eq!(
+            CountingAlloc::thread_allocations() - mine,
+            2,
+            "another thread's allocations are not ours"
+        );
+        assert_eq!(A.allocations() - all, 7, "the process count sees both");
     }
 }
