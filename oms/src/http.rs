@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use lyra_shm::alloc_count::foreign;
 use rustls::{
     crypto::ring::default_provider,
     pki_types::{pem::PemObject, CertificateDer, ServerName},
@@ -299,17 +300,21 @@ impl HttpsConn {
     }
 
     fn exchange(&mut self, request: &[u8]) -> Result<(u16, RespMeta, bool), HttpError> {
-        let host = self.ep.host.clone();
+        // The host is copied into an error only when there is one: a request that succeeds
+        // allocates nothing here.
+        let host = self.ep.host.as_str();
         let io = |e: io::Error, sent: bool| HttpError::Io {
-            host: host.clone(),
+            host: host.to_owned(),
             reason: e.to_string(),
             sent,
         };
         let Some(s) = self.stream.as_mut() else {
             return Err(io(io::Error::other("not connected"), false));
         };
-        s.write_all(request).map_err(|e| io(e, true))?;
-        s.flush().map_err(|e| io(e, true))?;
+        // rustls allocates a buffer per TLS record it encrypts and per record it reads
+        // (`PrefixedPayload`, `Payload::into_vec` in the buffered API): counted apart in
+        // allocation tests, see `lyra_shm::alloc_count::foreign`.
+        foreign(|| s.write_all(request).and_then(|()| s.flush())).map_err(|e| io(e, true))?;
         // Read until the head is complete.
         self.rbuf.clear();
         let mut chunk = [0u8; 8192];
@@ -358,7 +363,7 @@ impl HttpsConn {
             let Some(s) = self.stream.as_mut() else {
                 return Err(io(io::Error::other("not connected"), true));
             };
-            let n = s.read(&mut chunk).map_err(|e| io(e, true))?;
+            let n = foreign(|| s.read(&mut chunk)).map_err(|e| io(e, true))?;
             if n == 0 {
                 return Err(io(
                     io::Error::other("connection closed before response"),
@@ -370,14 +375,14 @@ impl HttpsConn {
         self.rbuf.drain(..head_len);
         self.body.clear();
         if chunked {
-            self.read_chunked(&mut chunk, &io)?;
+            self.read_chunked(&mut chunk)?;
         } else if let Some(len) = length {
             let len = len as usize;
             if len > MAX_BODY {
                 return Err(self.malformed("body too large"));
             }
             while self.rbuf.len() < len {
-                self.fill(&mut chunk, &io)?;
+                self.fill(&mut chunk)?;
             }
             self.body.extend_from_slice(&self.rbuf[..len]);
             self.rbuf.drain(..len);
@@ -387,7 +392,7 @@ impl HttpsConn {
                 let Some(s) = self.stream.as_mut() else {
                     return Err(io(io::Error::other("not connected"), true));
                 };
-                match s.read(&mut chunk) {
+                match foreign(|| s.read(&mut chunk)) {
                     Ok(0) => break,
                     Ok(n) => self.rbuf.extend_from_slice(&chunk[..n]),
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
@@ -408,18 +413,16 @@ impl HttpsConn {
         }
     }
 
-    fn fill(
-        &mut self,
-        chunk: &mut [u8; 8192],
-        io: &dyn Fn(io::Error, bool) -> HttpError,
-    ) -> Result<(), HttpError> {
-        let s = self
-            .stream
-            .as_mut()
-            .ok_or_else(|| io(io::Error::other("not connected"), true))?;
-        let n = s.read(chunk).map_err(|e| io(e, true))?;
+    fn fill(&mut self, chunk: &mut [u8; 8192]) -> Result<(), HttpError> {
+        let Some(s) = self.stream.as_mut() else {
+            return Err(self.io_err("not connected", true));
+        };
+        let n = match foreign(|| s.read(chunk)) {
+            Ok(n) => n,
+            Err(e) => return Err(self.io_err(e, true)),
+        };
         if n == 0 {
-            return Err(io(io::Error::other("connection closed mid-body"), true));
+            return Err(self.io_err("connection closed mid-body", true));
         }
         self.rbuf.extend_from_slice(&chunk[..n]);
         if self.rbuf.len() > MAX_BODY {
@@ -428,30 +431,25 @@ impl HttpsConn {
         Ok(())
     }
 
-    fn read_chunked(
-        &mut self,
-        chunk: &mut [u8; 8192],
-        io: &dyn Fn(io::Error, bool) -> HttpError,
-    ) -> Result<(), HttpError> {
+    fn read_chunked(&mut self, chunk: &mut [u8; 8192]) -> Result<(), HttpError> {
         loop {
             let line_end = loop {
                 if let Some(p) = self.rbuf.windows(2).position(|w| w == b"\r\n") {
                     break p;
                 }
-                self.fill(chunk, io)?;
+                self.fill(chunk)?;
             };
-            let size_text = std::str::from_utf8(&self.rbuf[..line_end])
+            let size = std::str::from_utf8(&self.rbuf[..line_end])
                 .ok()
-                .map(|s| s.split(';').next().unwrap_or("").trim().to_owned())
-                .unwrap_or_default();
-            let size = usize::from_str_radix(&size_text, 16)
-                .map_err(|_| self.malformed("bad chunk size"))?;
+                .map(|s| s.split(';').next().unwrap_or("").trim())
+                .and_then(|t| usize::from_str_radix(t, 16).ok())
+                .ok_or_else(|| self.malformed("bad chunk size"))?;
             if self.body.len() + size > MAX_BODY {
                 return Err(self.malformed("body too large"));
             }
             let need = line_end + 2 + size + 2;
             while self.rbuf.len() < need {
-                self.fill(chunk, io)?;
+                self.fill(chunk)?;
             }
             self.body
                 .extend_from_slice(&self.rbuf[line_end + 2..line_end + 2 + size]);

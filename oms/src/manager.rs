@@ -1063,7 +1063,7 @@ impl Oms {
         if matches!(self.entry, Entry::Other { .. }) {
             return self.query_entry(seq);
         }
-        let Some(symbol) = self.symbol(o.intent.instrument).map(|s| s.symbol.clone()) else {
+        let Some(spec) = self.shared_symbol(o.intent.instrument) else {
             return Query::Failed;
         };
         let now = self.venue_ms();
@@ -1074,7 +1074,7 @@ impl Oms {
             Method::Get,
             "/api/v3/order",
             &[
-                ("symbol", &symbol),
+                ("symbol", &spec.symbol),
                 ("origClientOrderId", o.clordid.as_str()),
             ],
             true,
@@ -1297,7 +1297,8 @@ impl Oms {
         if o.state.is_terminal() || o.state == OrderState::New || o.safe {
             return Ok(());
         }
-        let Some(symbol) = self.symbol(o.intent.instrument).map(|s| s.symbol.clone()) else {
+        // The rules as a shared handle: the request borrows its symbol without copying it.
+        let Some(spec) = self.shared_symbol(o.intent.instrument) else {
             return Ok(());
         };
         if matches!(self.entry, Entry::Other { .. }) {
@@ -1307,7 +1308,7 @@ impl Oms {
             Method::Delete,
             "/api/v3/order",
             &[
-                ("symbol", &symbol),
+                ("symbol", &spec.symbol),
                 ("origClientOrderId", o.clordid.as_str()),
             ],
             true,

@@ -410,6 +410,95 @@ impl<T> Default for First<T> {
     }
 }
 
+/// A JSON array of which the first `N` elements are kept inline and the rest skipped (counted
+/// in [`Few::skipped`]), so that an answer's short lists (a place answer's fills) parse without
+/// allocating. Whoever reads one must get what was skipped another way (Binance: `myTrades`).
+#[derive(Debug)]
+pub struct Few<T, const N: usize> {
+    items: [Option<T>; N],
+    len: usize,
+    skipped: usize,
+}
+
+impl<T, const N: usize> Few<T, N> {
+    /// The kept elements, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items[..self.len].iter().flatten()
+    }
+
+    /// How many elements are kept.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether none was kept.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many elements past the first `N` were skipped.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+}
+
+impl<T, const N: usize> Default for Few<T, N> {
+    fn default() -> Self {
+        Self {
+            items: std::array::from_fn(|_| None),
+            len: 0,
+            skipped: 0,
+        }
+    }
+}
+
+impl<T, const N: usize> std::ops::Index<usize> for Few<T, N> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        match self.items[..self.len].get(i) {
+            Some(Some(t)) => t,
+            _ => panic!("Few index {i} out of range (len {})", self.len),
+        }
+    }
+}
+
+impl<'a, T, const N: usize> IntoIterator for &'a Few<T, N> {
+    type Item = &'a T;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Option<T>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items[..self.len].iter().flatten()
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Few<T, N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T, const N: usize>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for V<T, N> {
+            type Value = Few<T, N>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Few<T, N>, A::Error> {
+                let mut out = Few::default();
+                while out.len < N {
+                    match seq.next_element::<T>()? {
+                        Some(t) => {
+                            out.items[out.len] = Some(t);
+                            out.len += 1;
+                        }
+                        None => return Ok(out),
+                    }
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    out.skipped += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V::<T, N>(PhantomData))
+    }
+}
+
 /// A decimal text as a mantissa at `scale`, digits below the scale dropped (truncated toward
 /// zero): for averages, which venues print with more precision than the instrument has.
 pub fn mantissa_trunc(text: &str, scale: u8) -> Option<i64> {
@@ -463,6 +552,18 @@ mod tests {
         assert_eq!(f.0, Some(1));
         let f: First<u32> = serde_json::from_str("[]").unwrap();
         assert_eq!(f.0, None);
+    }
+
+    #[test]
+    fn few_keeps_n_inline_and_counts_the_rest() {
+        let f: Few<u32, 2> = serde_json::from_str("[1,2,3,4]").unwrap();
+        assert_eq!((f.len(), f.skipped(), f[0], f[1]), (2, 2, 1, 2));
+        assert_eq!(f.iter().copied().collect::<Vec<_>>(), [1, 2]);
+        let f: Few<u32, 4> = serde_json::from_str("[7]").unwrap();
+        assert_eq!((f.len(), f.skipped()), (1, 0));
+        let f: Few<u32, 4> = serde_json::from_str("[]").unwrap();
+        assert!(f.is_empty());
+        assert!(serde_json::from_str::<Few<u32, 4>>("[1,\"x\"]").is_err());
     }
 
     #[test]

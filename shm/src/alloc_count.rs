@@ -8,6 +8,13 @@
 //! [`CountingAlloc::thread_allocations`] counts only the calling thread's allocations, for a
 //! test whose code under test runs on one thread while helpers (a venue simulator, a TLS
 //! server) allocate freely on theirs.
+//!
+//! A dependency that allocates on a hot path and cannot be changed there (rustls allocates a
+//! buffer per TLS record it encrypts or reads) is run inside [`foreign`]: its allocations still
+//! count, and are also counted apart ([`CountingAlloc::thread_foreign_allocations`]), so a test
+//! can hold everything else to zero and bound the dependency's share on its own — a known
+//! cost, named and measured, never silently dropped. Outside a test binary the scope costs two
+//! thread-local writes.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -19,12 +26,35 @@ thread_local! {
     // `const` init and no destructor: reading or bumping it never allocates (which would
     // re-enter the allocator) and it stays usable while the thread is torn down.
     static THREAD_ALLOCS: Cell<u64> = const { Cell::new(0) };
+    // Allocations made inside a `foreign` scope, and how deep such scopes are nested now.
+    static THREAD_FOREIGN: Cell<u64> = const { Cell::new(0) };
+    static FOREIGN_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Counts one allocation on the calling thread.
 fn count_thread() {
     // `try_with` rather than `with`: never panic inside the allocator, whatever the TLS state.
     let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+    if FOREIGN_DEPTH.try_with(Cell::get).unwrap_or(0) > 0 {
+        let _ = THREAD_FOREIGN.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+/// Runs `f`, a call into a dependency known to allocate where Lyra cannot stop it (rustls per
+/// TLS record), counting its allocations on this thread apart as well
+/// ([`CountingAlloc::thread_foreign_allocations`]).
+#[inline]
+pub fn foreign<T>(f: impl FnOnce() -> T) -> T {
+    /// Leaves the scope on return and on unwind alike.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            let _ = FOREIGN_DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    let _ = FOREIGN_DEPTH.try_with(|d| d.set(d.get() + 1));
+    let _leave = Leave;
+    f()
 }
 
 /// The system allocator, counting every allocation and reallocation.
@@ -50,6 +80,11 @@ impl CountingAlloc {
     /// `CountingAlloc` (the global allocator, in a test binary that installs it).
     pub fn thread_allocations() -> u64 {
         THREAD_ALLOCS.try_with(Cell::get).unwrap_or(0)
+    }
+
+    /// Of [`CountingAlloc::thread_allocations`], those made inside [`foreign`] scopes.
+    pub fn thread_foreign_allocations() -> u64 {
+        THREAD_FOREIGN.try_with(Cell::get).unwrap_or(0)
     }
 }
 
@@ -133,5 +168,30 @@ mod tests {
             "another thread's allocations are not ours"
         );
         assert_eq!(A.allocations() - all, 7, "the process count sees both");
+    }
+
+    #[test]
+    fn foreign_scopes_count_apart_and_inside_the_total() {
+        static A: CountingAlloc = CountingAlloc::new();
+        let (total, foreign_before) = (
+            CountingAlloc::thread_allocations(),
+            CountingAlloc::thread_foreign_allocations(),
+        );
+        alloc_once(&A);
+        foreign(|| {
+            alloc_once(&A);
+            foreign(|| alloc_once(&A));
+            alloc_once(&A);
+        });
+        alloc_once(&A);
+        let unwound = std::panic::catch_unwind(|| foreign(|| panic!("left by unwinding")));
+        assert!(unwound.is_err());
+        alloc_once(&A);
+        assert_eq!(CountingAlloc::thread_allocations() - total, 6);
+        assert_eq!(
+            CountingAlloc::thread_foreign_allocations() - foreign_before,
+            3,
+            "only the scoped ones, the scope closed again after a panic"
+        );
     }
 }

@@ -4,6 +4,12 @@
 use lyra_shm::{decimal::parse_mantissa, msg::OrderState};
 use serde::Deserialize;
 
+use crate::venue::Few;
+
+/// Fills of a place answer kept inline (a FULL answer lists one per trade; more than this
+/// many come from `myTrades`).
+pub const FILLS_INLINE: usize = 8;
+
 /// `{"code":-2013,"msg":"Order does not exist."}`.
 #[derive(Debug, Deserialize)]
 pub struct ApiErrorBody<'a> {
@@ -85,9 +91,11 @@ pub struct OrderBody<'a> {
     /// Side.
     #[serde(default)]
     pub side: Option<&'a str>,
-    /// FULL fills.
+    /// FULL fills: the first [`FILLS_INLINE`] kept inline, so a place answer parses without
+    /// allocating; the OMS reads an order's further trades from `myTrades` (its filled quantity
+    /// stays short of `executedQty` until it has them all).
     #[serde(default, borrow)]
-    pub fills: Vec<FillBody<'a>>,
+    pub fills: Few<FillBody<'a>, FILLS_INLINE>,
 }
 
 /// One of `myTrades`.
