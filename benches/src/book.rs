@@ -5,7 +5,10 @@
 //!   applied to `engine::book::L2Book` (array-indexed ladder), then the top exported to a `BookTop`;
 //! - `serde-decimal-btreemap`: `serde_json` typed structs with `rust_decimal::Decimal` prices
 //!   (`parse::base_parse`), the same buffer/bridge/gap rules, levels in `BTreeMap<Decimal, Decimal>`,
-//!   then the best bid/ask read.
+//!   then the best bid/ask read;
+//! - `hftbacktest-hashmap`, `hftbacktest-roivector`: the peer project hftbacktest's
+//!   `HashMapMarketDepth` and `ROIVectorMarketDepth` behind serde_json + `f64` and the same
+//!   bridge ([`crate::book_hftbacktest`] says exactly what runs).
 //!
 //! Latency passes: every frame of the file goes through each implementation (tickers and trades
 //! too, as in a live feed); a histogram sample is taken per depth message (3,451 per pass).
@@ -38,6 +41,7 @@ use lyra_shm::{
 use rust_decimal::Decimal;
 
 use crate::{
+    book_hftbacktest::HbtPeers,
     parse::{base_parse, load_capture, lyra_table, BaseDepth, BaseMsg, FrameBuf},
     report::{new_hist, Report},
     Opts,
@@ -209,8 +213,9 @@ fn builds_book(frame: &str) -> bool {
 const THROUGHPUT_PASSES: (u64, u64) = (40, 20);
 
 /// One throughput pass of each implementation over `frames` (no per-message clock reads);
-/// returns `(lyra ns, baseline ns)` and checks the books agree.
-fn throughput_pass(frames: &FrameBuf) -> Result<(u64, u64)> {
+/// returns `(lyra ns, baseline ns)` (the peers keep their own when `record`) and checks the
+/// books agree.
+fn throughput_pass(frames: &FrameBuf, peers: &mut HbtPeers, record: bool) -> Result<(u64, u64)> {
     let mut pipe = LyraPipe::new();
     let t0 = mono_now_ns();
     for (recv, f) in frames.iter() {
@@ -229,6 +234,7 @@ fn throughput_pass(frames: &FrameBuf) -> Result<(u64, u64)> {
     }
     let ns_base = mono_now_ns() - t0;
     same_book(&pipe.book, &base)?;
+    peers.throughput_pass(frames, record, &pipe.book)?;
     Ok((ns_lyra, ns_base))
 }
 
@@ -241,6 +247,7 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
     let book_frames: Vec<&(u64, String)> = frames.iter().filter(|(_, f)| builds_book(f)).collect();
     let book_buf = FrameBuf::new(book_frames.iter().copied());
     let (mut h_lyra, mut h_base) = (new_hist(), new_hist());
+    let mut peers = HbtPeers::new();
     let (mut ns_lyra, mut ns_base) = (u64::MAX, u64::MAX);
     let mut depth_msgs = 0u64;
     let passes = opts.pick(8, 3);
@@ -271,10 +278,11 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
             }
         }
         same_book(&pipe.book, &base)?;
+        peers.latency_pass(&frames, record, &pipe.book)?;
     }
     let (full, quick) = THROUGHPUT_PASSES;
     for pass in 0..=opts.pick(full, quick) {
-        let (l, b) = throughput_pass(&book_buf)?;
+        let (l, b) = throughput_pass(&book_buf, &mut peers, pass > 0)?;
         if pass > 0 {
             ns_lyra = ns_lyra.min(l);
             ns_base = ns_base.min(b);
@@ -283,8 +291,10 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
     // Depth messages in one pass (the latency passes counted them over `passes` passes).
     let per_pass = depth_msgs / passes.max(1);
     let per_s = |ns: u64| per_pass as f64 * 1e9 / ns.max(1) as f64;
-    Ok(vec![
+    let mut reports = vec![
         Report::from_hist("book", "lyra", &h_lyra, per_s(ns_lyra)),
         Report::from_hist("book", "serde-decimal-btreemap", &h_base, per_s(ns_base)),
-    ])
+    ];
+    reports.extend(peers.reports(&per_s));
+    Ok(reports)
 }

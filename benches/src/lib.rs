@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod book_hftbacktest;
 pub mod halt;
 pub mod oms;
 pub mod oms_venues;
@@ -65,7 +66,7 @@ pub fn suites() -> Vec<Suite> {
     },
     Suite {
         name: "book",
-        about: "parse + depth sync + book apply per depth message: L2Book vs BTreeMap<Decimal>",
+        about: "parse + depth sync + book apply per depth message: L2Book vs BTreeMap<Decimal>, hftbacktest depth books",
         run: book::run,
     },
     Suite {
