@@ -35,6 +35,8 @@ pub mod okx;
 pub mod order;
 pub mod position;
 pub mod preflight;
+// The OKX / Kraken private order streams' shared side thread (the dialects are in `okx`, `kraken`).
+mod private_stream;
 pub mod sign;
 pub mod venue;
 

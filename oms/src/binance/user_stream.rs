@@ -170,9 +170,9 @@ fn parse_url(url: &str) -> Result<WsUrl, UserStreamError> {
 /// Counters and state the stream thread publishes (read with relaxed loads: monitoring only).
 #[derive(Debug, Default)]
 pub struct UserStreamStatus {
-    stop: AtomicBool,
-    offset_ms: AtomicI64,
-    subscribed: AtomicBool,
+    pub(crate) stop: AtomicBool,
+    pub(crate) offset_ms: AtomicI64,
+    pub(crate) subscribed: AtomicBool,
     /// Successful subscriptions.
     pub subscriptions: AtomicU64,
     /// Connection attempts after the first.
@@ -270,6 +270,20 @@ impl UserStream {
         })
     }
 
+    /// A stream of another venue's dialect ([`crate::private_stream`]) behind the same handle,
+    /// so the OMS attaches and drains every venue's stream the same way.
+    pub(crate) fn from_parts(
+        rx: Consumer<UserEvent>,
+        status: Arc<UserStreamStatus>,
+        thread: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            rx,
+            status,
+            thread: Some(thread),
+        }
+    }
+
     /// The next update, if one is queued (OMS thread; no allocation, no lock).
     pub fn pop(&mut self) -> Option<UserEvent> {
         self.rx.pop()
@@ -300,10 +314,11 @@ impl Drop for UserStream {
     }
 }
 
-type Ws = WebSocket<StreamOwned<ClientConnection, TcpStream>>;
+/// A blocking TLS WebSocket (rustls + tungstenite), as every private stream uses.
+pub(crate) type Ws = WebSocket<StreamOwned<ClientConnection, TcpStream>>;
 
 /// Read timeout while streaming: how often the loop looks at the stop flag and the clocks.
-const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// How one connection ended.
 enum End {
@@ -327,8 +342,39 @@ struct Worker {
     sub_id: Option<u64>,
 }
 
-fn is_timeout(e: &tungstenite::Error) -> bool {
+/// Whether a read or write only timed out (the socket is fine; try again).
+pub(crate) fn is_timeout(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+}
+
+/// Opens `uri` at `host:port`: TCP (no Nagle), TLS, the WebSocket handshake, each within
+/// `timeout`; then reads time out every [`TICK`] so a stream loop sees its stop flag.
+pub(crate) fn connect_ws(
+    host: &str,
+    port: u16,
+    uri: &str,
+    name: &ServerName<'static>,
+    tls: &Arc<ClientConfig>,
+    timeout: Duration,
+) -> io::Result<Ws> {
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
+    let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    let conn = ClientConnection::new(tls.clone(), name.clone())
+        .map_err(|e| io::Error::other(format!("TLS: {e}")))?;
+    let stream = StreamOwned::new(conn, tcp);
+    let ws_cfg = WebSocketConfig::default()
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20));
+    let (ws, _) = tungstenite::client::client_with_config(uri, stream, Some(ws_cfg))
+        .map_err(|e| io::Error::other(format!("WebSocket handshake: {e}")))?;
+    ws.get_ref().sock.set_read_timeout(Some(TICK))?;
+    Ok(ws)
 }
 
 impl Worker {
@@ -392,27 +438,16 @@ impl Worker {
     }
 
     fn connect(&self) -> io::Result<Ws> {
-        let t = self.cfg.connect_timeout;
-        let addr = (self.url.host.as_str(), self.url.port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-        let tcp = TcpStream::connect_timeout(&addr, t)?;
-        tcp.set_nodelay(true)?;
-        tcp.set_read_timeout(Some(t))?;
-        tcp.set_write_timeout(Some(t))?;
-        let conn = ClientConnection::new(self.tls.clone(), self.name.clone())
-            .map_err(|e| io::Error::other(format!("TLS: {e}")))?;
-        let stream = StreamOwned::new(conn, tcp);
         // The path is fixed by A.5; the URL only says where.
         let uri = format!("wss://{}:{}/ws-api/v3", self.url.host, self.url.port);
-        let ws_cfg = WebSocketConfig::default()
-            .max_message_size(Some(1 << 20))
-            .max_frame_size(Some(1 << 20));
-        let (ws, _) = tungstenite::client::client_with_config(uri.as_str(), stream, Some(ws_cfg))
-            .map_err(|e| io::Error::other(format!("WebSocket handshake: {e}")))?;
-        ws.get_ref().sock.set_read_timeout(Some(TICK))?;
-        Ok(ws)
+        connect_ws(
+            &self.url.host,
+            self.url.port,
+            &uri,
+            &self.name,
+            &self.tls,
+            self.cfg.connect_timeout,
+        )
     }
 
     /// The signed `userDataStream.subscribe.signature` request (A.5): params sorted by name,

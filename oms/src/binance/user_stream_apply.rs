@@ -1,20 +1,22 @@
-//! The OMS side of the Binance user data stream: [`Oms::poll`] drains the stream's ring and maps
-//! each update onto the same bookkeeping the REST paths use — fills through `apply_fill` (venue
-//! trade ids dedup a fill seen in the FULL response, `myTrades` and the stream), states through
-//! `advance` (legal transitions only, stale reports ignored), a late report on a SENT_UNKNOWN
-//! intent resolves it. A child module of `manager` (declared there with `#[path]`) so it shares
-//! those private helpers instead of copying them.
+//! The OMS side of the private order streams — Binance's user data stream and the OKX / Kraken
+//! private streams ([`crate::okx::private_stream`], [`crate::kraken::private_stream`]), all
+//! behind one [`UserStream`] handle and one [`ExecutionUpdate`] type: [`Oms::poll`] drains the
+//! stream's ring and maps each update onto the same bookkeeping the REST paths use — fills
+//! through `apply_fill` (venue trade ids dedup a fill seen in a REST answer and on the stream),
+//! states through `advance` (legal transitions only, stale reports ignored), a late report on a
+//! SENT_UNKNOWN intent resolves it. A child module of `manager` (declared there with `#[path]`)
+//! so it shares those private helpers instead of copying them.
 //!
 //! Polling: while the stream is subscribed, working orders are polled every
 //! `working_poll_stream_ms` instead of `working_poll_ms`; every (re)subscription and every drop
-//! triggers one poll at once, because Binance does not replay what a dead connection missed.
+//! triggers one poll at once, because no venue replays what a dead connection missed.
 
 use std::str::FromStr;
 
 use lyra_shm::msg::{OrderState, Qty};
 use rust_decimal::Decimal;
 
-use super::{Balance, Oms, OmsError};
+use super::{Balance, Entry, Oms, OmsError};
 use crate::{
     binance::{
         response::mantissa,
@@ -66,11 +68,15 @@ pub(super) struct UserLink {
 }
 
 impl Oms {
-    /// Attaches a running user stream: from now on [`Oms::poll`] drains it. Until its first
-    /// subscription the OMS keeps polling at `working_poll_ms`.
+    /// Attaches a running private stream — Binance's [`UserStream::start`], OKX's
+    /// [`crate::okx::private_stream::start`] or Kraken's [`crate::kraken::private_stream::start`]:
+    /// from now on [`Oms::poll`] drains it. Until its first subscription the OMS keeps polling
+    /// at `working_poll_ms`.
     pub fn attach_user_stream(&mut self, stream: UserStream) {
         let offset_ms = self.entry.offset_ms();
-        stream.set_offset_ms(offset_ms);
+        if self.binance_offsets() {
+            stream.set_offset_ms(offset_ms);
+        }
         self.user = Some(UserLink {
             stream,
             stats: UserStreamStats::default(),
@@ -108,10 +114,11 @@ impl Oms {
     /// Applies up to [`DRAIN_MAX`] queued stream updates (called first thing in `poll`).
     pub(super) fn drain_user_stream(&mut self) -> Result<(), OmsError> {
         let offset_ms = self.entry.offset_ms();
+        let binance = self.binance_offsets();
         let Some(u) = &mut self.user else {
             return Ok(());
         };
-        if u.offset_ms != offset_ms {
+        if binance && u.offset_ms != offset_ms {
             u.offset_ms = offset_ms;
             u.stream.set_offset_ms(offset_ms);
         }
@@ -142,24 +149,42 @@ impl Oms {
         Ok(())
     }
 
+    /// Whether the stream signs with the OMS's venue-time offset (Binance; the OKX stream keeps
+    /// the offset it was started with, Kraken's needs none).
+    fn binance_offsets(&self) -> bool {
+        matches!(self.entry, Entry::Binance(_))
+    }
+
+    /// The intent a report is about: by client id (ours, this run), else — a sparse Kraken
+    /// update names only the venue order — by venue order id.
+    fn stream_order(&self, x: &ExecutionUpdate) -> Option<u64> {
+        let cid = x.order_client_id();
+        if !cid.is_empty() {
+            let seq = ClOrdId::parse_seq(&self.cfg.run_id, cid.as_bytes()).ok()?;
+            return self.orders.contains_key(&seq).then_some(seq);
+        }
+        if x.venue_id.is_empty() {
+            return None;
+        }
+        self.orders
+            .values()
+            .find(|o| o.venue_id == x.venue_id)
+            .map(|o| o.intent.intent_seq)
+    }
+
     fn user_stats(&mut self) -> Option<&mut UserStreamStats> {
         self.user.as_mut().map(|u| &mut u.stats)
     }
 
-    /// One `executionReport`: venue order id, the fill (if `x` is TRADE), then the state.
+    /// One order report: venue order id, the fill (if it is a trade), then the state.
     fn apply_user_execution(&mut self, x: &ExecutionUpdate) -> Result<(), OmsError> {
-        let Ok(seq) = ClOrdId::parse_seq(&self.cfg.run_id, x.order_client_id().as_bytes()) else {
+        let Some(seq) = self.stream_order(x) else {
             if let Some(s) = self.user_stats() {
                 s.foreign += 1;
             }
             return Ok(());
         };
-        let Some(o) = self.orders.get(&seq).copied() else {
-            if let Some(s) = self.user_stats() {
-                s.foreign += 1;
-            }
-            return Ok(());
-        };
+        let o = self.orders[&seq];
         if o.safe {
             // A would-be order never exists at the venue; nothing of it can be on the stream.
             return Ok(());
@@ -173,12 +198,21 @@ impl Oms {
             }
             return Ok(());
         };
-        let cum = mantissa(x.cum_qty.as_str(), spec.qty_scale);
-        let usable = spec.symbol == x.symbol.as_str() && cum.is_some();
+        // A sparse update (Kraken) may leave out the symbol and the cumulative quantity: the
+        // order is known by its ids, and its quantity stays what the OMS holds.
+        let cum = if x.cum_qty.is_empty() {
+            Some(o.cum_qty.0)
+        } else {
+            mantissa(x.cum_qty.as_str(), spec.qty_scale)
+        };
+        let usable = (x.symbol.is_empty() || spec.symbol == x.symbol.as_str()) && cum.is_some();
         if usable {
             if let Some(ord) = self.orders.get_mut(&seq) {
                 if ord.venue_order_id == 0 {
                     ord.venue_order_id = x.order_id;
+                }
+                if ord.venue_id.is_empty() && !x.venue_id.is_empty() {
+                    ord.venue_id = x.venue_id;
                 }
             }
             if x.exec_type == ExecType::Trade {

@@ -100,7 +100,9 @@ impl ExecType {
     }
 }
 
-/// One `executionReport`, the fields the OMS uses.
+/// One order report of a private stream, the fields the OMS uses: Binance's `executionReport`
+/// (the field letters below), OKX's `orders` push and Kraken's `executions` report map onto it
+/// (see `okx::private_stream`, `kraken::private_stream`), so one apply path serves all three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecutionUpdate {
     /// `E`: event time, venue ms.
@@ -115,8 +117,11 @@ pub struct ExecutionUpdate {
     pub exec_type: ExecType,
     /// `X` mapped to the life cycle (`None`: a status the OMS does not know).
     pub status: Option<OrderState>,
-    /// `i`: venue order id.
+    /// `i`: venue order id (OKX/Kraken: [`crate::venue::trade_key`] of `venue_id`).
     pub order_id: u64,
+    /// The venue order id as text: OKX `ordId`, Kraken `order_id` (empty for Binance, whose
+    /// ids are numbers).
+    pub venue_id: crate::venue::IdText,
     /// `l`: last fill quantity.
     pub last_qty: DecText,
     /// `L`: last fill price.
@@ -127,7 +132,8 @@ pub struct ExecutionUpdate {
     pub commission: DecText,
     /// `N`: its asset (empty when `null`).
     pub commission_asset: NameText,
-    /// `t`: trade id (`None` when `-1`, i.e. not a fill).
+    /// `t`: trade id (`None` when `-1`, i.e. not a fill; OKX `tradeId` and Kraken `trade_id`
+    /// as [`crate::venue::trade_key`], the key their REST fills carry).
     pub trade_id: Option<u64>,
 }
 
@@ -349,6 +355,7 @@ pub fn execution(ev: &EventBody<'_>) -> Result<ExecutionUpdate, EventError> {
             event: E,
             field: "i",
         })?,
+        venue_id: crate::venue::IdText::default(),
         last_qty: text(E, "l", ev.l)?,
         last_px: text(E, "L", ev.L)?,
         cum_qty: text(E, "z", ev.z)?,

@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use super::{
     response::{
         error_of, side_of, state_of, AddOrderResult, AssetPairsResult, BalanceResult, CancelResult,
-        ClosedResult, OpenResult, OrderBody, QueryResult, Reply, TradesResult, VENUE,
+        ClosedResult, OpenResult, OrderBody, QueryResult, Reply, TradesResult, WsTokenResult,
+        VENUE,
     },
     sign::{KrakenCredentials, NonceGen},
 };
@@ -488,8 +489,10 @@ impl KrakenRest {
     /// `TradesHistory` (first page: the newest 50 trades), keeping `spec`'s pair. Trades carry
     /// no client id, and Kraken names no fee currency per trade: this client counts fees in the
     /// quote currency. Kraken's AddOrder docs (third-party copies) make `fciq` the default when
-    /// buying and `fcib` when selling, so a sell's fee may really be in the base currency — a
-    /// known gap until fees are read from `Ledgers` or the `executions` channel (`fees[].asset`).
+    /// buying and `fcib` when selling, so a sell's fee may really be in the base currency. A
+    /// fill first learned from the private stream ([`super::private_stream`]) carries its real
+    /// fee asset (`fees[].asset`); one first learned here keeps the quote assumption. Trades are
+    /// keyed by the pair's `trade_id`, the key the stream uses, so each counts once.
     ///
     /// # Errors
     /// [`VenueError`].
@@ -501,8 +504,14 @@ impl KrakenRest {
         let mut out = Vec::with_capacity(res.trades.len());
         for (id, t) in res.trades.iter().filter(|(_, t)| t.pair == spec.symbol) {
             let bad = |what: &str| malformed(OP, status, format!("trade {id}: bad {what}"));
+            // The pair's numeric trade id where given: the private stream's reports name
+            // trades by it, so a fill learned from both is counted once.
+            let key = match t.trade_id {
+                Some(n) => IdText::new(&n.to_string()),
+                None => IdText::new(id),
+            };
             out.push(VenueFill {
-                trade_id: IdText::new(id).ok_or_else(|| bad("txid"))?,
+                trade_id: key.ok_or_else(|| bad("txid"))?,
                 order_id: IdText::new(&t.ordertxid).ok_or_else(|| bad("ordertxid"))?,
                 client_id: IdText::default(),
                 side: side_of(&t.side).ok_or_else(|| bad("type"))?,
@@ -540,6 +549,22 @@ impl KrakenRest {
                     .map_err(|_| malformed(OP, status, format!("{asset}: bad amount")))
             })
             .collect()
+    }
+
+    /// `GetWebSocketsToken` (C.3): a token for the private WebSocket v2 channels (valid 15
+    /// minutes before first use; kept while a subscription using it lives). Secret: never log.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    pub fn ws_token(&mut self) -> Result<String, VenueError> {
+        const OP: &str = "ws token";
+        let at = self.begin("GetWebSocketsToken");
+        self.frame(at);
+        let (status, r) = self.reply::<WsTokenResult>(OP)?;
+        if r.token.is_empty() {
+            return Err(malformed(OP, status, "empty token"));
+        }
+        Ok(r.token)
     }
 
     /// The bytes of the last request built (holds the API key: never log it).

@@ -6,11 +6,13 @@
 //! Fills come from `TradesHistory` (newest 50; Kraken's trades name no fee currency, see
 //! [`KrakenRest::trades`]). An order whose txid was never learned (a lost AddOrder answer) is
 //! found by `cl_ord_id` among the open, then the closed orders. Instrument rules come from the
-//! public `AssetPairs`. Not here yet: the WebSocket v2 `executions` channel.
+//! public `AssetPairs`. Fills as they happen, with their fee asset: the WebSocket v2 `executions`
+//! channel ([`private_stream`]).
 
 pub mod client;
 pub mod entry;
 pub mod preflight;
+pub mod private_stream;
 pub mod response;
 pub mod sign;
 

@@ -153,6 +153,20 @@ pub struct TradeBody<'a> {
     /// Whether we were the maker (present on current API versions).
     #[serde(default)]
     pub maker: bool,
+    /// The pair's trade id (C.3): the id the WebSocket `executions` reports carry as
+    /// `trade_id`, so a fill seen on both is recognised (absent: the txid keys it).
+    #[serde(default)]
+    pub trade_id: Option<u64>,
+}
+
+/// `result` of `GetWebSocketsToken` (C.3).
+#[derive(Debug, Deserialize)]
+pub struct WsTokenResult {
+    /// The token (use within 15 minutes).
+    pub token: String,
+    /// Seconds it is valid for before first use.
+    #[serde(default)]
+    pub expires: u64,
 }
 
 /// `result` of `TradesHistory`.

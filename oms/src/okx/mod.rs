@@ -9,6 +9,7 @@
 pub mod client;
 pub mod entry;
 pub mod preflight;
+pub mod private_stream;
 pub mod response;
 pub mod sign;
 
