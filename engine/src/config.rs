@@ -353,14 +353,18 @@ pub struct VenueSection {
     /// trades no market data.
     #[serde(default)]
     pub md_ws_url: Option<String>,
-    /// The user data stream (order events and fills over the WebSocket API, PROTOCOLS-ORDERS
-    /// A.5) on its own thread; default on. Off, the OMS learns fills from REST polling only.
-    /// Binance only: OKX and Kraken OMSs poll working orders every `oms.working_poll_ms`.
+    /// The private order stream on its own thread; default on. Binance: the WebSocket API user
+    /// data stream (PROTOCOLS-ORDERS A.5); OKX: `/ws/v5/private` `orders` (B.5); Kraken:
+    /// WebSocket v2 `executions` with a `GetWebSocketsToken` token (C.5). Off, the OMS learns
+    /// fills from REST polling only (working orders every `oms.working_poll_ms`).
     #[serde(default = "default_user_stream")]
     pub user_stream: bool,
-    /// The user stream's WebSocket API URL (`wss://host[:port]/ws-api/v3`); absent = derived
-    /// from `rest_url` (`wss://ws-api.binance.com:443/ws-api/v3` for `https://api.binance.com`,
-    /// the same host and port otherwise, as the simulator serves it).
+    /// The private stream's URL; absent = derived from `rest_url`. Binance
+    /// `wss://host[:port]/ws-api/v3` (`wss://ws-api.binance.com:443/ws-api/v3` for
+    /// `https://api.binance.com`); OKX `wss://host[:port]/ws/v5/private`
+    /// (`wss://ws.okx.com:8443/ws/v5/private` for OKX's hosts); Kraken `wss://host[:port]/v2`
+    /// (`wss://ws-auth.kraken.com/v2` for `https://api.kraken.com`); any other host: the same
+    /// host and port as `rest_url`, as the simulator serves it.
     #[serde(default)]
     pub ws_api_url: Option<String>,
     /// Largest tolerated clock skew against the venue, ms.
@@ -399,16 +403,25 @@ impl VenueSection {
         self.credentials_file.is_some()
     }
 
-    /// The user stream's WS-API URL: `ws_api_url` if set (checked), else derived from
-    /// `rest_url`.
+    /// The private stream's URL for this venue's kind: `ws_api_url` if set (checked), else
+    /// derived from `rest_url`.
     ///
     /// # Errors
-    /// What is wrong with the URL.
+    /// What is wrong with the URL, or a kind without a private stream (Gate.io).
     pub fn user_stream_url(&self) -> Result<String, String> {
-        use lyra_oms::binance::user_stream::{check_ws_api_url, ws_api_url_for};
+        use lyra_oms::{
+            binance::user_stream as bn, kraken::private_stream as kr, okx::private_stream as ok,
+        };
+        let (check, derive): (fn(&str) -> Result<(), _>, fn(&str) -> Result<String, _>) =
+            match self.kind {
+                VenueKind::Binance => (bn::check_ws_api_url, bn::ws_api_url_for),
+                VenueKind::Okx => (ok::check_private_ws_url, ok::private_ws_url_for),
+                VenueKind::Kraken => (kr::check_private_ws_url, kr::private_ws_url_for),
+                VenueKind::Gateio => return Err("gateio has no private stream".into()),
+            };
         match &self.ws_api_url {
-            Some(u) => check_ws_api_url(u).map(|()| u.clone()),
-            None => ws_api_url_for(&self.rest_url),
+            Some(u) => check(u).map(|()| u.clone()),
+            None => derive(&self.rest_url),
         }
         .map_err(|e| e.to_string())
     }
@@ -662,8 +675,8 @@ impl Config {
                 ));
             }
             self.validate_venue_roles(v, &bad)?;
-            // Only Binance's OMS takes a user stream (OKX and Kraken poll working orders).
-            if v.has_order_entry() && v.kind == VenueKind::Binance && v.user_stream {
+            // Every order-entry venue takes its private stream (Gate.io has no order entry).
+            if v.has_order_entry() && v.kind != VenueKind::Gateio && v.user_stream {
                 if let Err(e) = v.user_stream_url() {
                     return Err(bad("venues.ws_api_url", format!("{}: {e}", v.name)));
                 }
@@ -908,6 +921,36 @@ mod tests {
     }
 
     #[test]
+    fn okx_and_kraken_private_stream_urls_are_derived_or_checked() {
+        let head =
+            "[engine]\nrun_id = \"r\"\n[[venues]]\nname = \"v\"\ncredentials_file = \"c.toml\"\n";
+        for (kind, rest, derived, good, bad) in [
+            (
+                "okx",
+                "https://openapi.okx.com",
+                "wss://ws.okx.com:8443/ws/v5/private",
+                "wss://127.0.0.1:9443/ws/v5/private",
+                "wss://127.0.0.1:9443/ws/v5/public",
+            ),
+            (
+                "kraken",
+                "https://api.kraken.com",
+                "wss://ws-auth.kraken.com/v2",
+                "wss://127.0.0.1:9443/v2",
+                "wss://127.0.0.1:9443/ws-api/v3",
+            ),
+        ] {
+            let v = format!("{head}kind = \"{kind}\"\nrest_url = \"{rest}\"\n");
+            let c = parse(&v).unwrap();
+            assert_eq!(c.venues[0].user_stream_url().unwrap(), derived);
+            let c = parse(&format!("{v}ws_api_url = \"{good}\"\n")).unwrap();
+            assert_eq!(c.venues[0].user_stream_url().unwrap(), good);
+            let e = parse(&format!("{v}ws_api_url = \"{bad}\"\n")).unwrap_err();
+            assert!(e.to_string().contains("venues.ws_api_url"), "{kind}: {e}");
+        }
+    }
+
+    #[test]
     fn market_data_only_venues_and_their_bad_combinations() {
         let head = "[engine]\nrun_id = \"r\"\n[[venues]]\nname = \"v\"\n";
         // OKX and Kraken push snapshots on the socket: md_ws_url alone is a venue.
@@ -933,13 +976,21 @@ mod tests {
         // Neither order entry nor market data.
         let e = parse(&format!("{head}kind = \"okx\"\n")).unwrap_err();
         assert!(e.to_string().contains("venues.md_ws_url"), "{e}");
-        // OKX and Kraken order entry: rest_url and credentials; no user stream URL to check.
+        // OKX and Kraken order entry: rest_url and credentials; the private stream's URL is
+        // checked like Binance's (not when the stream is off).
         for kind in ["okx", "kraken"] {
-            let c = parse(&format!(
-                "{head}kind = \"{kind}\"\nrest_url = \"https://x\"\ncredentials_file = \"c.toml\"\nws_api_url = \"unused\"\n"
+            let oe = format!(
+                "{head}kind = \"{kind}\"\nrest_url = \"https://x\"\ncredentials_file = \"c.toml\"\n"
+            );
+            let c = parse(&oe).unwrap();
+            assert!(c.venues[0].has_order_entry());
+            assert!(c.venues[0].user_stream, "{kind}: on by default");
+            let e = parse(&format!("{oe}ws_api_url = \"unused\"\n")).unwrap_err();
+            assert!(e.to_string().contains("venues.ws_api_url"), "{e}");
+            parse(&format!(
+                "{oe}user_stream = false\nws_api_url = \"unused\"\n"
             ))
             .unwrap();
-            assert!(c.venues[0].has_order_entry());
         }
         // Gate.io has no order entry.
         let e = parse(&format!(

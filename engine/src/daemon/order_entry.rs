@@ -83,7 +83,8 @@ pub fn open_oms(
     let journal = cfg.oms.journal_dir.join(format!("{}.journal", vc.name));
     let tls =
         || tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name));
-    let (mut oms, binance) = match vc.kind {
+    // The OKX client's server-minus-local offset, for the private stream's login timestamp.
+    let (mut oms, binance, offset_ms) = match vc.kind {
         VenueKind::Binance => {
             let bc = BinanceConfig {
                 rest_url: vc.rest_url.clone(),
@@ -106,12 +107,12 @@ pub fn open_oms(
                 clock.clone(),
             )
             .with_context(|| format!("venue {}: OMS", vc.name))?;
-            (oms, true)
+            (oms, true, 0)
         }
         VenueKind::Okx | VenueKind::Kraken => {
             let mut entry = EntryClient::build(vc, cred_path, clock, REQUEST_TIMEOUT)?;
             // TLS and time sync off the order path.
-            entry
+            let offset_ms = entry
                 .warm()
                 .map_err(|e| anyhow!("venue {}: connecting {}: {e}", vc.name, vc.rest_url))?;
             // The venue's full LIVE preflight runs on the concrete client, before it becomes
@@ -130,15 +131,15 @@ pub fn open_oms(
                 clock.clone(),
             )
             .with_context(|| format!("venue {}: OMS", vc.name))?;
-            (oms, false)
+            (oms, false, offset_ms)
         }
         VenueKind::Gateio => bail!(
             "venue {}: gateio order entry does not exist (market data only)",
             vc.name
         ),
     };
-    if vc.kind == VenueKind::Binance && vc.user_stream {
-        attach_user_stream(vc, cred_path, &mut oms, clock)?;
+    if vc.user_stream {
+        attach_user_stream(vc, cred_path, &mut oms, clock, offset_ms)?;
     }
     oms.refresh_symbol_rules()
         .map_err(|e| anyhow!("venue {}: symbol rules: {e}", vc.name))?;
@@ -250,27 +251,70 @@ impl EntryClient {
     }
 }
 
-/// Binance's user data stream on its own side thread: the OMS drains its fills and order events
-/// in `poll` and polls REST less often while it is subscribed.
+/// The venue's private order stream on its own side thread (Binance: the WebSocket API user
+/// data stream; OKX: `/ws/v5/private` `orders`; Kraken: WebSocket v2 `executions`): the OMS
+/// drains its fills and order events in `poll` and polls REST less often while it is
+/// subscribed. Kraken's first token is fetched here, on the start-up thread, before the OMS's
+/// own start-up calls (Kraken nonces must rise per key).
 fn attach_user_stream(
     vc: &VenueSection,
     cred_path: &std::path::Path,
     oms: &mut Oms,
     clock: &Arc<dyn Clock>,
+    offset_ms: i64,
 ) -> Result<()> {
     let url = vc
         .user_stream_url()
         .map_err(|e| anyhow!("venue {}: ws_api_url: {e}", vc.name))?;
-    let stream = UserStream::start(
-        UserStreamConfig::new(&url, vc.recv_window_ms),
-        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?,
-        Credentials::load(cred_path).with_context(|| format!("venue {}: credentials", vc.name))?,
-        clock.clone(),
-        oms.binance()
-            .ok_or_else(|| anyhow!("venue {}: the user stream is Binance's", vc.name))?
-            .offset_ms(),
-    )
-    .with_context(|| format!("venue {}: user stream", vc.name))?;
+    let scfg = UserStreamConfig::new(&url, vc.recv_window_ms);
+    let tls =
+        tls_config(vc.ca_file.as_deref()).with_context(|| format!("venue {}: TLS", vc.name))?;
+    let what = || format!("venue {}: private stream ({url})", vc.name);
+    let stream = match vc.kind {
+        VenueKind::Binance => UserStream::start(
+            scfg,
+            tls,
+            Credentials::load(cred_path)
+                .with_context(|| format!("venue {}: credentials", vc.name))?,
+            clock.clone(),
+            oms.binance()
+                .ok_or_else(|| anyhow!("venue {}: not a Binance OMS", vc.name))?
+                .offset_ms(),
+        )
+        .with_context(what)?,
+        VenueKind::Okx | VenueKind::Kraken => {
+            let text = CredentialText::load(cred_path)
+                .with_context(|| format!("venue {}: credentials", vc.name))?;
+            if vc.kind == VenueKind::Okx {
+                let Some(passphrase) = text.passphrase.as_deref() else {
+                    bail!(
+                        "venue {}: credentials {}: OKX needs `passphrase`",
+                        vc.name,
+                        cred_path.display()
+                    );
+                };
+                // The login timestamp is venue time: the REST client's offset at start.
+                lyra_oms::okx::private_stream::start(
+                    scfg,
+                    tls,
+                    OkxCredentials::new(&text.api_key, &text.api_secret, passphrase),
+                    clock.clone(),
+                    offset_ms,
+                )
+                .with_context(what)?
+            } else {
+                let kc = KrakenConfig {
+                    rest_url: vc.rest_url.clone(),
+                    timeout: REQUEST_TIMEOUT,
+                };
+                let creds = KrakenCredentials::new(&text.api_key, &text.api_secret)
+                    .with_context(|| format!("venue {}: credentials", vc.name))?;
+                lyra_oms::kraken::private_stream::start(scfg, &kc, tls, creds, clock.clone())
+                    .with_context(what)?
+            }
+        }
+        VenueKind::Gateio => bail!("venue {}: gateio has no private stream", vc.name),
+    };
     oms.attach_user_stream(stream);
     Ok(())
 }

@@ -268,19 +268,16 @@ fn engine_config(
     )?;
     // Market data: Binance takes the base URL, OKX and Kraken the full path (the simulator's
     // endpoint has it). Instruments are spelled per venue by the engine (`venue_symbol`); the
-    // OKX passphrase is in the credentials file. Only Binance's OMS takes a user stream (OKX
-    // and Kraken poll working orders every `oms.working_poll_ms`).
+    // OKX passphrase is in the credentials file. Every venue's OMS takes its private order
+    // stream (`user_stream` defaults on) at the simulator's private URL: Binance's WebSocket API,
+    // OKX `/ws/v5/private`, Kraken `/v2` `executions`.
     for e in sim.endpoints() {
         writeln!(
             t,
             "[[venues]]\nname = {:?}\nkind = \"{}\"\nrest_url = {:?}\nmd_ws_url = {:?}\nca_file = {:?}\ncredentials_file = {:?}",
             e.venue, kind(e.dialect), e.rest, e.ws, sim.ca_path(), creds
         )?;
-        if e.dialect == Dialect::Binance {
-            writeln!(t, "ws_api_url = {:?}", e.ws_api)?;
-        } else {
-            writeln!(t, "user_stream = false")?;
-        }
+        writeln!(t, "ws_api_url = {:?}", e.ws_api)?;
     }
     for i in &sc.instruments {
         writeln!(
