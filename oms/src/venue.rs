@@ -9,7 +9,7 @@ use std::{fmt, marker::PhantomData};
 
 use lyra_shm::msg::{OrderIntent, OrderState, Side};
 use serde::{
-    de::{IgnoredAny, SeqAccess, Visitor},
+    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
     Deserialize, Deserializer,
 };
 use thiserror::Error;
@@ -410,6 +410,42 @@ impl<T> Default for First<T> {
     }
 }
 
+/// A JSON object of which only the first entry is kept and the rest skipped, so that a
+/// one-entry map answer (Kraken `QueryOrders` for one txid) parses without allocating a map.
+#[derive(Debug)]
+pub struct FirstEntry<K, V>(pub Option<(K, V)>);
+
+impl<K, V> FirstEntry<K, V> {
+    /// The kept entry, as a map's `iter()` would yield it.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K, V> Default for FirstEntry<K, V> {
+    fn default() -> Self {
+        FirstEntry(None)
+    }
+}
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for FirstEntry<K, V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct M<K, V>(PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for M<K, V> {
+            type Value = FirstEntry<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let first = map.next_entry::<K, V>()?;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(FirstEntry(first))
+            }
+        }
+        d.deserialize_map(M(PhantomData))
+    }
+}
+
 /// A JSON array of which the first `N` elements are kept inline and the rest skipped (counted
 /// in [`Few::skipped`]), so that an answer's short lists (a place answer's fills) parse without
 /// allocating. Whoever reads one must get what was skipped another way (Binance: `myTrades`).
@@ -552,6 +588,14 @@ mod tests {
         assert_eq!(f.0, Some(1));
         let f: First<u32> = serde_json::from_str("[]").unwrap();
         assert_eq!(f.0, None);
+    }
+
+    #[test]
+    fn first_entry_keeps_one_and_skips_the_rest() {
+        let m: FirstEntry<String, u32> = serde_json::from_str(r#"{"a":1,"b":{"c":2}}"#).unwrap();
+        assert_eq!(m.iter().next(), Some((&"a".to_owned(), &1)));
+        let m: FirstEntry<String, u32> = serde_json::from_str("{}").unwrap();
+        assert!(m.0.is_none());
     }
 
     #[test]

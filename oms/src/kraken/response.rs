@@ -6,7 +6,7 @@ use std::{borrow::Cow, collections::BTreeMap};
 use lyra_shm::msg::{OrderState, Side};
 use serde::Deserialize;
 
-use crate::venue::{First, Refusal, VenueError};
+use crate::venue::{First, FirstEntry, Refusal, VenueError};
 
 /// The venue name in errors.
 pub const VENUE: &str = "kraken";
@@ -51,8 +51,9 @@ pub struct DescrBody<'a> {
 /// An order of `QueryOrders` / `OpenOrders`.
 #[derive(Debug, Deserialize)]
 pub struct OrderBody<'a> {
-    /// Client order id, if one was given.
-    #[serde(default, borrow)]
+    /// Client order id, if one was given (borrowed from the answer unless it holds escapes:
+    /// serde's `borrow` does not reach through `Option`, so [`opt_cow`] does it).
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub cl_ord_id: Option<Cow<'a, str>>,
     /// `pending`, `open`, `closed`, `canceled`, `expired`.
     #[serde(borrow)]
@@ -71,8 +72,37 @@ pub struct OrderBody<'a> {
     pub price: Cow<'a, str>,
 }
 
-/// `result` of `QueryOrders`: txid → order.
-pub type QueryResult<'a> = BTreeMap<Cow<'a, str>, OrderBody<'a>>;
+/// `result` of `QueryOrders` for one txid: txid → order, read without building a map and
+/// with the txid borrowed (txids never hold escapes), so the query path of every cancel
+/// allocates nothing.
+pub type QueryResult<'a> = FirstEntry<Txid<'a>, OrderBody<'a>>;
+
+/// A txid as a map key, borrowed from the answer (escapes, never seen in a txid, are decoded
+/// into an owned copy rather than refused).
+#[derive(Debug, Deserialize)]
+pub struct Txid<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::ops::Deref for Txid<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Txid<'_> {
+    fn eq(&self, o: &str) -> bool {
+        *self.0 == *o
+    }
+}
+
+/// A string borrowed from the answer where it can be (no escapes), owned otherwise.
+#[derive(Deserialize)]
+struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// An optional string, borrowed where it can be (see [`CowStr`]).
+fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|c| c.0))
+}
 
 /// `result` of `OpenOrders`.
 #[derive(Debug, Deserialize)]
