@@ -497,12 +497,35 @@ impl KrakenRest {
     /// # Errors
     /// [`VenueError`].
     pub fn trades(&mut self, spec: &SymbolSpec) -> Result<Vec<VenueFill>, VenueError> {
+        self.trades_of(spec, None)
+    }
+
+    /// [`KrakenRest::trades`] of venue order `order_id` only: other orders' trades are skipped
+    /// before anything is built for them.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    pub fn order_trades(
+        &mut self,
+        spec: &SymbolSpec,
+        order_id: &IdText,
+    ) -> Result<Vec<VenueFill>, VenueError> {
+        self.trades_of(spec, Some(order_id))
+    }
+
+    fn trades_of(
+        &mut self,
+        spec: &SymbolSpec,
+        order_id: Option<&IdText>,
+    ) -> Result<Vec<VenueFill>, VenueError> {
         const OP: &str = "trades";
         let at = self.begin("TradesHistory");
         self.frame(at);
         let (status, res) = self.reply::<TradesResult<'_>>(OP)?;
-        let mut out = Vec::with_capacity(res.trades.len());
-        for (id, t) in res.trades.iter().filter(|(_, t)| t.pair == spec.symbol) {
+        let mut out = Vec::new();
+        for (id, t) in res.trades.iter().filter(|(_, t)| {
+            t.pair == spec.symbol && order_id.is_none_or(|o| t.ordertxid == o.as_str())
+        }) {
             let bad = |what: &str| malformed(OP, status, format!("trade {id}: bad {what}"));
             // The pair's numeric trade id where given: the private stream's reports name
             // trades by it, so a fill learned from both is counted once.

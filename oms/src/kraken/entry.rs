@@ -68,15 +68,13 @@ impl OrderEntry for KrakenRest {
         KrakenRest::open_orders(self, spec)
     }
 
-    /// From `TradesHistory` (the newest 50 trades), kept for `order_id`.
+    /// From `TradesHistory` (the newest 50 trades), those of `order_id`.
     fn fills(
         &mut self,
         spec: &SymbolSpec,
         order_id: &IdText,
     ) -> Result<Vec<VenueFill>, VenueError> {
-        let mut f = self.trades(spec)?;
-        f.retain(|f| f.order_id == *order_id);
-        Ok(f)
+        self.order_trades(spec, order_id)
     }
 
     fn balances(&mut self) -> Result<Vec<Balance>, VenueError> {

@@ -405,16 +405,44 @@ impl OkxRest {
     /// # Errors
     /// [`VenueError`].
     pub fn fills(&mut self, spec: &SymbolSpec) -> Result<Vec<VenueFill>, VenueError> {
+        self.fills_of(spec, None)
+    }
+
+    /// `GET /api/v5/trade/fills` for `spec` narrowed to venue order `order_id` (`ordId`, B.4):
+    /// one order's trades, not a page of the account's history that an older order's trades
+    /// could fall off; fills of other orders are skipped before anything is built for them.
+    ///
+    /// # Errors
+    /// [`VenueError`].
+    pub fn order_fills(
+        &mut self,
+        spec: &SymbolSpec,
+        order_id: &IdText,
+    ) -> Result<Vec<VenueFill>, VenueError> {
+        self.fills_of(spec, Some(order_id))
+    }
+
+    fn fills_of(
+        &mut self,
+        spec: &SymbolSpec,
+        order_id: Option<&IdText>,
+    ) -> Result<Vec<VenueFill>, VenueError> {
         const OP: &str = "fills";
         self.path_with_inst(b"/api/v5/trade/fills", Some(spec));
+        if let Some(id) = order_id {
+            self.path.extend_from_slice(b"&ordId=");
+            push_encoded(&mut self.path, id.as_str().as_bytes());
+        }
         let (status, body) = self.get(OP)?;
         let r = serde_json::from_slice::<FillsReply<'_>>(body)
             .map_err(|e| envelope_error(OP, status, e))?;
         if status != 200 || r.code != "0" {
             return Err(error_of(OP, status, &r.code, &r.msg, None));
         }
-        let mut out = Vec::with_capacity(r.data.len());
-        for f in r.data.iter().filter(|f| f.inst_id == spec.symbol) {
+        let mut out = Vec::new();
+        for f in r.data.iter().filter(|f| {
+            f.inst_id == spec.symbol && order_id.is_none_or(|id| f.ord_id == id.as_str())
+        }) {
             let bad =
                 |what: &str| malformed(OP, status, format!("fill {}: bad {what}", f.trade_id));
             let fee = f.fee.trim();

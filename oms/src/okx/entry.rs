@@ -50,15 +50,13 @@ impl OrderEntry for OkxRest {
         OkxRest::open_orders(self, spec)
     }
 
-    /// From `GET /api/v5/trade/fills` of the symbol (3 days), kept for `order_id`.
+    /// From `GET /api/v5/trade/fills` of the symbol narrowed to `order_id`.
     fn fills(
         &mut self,
         spec: &SymbolSpec,
         order_id: &IdText,
     ) -> Result<Vec<VenueFill>, VenueError> {
-        let mut f = OkxRest::fills(self, spec)?;
-        f.retain(|f| f.order_id == *order_id);
-        Ok(f)
+        OkxRest::order_fills(self, spec, order_id)
     }
 
     fn balances(&mut self) -> Result<Vec<Balance>, VenueError> {
