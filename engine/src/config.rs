@@ -412,13 +412,14 @@ impl VenueSection {
         use lyra_oms::{
             binance::user_stream as bn, kraken::private_stream as kr, okx::private_stream as ok,
         };
-        let (check, derive): (fn(&str) -> Result<(), _>, fn(&str) -> Result<String, _>) =
-            match self.kind {
-                VenueKind::Binance => (bn::check_ws_api_url, bn::ws_api_url_for),
-                VenueKind::Okx => (ok::check_private_ws_url, ok::private_ws_url_for),
-                VenueKind::Kraken => (kr::check_private_ws_url, kr::private_ws_url_for),
-                VenueKind::Gateio => return Err("gateio has no private stream".into()),
-            };
+        type Check = fn(&str) -> Result<(), lyra_oms::binance::UserStreamError>;
+        type Derive = fn(&str) -> Result<String, lyra_oms::binance::UserStreamError>;
+        let (check, derive): (Check, Derive) = match self.kind {
+            VenueKind::Binance => (bn::check_ws_api_url, bn::ws_api_url_for),
+            VenueKind::Okx => (ok::check_private_ws_url, ok::private_ws_url_for),
+            VenueKind::Kraken => (kr::check_private_ws_url, kr::private_ws_url_for),
+            VenueKind::Gateio => return Err("gateio has no private stream".into()),
+        };
         match &self.ws_api_url {
             Some(u) => check(u).map(|()| u.clone()),
             None => derive(&self.rest_url),
