@@ -13,6 +13,8 @@
 //! else must be zero; rustls's share must stay within two per HTTP round trip (one request
 //! record, one answer record), the round trips counted by the venue.
 
+// The shared set-up; this binary uses part of it.
+#[allow(unused_imports)]
 mod support;
 
 use lyra_oms::{Mode, Oms, OmsConfig};
