@@ -14,12 +14,14 @@
 //! OKX and Kraken: build [`okx::OkxRest`] / [`kraken::KrakenRest`], `warm()` it, then
 //! [`Oms::open_entry`] (the same life cycle through [`venue::OrderEntry`]),
 //! [`Oms::refresh_symbol_rules`] (OKX instruments, Kraken AssetPairs) and [`Oms::reconcile`];
-//! their fills come from REST (trades by venue order id) when a query or the working-order poll
-//! shows executed quantity not yet applied.
+//! their fills come from the private stream (OKX `orders`, Kraken `executions`:
+//! [`okx::private_stream`], [`kraken::private_stream`], attached like Binance's) and from REST
+//! (trades by venue order id) when a query or the working-order poll shows executed quantity
+//! not yet applied.
 //!
-//! Decisions: fills come from the WebSocket API user stream ([`Oms::attach_user_stream`], on its
-//! own side thread), FULL responses and `myTrades`, deduplicated by venue trade id (see
-//! [`binance`]); SAFE would-be orders end EXPIRED after `/order/test` accepts them;
+//! Decisions: fills come from the venue's private stream ([`Oms::attach_user_stream`], on its
+//! own side thread; Binance: the WebSocket API user stream), FULL responses and `myTrades`,
+//! deduplicated by venue trade id (see [`binance`]); SAFE would-be orders end EXPIRED after `/order/test` accepts them;
 //! a SENT_UNKNOWN attempt is declared absent only after the window ended *and* three "not
 //! found" answers (the last one after the window), and is resent only if `resend_absent`.
 #![forbid(unsafe_code)]

@@ -375,7 +375,8 @@ impl Oms {
     /// time sync off the order path), then [`Oms::refresh_symbol_rules`] and
     /// [`Oms::reconcile`]. SAFE orders go through [`OrderEntry::check_order`] (Kraken
     /// `validate=true`; OKX builds and signs, never sends) and end EXPIRED; working orders are
-    /// polled every `working_poll_ms` (no private stream here). The venue's text order id
+    /// polled every `working_poll_ms`, or `working_poll_stream_ms` while a private stream
+    /// ([`Oms::attach_user_stream`]) is subscribed. The venue's text order id
     /// (OKX `ordId`, Kraken txid) is journaled with the first state that knows it.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
 //! The Kraken private order stream (PROTOCOLS-ORDERS C.5) on the shared private-stream thread
-//! ([`crate::private_stream`]): a token from REST `GetWebSocketsToken` (C.3), then
+//! (`crate::private_stream`): a token from REST `GetWebSocketsToken` (C.3), then
 //! `{"method":"subscribe","params":{"channel":"executions","token":…,"snap_orders":true,
 //! "snap_trades":false}}` on `wss://ws-auth.kraken.com/v2`, then every `executions` report as an
 //! [`ExecutionUpdate`]. The snapshot of open orders after each subscription and the OMS's poll
@@ -9,7 +9,7 @@
 //! Reports: `exec_type` `trade` is a fill (`last_qty`, `last_price`, `trade_id`, and the fee
 //! with its real asset from `fees[{asset,qty}]` — `TradesHistory` names none); `order_status`
 //! gives the state and `cum_qty` the cumulative quantity. Amounts are JSON numbers
-//! ([`crate::private_stream::number_text`]). Updates may be sparse: a report without
+//! (`crate::private_stream::number_text`). Updates may be sparse: a report without
 //! `cl_ord_id` is matched to its order by `order_id`, one without `cum_qty` keeps the quantity
 //! the OMS holds. Fills are keyed by the pair's `trade_id`, the key the REST fills carry too.
 //!

@@ -1,5 +1,5 @@
 //! The OKX private order stream (PROTOCOLS-ORDERS B.5) on the shared private-stream thread
-//! ([`crate::private_stream`]): `login` on `/ws/v5/private` (sign = Base64(HMAC-SHA256(secret,
+//! (`crate::private_stream`): `login` on `/ws/v5/private` (sign = Base64(HMAC-SHA256(secret,
 //! ts + "GET" + "/users/self/verify")), ts in Unix seconds of venue time), then
 //! `{"op":"subscribe","args":[{"channel":"orders","instType":"SPOT"}]}`, then every `orders` push
 //! item as an [`ExecutionUpdate`]: its fill fields (`fillSz`, `fillPx`, `tradeId`, `fillFee`,
