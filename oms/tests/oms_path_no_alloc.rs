@@ -17,9 +17,17 @@
 #[allow(unused_imports)]
 mod support;
 
-use lyra_oms::{Mode, Oms, OmsConfig};
+use std::{sync::Arc, time::Duration};
+
+use lyra_oms::{
+    binance::{BinanceConfig, BinanceRest},
+    http::tls_config,
+    sign::Credentials,
+    Mode, Oms, OmsConfig,
+};
 use lyra_shm::{
     alloc_count::CountingAlloc,
+    clock::LiveClock,
     control::GrantMode,
     msg::{IntentAction, OrderIntent, OrderState, Side},
 };
@@ -113,6 +121,25 @@ fn cycle(oms: &mut Oms, risk: &mut Risk, v: &Venue, seq: u64, next_seq: &mut u64
     allocs
 }
 
+/// A warmed Binance client with a generous timeout: a loaded CI machine must not turn a slow
+/// loopback answer into SENT_UNKNOWN (this test is about allocations, not faults).
+fn patient_client(v: &Venue) -> BinanceRest {
+    let cfg = BinanceConfig {
+        rest_url: v.url(),
+        recv_window_ms: 5000,
+        timeout: Duration::from_secs(10),
+    };
+    let mut r = BinanceRest::new(
+        &cfg,
+        tls_config(Some(&v.ca_file)).expect("tls"),
+        Credentials::new(venue::API_KEY, venue::SECRET.as_bytes()),
+        Arc::new(LiveClock),
+    )
+    .expect("client");
+    r.warm().expect("warm");
+    r
+}
+
 #[test]
 fn binance_order_path_through_the_oms_allocates_nothing_after_warm_up() {
     let v = Venue::start();
@@ -122,10 +149,23 @@ fn binance_order_path_through_the_oms_allocates_nothing_after_warm_up() {
     let mut risk = Risk::new(seg.clone(), true);
     let cfg = OmsConfig {
         mode: Mode::Live,
+        // The periodic REST poll of working orders (`openOrders`, a fallback beside the user
+        // stream) runs once at the first poll, in warm-up, and not again however slow the
+        // machine: it is not part of an order's path.
+        working_poll_ms: 3_600_000,
         ..fast_cfg("palloc1")
     };
     // Intents, SENT, ACKED/PARTIAL/FILLED/CANCELED records: well under 8 per order.
-    let mut oms = oms_with(&v, &dir, seg, cfg, 8 * (WARM_ORDERS + COUNTED_ORDERS) + 64);
+    let mut oms = Oms::open(
+        cfg,
+        &dir.0.join("journal"),
+        8 * (WARM_ORDERS + COUNTED_ORDERS) + 64,
+        patient_client(&v),
+        vec![spec()],
+        seg,
+        Arc::new(LiveClock),
+    )
+    .expect("oms");
     // The venue's limits (1,000 orders per 10 s) replace the conservative defaults.
     oms.refresh_exchange_info().expect("exchangeInfo");
     // The venue's limits (1,000 orders per 10 s) replace the conservative defaults.

@@ -152,7 +152,13 @@ fn venue_path_allocates_nothing(kind: Kind) {
     let clock: Arc<dyn Clock> = Arc::new(LiveClock);
     // Intents, SENT, ACKED/FILLED/CANCELED records: well under 8 per order.
     let capacity = 8 * (WARM_ORDERS + COUNTED_ORDERS) + 64;
-    let cfg: OmsConfig = cfg("palloc1");
+    let cfg = OmsConfig {
+        // The periodic REST poll of working orders (`orders-pending` / `OpenOrders`, the
+        // fallback without a private stream) runs once at the first poll, in warm-up, and not
+        // again however slow the machine: it is not part of an order's path.
+        working_poll_ms: 3_600_000,
+        ..cfg("palloc1")
+    };
     let mut oms = Oms::open_entry(
         cfg,
         &dir.0.join("journal"),
