@@ -8,7 +8,10 @@
 //!   then the best bid/ask read;
 //! - `hftbacktest-hashmap`, `hftbacktest-roivector`: the peer project hftbacktest's
 //!   `HashMapMarketDepth` and `ROIVectorMarketDepth` behind serde_json + `f64` and the same
-//!   bridge ([`crate::book_hftbacktest`] says exactly what runs).
+//!   bridge ([`crate::book_hftbacktest`] says exactly what runs);
+//! - `barter-data-orderbook`: the peer project barter-data's `OrderBook` behind its own Binance
+//!   serde types (`Decimal` levels) and the same bridge ([`crate::book_barter`] says exactly what
+//!   runs).
 //!
 //! Latency passes: every frame of the file goes through each implementation (tickers and trades
 //! too, as in a live feed); a histogram sample is taken per depth message (3,451 per pass).
@@ -41,6 +44,7 @@ use lyra_shm::{
 use rust_decimal::Decimal;
 
 use crate::{
+    book_barter::BarterPeer,
     book_hftbacktest::HbtPeers,
     parse::{base_parse, load_capture, lyra_table, BaseDepth, BaseMsg, FrameBuf},
     report::{new_hist, Report},
@@ -215,7 +219,12 @@ const THROUGHPUT_PASSES: (u64, u64) = (40, 20);
 /// One throughput pass of each implementation over `frames` (no per-message clock reads);
 /// returns `(lyra ns, baseline ns)` (the peers keep their own when `record`) and checks the
 /// books agree.
-fn throughput_pass(frames: &FrameBuf, peers: &mut HbtPeers, record: bool) -> Result<(u64, u64)> {
+fn throughput_pass(
+    frames: &FrameBuf,
+    peers: &mut HbtPeers,
+    barter: &mut BarterPeer,
+    record: bool,
+) -> Result<(u64, u64)> {
     let mut pipe = LyraPipe::new();
     let t0 = mono_now_ns();
     for (recv, f) in frames.iter() {
@@ -235,6 +244,7 @@ fn throughput_pass(frames: &FrameBuf, peers: &mut HbtPeers, record: bool) -> Res
     let ns_base = mono_now_ns() - t0;
     same_book(&pipe.book, &base)?;
     peers.throughput_pass(frames, record, &pipe.book)?;
+    barter.throughput_pass(frames, record, &pipe.book)?;
     Ok((ns_lyra, ns_base))
 }
 
@@ -248,6 +258,7 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
     let book_buf = FrameBuf::new(book_frames.iter().copied());
     let (mut h_lyra, mut h_base) = (new_hist(), new_hist());
     let mut peers = HbtPeers::new();
+    let mut barter = BarterPeer::new();
     let (mut ns_lyra, mut ns_base) = (u64::MAX, u64::MAX);
     let mut depth_msgs = 0u64;
     let passes = opts.pick(8, 3);
@@ -279,10 +290,11 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
         }
         same_book(&pipe.book, &base)?;
         peers.latency_pass(&frames, record, &pipe.book)?;
+        barter.latency_pass(&frames, record, &pipe.book)?;
     }
     let (full, quick) = THROUGHPUT_PASSES;
     for pass in 0..=opts.pick(full, quick) {
-        let (l, b) = throughput_pass(&book_buf, &mut peers, pass > 0)?;
+        let (l, b) = throughput_pass(&book_buf, &mut peers, &mut barter, pass > 0)?;
         if pass > 0 {
             ns_lyra = ns_lyra.min(l);
             ns_base = ns_base.min(b);
@@ -296,5 +308,6 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
         Report::from_hist("book", "serde-decimal-btreemap", &h_base, per_s(ns_base)),
     ];
     reports.extend(peers.reports(&per_s));
+    reports.push(barter.report(&per_s));
     Ok(reports)
 }

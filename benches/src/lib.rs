@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod book_barter;
 pub mod book_hftbacktest;
 pub mod halt;
 pub mod oms;

@@ -1,0 +1,374 @@
+//! `book` peer baseline: barter-data's `OrderBook` (crate `barter-data` 0.13), fed the same Binance
+//! capture as `lyra`, `serde-decimal-btreemap` and the hftbacktest rows.
+//!
+//! What exactly runs, per frame (all synchronous: barter-data's tokio/reqwest/WebSocket half is
+//! compiled in, as the crate has no feature to leave it out, but none of it runs here):
+//! - Front end: barter-data's own Binance Spot serde types, decoded with `serde_json` as its
+//!   WebSocket stream does (the combined-stream envelope's `data` taken by a one-field wrapper,
+//!   as Lyra's capture records the combined stream): `BinanceSpotOrderBookL2Update` for depth
+//!   diffs (its `SubscriptionId` built from `s`, `E` to a chrono time, levels as
+//!   `rust_decimal::Decimal` through its `BinanceLevel`), `BinanceOrderBookL2Snapshot` for the REST
+//!   snapshot, and `BinanceOrderBookL1` / `BinanceTrade` for bookTickers and trades, decoded and
+//!   dropped (keeping a live feed's cache traffic on every row, as the other rows do).
+//! - Conversion: barter-data's own `From` impls, as its transformer and snapshot fetcher call
+//!   them: an update becomes a `MarketIter<_, OrderBookEvent>` (a one-event `Vec`, an
+//!   `OrderBookEvent::Update` holding an `OrderBook` built and sorted from the diff's levels, a
+//!   `Utc::now()` receive time), the snapshot a `MarketEvent<_, OrderBookEvent::Snapshot>`.
+//! - Bridge: the same snapshot bridge and gap rules as the other rows (buffer diffs until the
+//!   snapshot, drop diffs with `u <= lastUpdateId`, a `U` past `last + 1` unsyncs). barter-data's
+//!   own `BinanceSpotOrderBookL2Sequencer` is not on the timed path: its transformer only comes
+//!   from an `async fn init`, and its rule after the first diff is stricter (`U == last + 1`). The
+//!   test shows it accepts every diff the bridge applies on this capture.
+//! - Book: `OrderBook::update(&event.kind)` (a snapshot replaces the book; an update upserts
+//!   each level into its sorted `Vec<Level>` by binary search), then the best bid/ask read
+//!   (`bids().best()`, `asks().best()`) per depth message.
+//! - Left out, so this row is a lower bound of barter-data's own pipeline: the transformer's
+//!   `SubscriptionId` map lookup, the `parking_lot::RwLock` its `OrderBookL2Manager` wraps each
+//!   book in, and the channels between its tasks.
+//!
+//! Check at the end of every pass: best bid and ask (price and quantity, as `Decimal`s equal to
+//! Lyra's mantissas at the instrument's 8 decimals) and the level count per side (barter-data
+//! keeps every level, as Lyra does), so this row did the same work.
+
+use std::hint::black_box;
+
+use anyhow::{ensure, Context, Result};
+use barter_data::{
+    books::{Level, OrderBook},
+    event::{MarketEvent, MarketIter},
+    exchange::binance::{
+        book::{l1::BinanceOrderBookL1, l2::BinanceOrderBookL2Snapshot},
+        spot::l2::BinanceSpotOrderBookL2Update,
+        trade::BinanceTrade,
+    },
+    subscription::book::OrderBookEvent,
+};
+use barter_instrument::exchange::ExchangeId;
+use hdrhistogram::Histogram;
+use lyra_engine::book::L2Book;
+use lyra_shm::clock::mono_now_ns;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::{
+    parse::FrameBuf,
+    report::{new_hist, Report},
+};
+
+/// The row name.
+pub const NAME: &str = "barter-data-orderbook";
+/// The instrument key barter-data's events carry (one instrument in the capture).
+const KEY: u16 = 0;
+/// Lyra's price and quantity scale (8 decimals).
+const SCALE: u32 = 8;
+
+/// One decoded frame, in barter-data's types.
+#[derive(Debug)]
+pub enum BarterMsg {
+    /// A depth diff.
+    Depth(BinanceSpotOrderBookL2Update),
+    /// The REST snapshot.
+    Snapshot(BinanceOrderBookL2Snapshot),
+    /// A trade or bookTicker (not book input).
+    Other,
+}
+
+/// The combined stream's envelope: barter-data subscribes on a raw stream, whose frames are
+/// this `data`.
+#[derive(Deserialize)]
+struct Env<T> {
+    data: T,
+}
+
+/// Decodes one frame into barter-data's types, dispatching on the stream name as the other
+/// rows do.
+///
+/// # Errors
+/// serde_json's error (a malformed frame or number).
+pub fn barter_parse(frame: &str) -> Result<BarterMsg, serde_json::Error> {
+    let head = &frame.as_bytes()[..frame.len().min(48)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    Ok(if has(b"\"lastUpdateId\"") {
+        BarterMsg::Snapshot(serde_json::from_str(frame)?)
+    } else if has(b"@depth") {
+        BarterMsg::Depth(serde_json::from_str::<Env<BinanceSpotOrderBookL2Update>>(frame)?.data)
+    } else if has(b"@bookTicker") {
+        black_box(serde_json::from_str::<Env<BinanceOrderBookL1>>(frame)?.data);
+        BarterMsg::Other
+    } else if has(b"@trade") {
+        black_box(serde_json::from_str::<Env<BinanceTrade>>(frame)?.data);
+        BarterMsg::Other
+    } else {
+        BarterMsg::Other
+    })
+}
+
+/// The bridge over barter-data's `OrderBook`: Binance's documented snapshot + diff rules.
+#[derive(Debug, Default)]
+pub struct BarterBook {
+    /// The peer's book.
+    pub book: OrderBook,
+    synced: bool,
+    last: u64,
+    buf: Vec<BinanceSpotOrderBookL2Update>,
+}
+
+impl BarterBook {
+    /// A fresh, unsynced, empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn apply(&mut self, d: BinanceSpotOrderBookL2Update) {
+        if d.last_update_id <= self.last {
+            return;
+        }
+        if d.first_update_id > self.last + 1 {
+            self.synced = false;
+            return;
+        }
+        self.last = d.last_update_id;
+        // barter-data's conversion yields one `Ok` event per update (its `Err`s come from the
+        // sequencer, which the bridge replaces).
+        let events = MarketIter::<u16, OrderBookEvent>::from((ExchangeId::BinanceSpot, KEY, d));
+        for ev in events.0.into_iter().flatten() {
+            self.book.update(&ev.kind);
+        }
+    }
+
+    /// One decoded frame.
+    pub fn on_msg(&mut self, m: BarterMsg) {
+        match m {
+            BarterMsg::Depth(d) if self.synced => self.apply(d),
+            BarterMsg::Depth(d) => self.buf.push(d),
+            BarterMsg::Snapshot(s) => {
+                if self
+                    .buf
+                    .first()
+                    .is_some_and(|b| s.last_update_id < b.first_update_id)
+                {
+                    return;
+                }
+                self.last = s.last_update_id;
+                let ev =
+                    MarketEvent::<u16, OrderBookEvent>::from((ExchangeId::BinanceSpot, KEY, s));
+                self.book.update(&ev.kind);
+                self.synced = true;
+                for d in std::mem::take(&mut self.buf) {
+                    self.apply(d);
+                }
+            }
+            BarterMsg::Other => {}
+        }
+    }
+
+    /// The best bid/ask read per depth message.
+    #[inline]
+    pub fn top(&self) -> (Option<&Level>, Option<&Level>) {
+        (self.book.bids().best(), self.book.asks().best())
+    }
+
+    /// One frame: decode, bridge, book, top read; whether it was a depth message.
+    ///
+    /// # Errors
+    /// A frame serde_json cannot decode into barter-data's types.
+    #[inline]
+    pub fn frame(&mut self, f: &str) -> Result<bool> {
+        let m = barter_parse(f).with_context(|| format!("{NAME}: {f:.80}"))?;
+        let depth = matches!(m, BarterMsg::Depth(_));
+        self.on_msg(m);
+        if depth {
+            black_box(self.top());
+        }
+        Ok(depth)
+    }
+}
+
+/// Checks barter-data's book against Lyra's: same top and the same level counts.
+///
+/// # Errors
+/// When they differ (the comparison would not be of equal work).
+pub fn same_book(l: &L2Book, b: &BarterBook) -> Result<()> {
+    let level = |(p, q): (i64, i64)| Level::new(Decimal::new(p, SCALE), Decimal::new(q, SCALE));
+    let (bb, ba) = b.top();
+    let lb = l.best_bid().map(|(p, q)| level((p.0, q.0)));
+    let la = l.best_ask().map(|(p, q)| level((p.0, q.0)));
+    ensure!(
+        lb.as_ref() == bb,
+        "{NAME}: best bids differ: {lb:?} vs {bb:?}"
+    );
+    ensure!(
+        la.as_ref() == ba,
+        "{NAME}: best asks differ: {la:?} vs {ba:?}"
+    );
+    let lyra = (l.bid_levels(), l.ask_levels());
+    let peer = (b.book.bids().levels().len(), b.book.asks().levels().len());
+    ensure!(
+        lyra == peer,
+        "{NAME}: level counts differ (bids, asks): lyra {lyra:?} vs {peer:?}"
+    );
+    Ok(())
+}
+
+/// The barter-data row of the `book` suite, run after the other rows in every pass.
+pub struct BarterPeer {
+    hist: Histogram<u64>,
+    ns_best: u64,
+}
+
+impl BarterPeer {
+    /// An empty histogram, no pass yet.
+    pub fn new() -> Self {
+        Self {
+            hist: new_hist(),
+            ns_best: u64::MAX,
+        }
+    }
+
+    /// One latency pass over every frame (a sample per depth message when `record`), the book
+    /// then checked against `lyra`, the book of Lyra's same pass.
+    ///
+    /// # Errors
+    /// An undecodable frame, or a book that disagrees with Lyra's.
+    pub fn latency_pass(
+        &mut self,
+        frames: &[(u64, String)],
+        record: bool,
+        lyra: &L2Book,
+    ) -> Result<()> {
+        let mut book = BarterBook::new();
+        for (_, f) in frames {
+            let t0 = mono_now_ns();
+            let depth = book.frame(f)?;
+            let dt = mono_now_ns() - t0;
+            if depth && record {
+                self.hist.saturating_record(dt);
+            }
+        }
+        same_book(lyra, &book)
+    }
+
+    /// One throughput pass over the book-building frames (kept as the fastest when `record`),
+    /// the book then checked against `lyra`.
+    ///
+    /// # Errors
+    /// An undecodable frame, or a book that disagrees with Lyra's.
+    pub fn throughput_pass(
+        &mut self,
+        frames: &FrameBuf,
+        record: bool,
+        lyra: &L2Book,
+    ) -> Result<()> {
+        let mut book = BarterBook::new();
+        let t0 = mono_now_ns();
+        for (_, f) in frames.iter() {
+            book.frame(f)?;
+        }
+        let ns = mono_now_ns() - t0;
+        if record {
+            self.ns_best = self.ns_best.min(ns);
+        }
+        same_book(lyra, &book)
+    }
+
+    /// The row; `per_s` turns the fastest pass (ns) into depth messages per second.
+    pub fn report(&self, per_s: &dyn Fn(u64) -> f64) -> Report {
+        Report::from_hist("book", NAME, &self.hist, per_s(self.ns_best))
+    }
+}
+
+impl Default for BarterPeer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use barter_data::exchange::binance::spot::l2::BinanceSpotOrderBookL2Sequencer;
+
+    use super::*;
+    use crate::{book::LyraPipe, parse::load_capture};
+
+    #[test]
+    fn decodes_depth_levels_to_decimals_and_refuses_bad_numbers() {
+        let f = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161253000,"s":"BTCUSDT","U":10,"u":12,"b":[["61800.01","0.50000000"]],"a":[["61800.02","0.00000000"]]}}"#;
+        let BarterMsg::Depth(d) = barter_parse(f).expect("valid frame") else {
+            panic!("not a depth message")
+        };
+        assert_eq!((d.first_update_id, d.last_update_id), (10, 12));
+        assert_eq!(d.time_exchange.timestamp_millis(), 1_723_161_253_000);
+        assert_eq!(d.bids[0].price, Decimal::new(6_180_001, 2));
+        assert_eq!(d.bids[0].amount, Decimal::new(5, 1));
+        assert!(d.asks[0].amount.is_zero());
+        let bad = f.replace("61800.01", "61800.0x");
+        assert!(barter_parse(&bad).is_err());
+    }
+
+    /// barter-data's book, behind the bridge, ends one pass over the capture equal to Lyra's;
+    /// the check notices one level more; and barter-data's own sequencer accepts every diff
+    /// the bridge applied (its rules and the bridge's agree on this capture).
+    #[test]
+    fn peer_matches_lyra_over_the_capture() {
+        let frames = match load_capture() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("skipped: {e:#}");
+                return;
+            }
+        };
+        let mut pipe = LyraPipe::new();
+        let mut barter = BarterBook::new();
+        let mut depth_msgs = 0;
+        for (recv, f) in &frames {
+            let lyra = pipe.frame(*recv, f.as_bytes()).expect("lyra decodes");
+            assert_eq!(barter.frame(f).expect("peer decodes"), lyra);
+            depth_msgs += usize::from(lyra);
+        }
+        assert_eq!(depth_msgs, 3451);
+        same_book(&pipe.book, &barter).expect("barter-data's book equals lyra's");
+        let bids = barter.book.bids().levels().len();
+        assert!(bids > 100, "a real book: {bids} bid levels");
+
+        // A bid at a price no level holds, far below the touch: same top, one level more.
+        let far = Level::new(Decimal::new(5_812_345, 2), Decimal::ONE);
+        assert!(barter
+            .book
+            .bids()
+            .levels()
+            .iter()
+            .all(|l| l.price != far.price));
+        let seq = barter.book.sequence();
+        let no_asks: [Level; 0] = [];
+        barter.book.update(&OrderBookEvent::Update(OrderBook::new(
+            seq,
+            None,
+            [far],
+            no_asks,
+        )));
+        assert!(same_book(&pipe.book, &barter).is_err());
+
+        // barter-data's sequencer from the snapshot on, over the diffs in order.
+        let mut snapshot_id = None;
+        let mut diffs = Vec::new();
+        for (_, f) in &frames {
+            match barter_parse(f).expect("decodes") {
+                BarterMsg::Snapshot(s) => snapshot_id = Some(s.last_update_id),
+                BarterMsg::Depth(d) => diffs.push(d),
+                BarterMsg::Other => {}
+            }
+        }
+        let last = snapshot_id.expect("the capture holds the REST snapshot");
+        let bridged = diffs.iter().filter(|d| d.last_update_id > last).count();
+        let mut seq = BinanceSpotOrderBookL2Sequencer::new(last);
+        let mut accepted = 0;
+        for d in diffs {
+            let ok = seq
+                .validate_sequence(d)
+                .expect("barter-data's sequencer accepts it");
+            accepted += usize::from(ok.is_some());
+        }
+        assert_eq!(accepted, bridged);
+        assert!(accepted > 3000, "{accepted} diffs after the snapshot");
+    }
+}
