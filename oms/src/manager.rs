@@ -1225,41 +1225,64 @@ impl Oms {
         }
         self.seqs.clear();
         for i in 0..self.symbols.len() {
-            let Some((sym, inst, qty_scale)) = self.symbols[i]
-                .as_ref()
-                .map(|s| (s.symbol.clone(), s.instrument, s.qty_scale))
-            else {
+            let Some(spec) = self.symbols[i].clone() else {
                 continue;
             };
+            // Candidates: this instrument's working orders; those the list shows unchanged
+            // drop out while it is read, the rest (gone from the list, or filled more) are
+            // queried.
+            let start = self.seqs.len();
+            self.seqs.extend(
+                self.orders
+                    .values()
+                    .filter(|o| {
+                        o.intent.instrument == spec.instrument
+                            && matches!(o.state, OrderState::Acked | OrderState::Partial)
+                    })
+                    .map(|o| o.intent.intent_seq),
+            );
+            if self.seqs.len() == start {
+                continue;
+            }
             let now = self.venue_ms();
             if self.entry.budget().take(now, 6, false).is_err() {
                 return;
             }
-            let body = match binance!(self).call(
+            let read = match binance!(self).call(
                 Method::Get,
                 "/api/v3/openOrders",
-                &[("symbol", &sym)],
+                &[("symbol", &spec.symbol)],
                 true,
             ) {
-                Ok(r) if r.status == 200 => r.body.to_vec(),
-                _ => continue,
-            };
-            let Ok(open) = serde_json::from_slice::<Vec<OrderBody<'_>>>(&body) else {
-                continue;
-            };
-            for o in self.orders.values().filter(|o| {
-                o.intent.instrument == inst
-                    && matches!(o.state, OrderState::Acked | OrderState::Partial)
-            }) {
-                let listed = open
-                    .iter()
-                    .find(|b| b.client_order_id == o.clordid.as_str());
-                let unchanged = listed.is_some_and(|b| {
-                    b.executed_qty.and_then(|q| mantissa(q, qty_scale)) == Some(o.cum_qty.0)
-                });
-                if !unchanged {
-                    self.seqs.push(o.intent.intent_seq);
+                Ok(r) if r.status == 200 => {
+                    self.body.clear();
+                    self.body.extend_from_slice(r.body);
+                    true
                 }
+                _ => false,
+            };
+            if !read {
+                self.seqs.truncate(start);
+                continue;
+            }
+            // Read in place (no list built): the poll allocates nothing.
+            let body = std::mem::take(&mut self.body);
+            let (orders, seqs, qty_scale) = (&self.orders, &mut self.seqs, spec.qty_scale);
+            let parsed = crate::venue::for_each_in_array::<OrderBody<'_>>(&body, |b| {
+                let unchanged = seqs[start..].iter().position(|s| {
+                    orders.get(s).is_some_and(|o| {
+                        b.client_order_id == o.clordid.as_str()
+                            && b.executed_qty.and_then(|q| mantissa(q, qty_scale))
+                                == Some(o.cum_qty.0)
+                    })
+                });
+                if let Some(p) = unchanged {
+                    seqs.swap_remove(start + p);
+                }
+            });
+            self.body = body;
+            if parsed.is_err() {
+                self.seqs.truncate(start);
             }
         }
         let seqs = std::mem::take(&mut self.seqs);

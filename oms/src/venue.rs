@@ -410,6 +410,33 @@ impl<T> Default for First<T> {
     }
 }
 
+/// Parses the JSON array `body` element by element as `T`, handing each to `f` instead of
+/// collecting them: a list answer (open orders) read without allocating a `Vec`.
+///
+/// # Errors
+/// The JSON error of the first element (or the array) that does not parse.
+pub fn for_each_in_array<'de, T: Deserialize<'de>>(
+    body: &'de [u8],
+    f: impl FnMut(T),
+) -> Result<(), serde_json::Error> {
+    struct Each<T, F>(F, PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Each<T, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(t) = seq.next_element::<T>()? {
+                (self.0)(t);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.deserialize_seq(Each(f, PhantomData))?;
+    de.end()
+}
+
 /// A JSON object of which only the first entry is kept and the rest skipped, so that a
 /// one-entry map answer (Kraken `QueryOrders` for one txid) parses without allocating a map.
 #[derive(Debug)]
@@ -588,6 +615,16 @@ mod tests {
         assert_eq!(f.0, Some(1));
         let f: First<u32> = serde_json::from_str("[]").unwrap();
         assert_eq!(f.0, None);
+    }
+
+    #[test]
+    fn for_each_in_array_hands_over_every_element() {
+        let mut seen = Vec::new();
+        for_each_in_array::<u32>(b"[3, 1, 2]", |v| seen.push(v)).unwrap();
+        assert_eq!(seen, [3, 1, 2]);
+        assert!(for_each_in_array::<u32>(b"[1, \"x\"]", |_| {}).is_err());
+        assert!(for_each_in_array::<u32>(b"[1] trailing", |_| {}).is_err());
+        assert!(for_each_in_array::<u32>(b"{}", |_| {}).is_err());
     }
 
     #[test]
