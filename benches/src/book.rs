@@ -213,7 +213,8 @@ fn builds_book(frame: &str) -> bool {
     has(b"@depth") || has(b"\"lastUpdateId\"")
 }
 
-/// Throughput passes per implementation (full run, `--quick`): a pass of both is about 25 ms.
+/// Throughput passes per implementation (full run, `--quick`): a pass of all rows is about 90 ms
+/// (half of it barter-data's).
 const THROUGHPUT_PASSES: (u64, u64) = (40, 20);
 
 /// One throughput pass of each implementation over `frames` (no per-message clock reads);
