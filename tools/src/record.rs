@@ -219,10 +219,11 @@ fn target(args: &RecordArgs) -> Result<Target> {
     })
 }
 
-/// The output stream: plain or gzip.
+/// The output stream: plain or gzip (the encoder boxed: its state is a few hundred bytes with
+/// flate2's zlib-rs back end, and one `Sink` per recording makes the indirection free).
 enum Sink {
     Plain(BufWriter<File>),
-    Gz(GzEncoder<BufWriter<File>>),
+    Gz(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Sink {
@@ -230,7 +231,7 @@ impl Sink {
         let f = File::create(path).with_context(|| format!("create {}", path.display()))?;
         let w = BufWriter::with_capacity(1 << 20, f);
         Ok(if path.extension().is_some_and(|e| e == "gz") {
-            Sink::Gz(GzEncoder::new(w, Compression::default()))
+            Sink::Gz(Box::new(GzEncoder::new(w, Compression::default())))
         } else {
             Sink::Plain(w)
         })
@@ -239,7 +240,7 @@ impl Sink {
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Sink::Plain(w) => w,
-            Sink::Gz(w) => w,
+            Sink::Gz(w) => w.as_mut(),
         }
     }
 
