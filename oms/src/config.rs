@@ -89,6 +89,16 @@ pub struct OmsConfig {
     pub unknown_orders: UnknownOrders,
     /// Halt the venue when |server - local| passes this after a -1021, ms.
     pub max_skew_ms: u64,
+    /// How long after its send a request may still be executed by the venue, ms: no
+    /// SENT_UNKNOWN attempt is declared absent before this has passed since it was sent (for a
+    /// journaled intent after a restart, since its SENT record). `None` (the default) takes the
+    /// venue's own bound plus `max_skew_ms` for clock uncertainty: Binance the request's
+    /// `recvWindow`, OKX 30 s, Kraken 0 (nonce order; see `OrderEntry::request_life_ms`).
+    /// Without it, a request the venue had not yet read — queued in its gateway, or written by a
+    /// process killed right after — could place its order after "not found" answers had already
+    /// declared it absent: an order the OMS does not know. `Some(0)` only for a venue that reads
+    /// every request before answering and a process that does not die mid-request (tests).
+    pub request_life_ms: Option<u64>,
 }
 
 impl Default for OmsConfig {
@@ -106,6 +116,7 @@ impl Default for OmsConfig {
             cancel_on_halt: CancelOnHalt::All,
             unknown_orders: UnknownOrders::Report,
             max_skew_ms: 1_000,
+            request_life_ms: None,
         }
     }
 }

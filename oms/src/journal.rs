@@ -76,6 +76,9 @@ pub struct JournaledIntent {
     /// The venue's order id as text (OKX `ordId`, Kraken txid), once known (empty before and
     /// on Binance, whose numeric id is `venue_order_id`).
     pub venue_id: IdText,
+    /// Wall clock ns of its latest SENT record (written just before the request), 0 before:
+    /// restart reconciliation waits out the request's life from here.
+    pub sent_wall_ns: u64,
 }
 
 /// What opening the journal found.
@@ -329,12 +332,16 @@ fn apply(rec: &mut Recovery, r: &[u8]) {
                     venue_order_id: 0,
                     cum_qty: Qty(0),
                     venue_id: IdText::default(),
+                    sent_wall_ns: 0,
                 },
             );
         }
         KIND_STATE => {
             if let Some(j) = rec.intents.get_mut(&seq) {
                 j.state = state;
+                if state == OrderState::Sent {
+                    j.sent_wall_ns = u64_at(r, 24);
+                }
                 let voi = u64_at(r, 32);
                 if voi != 0 {
                     j.venue_order_id = voi;

@@ -572,6 +572,9 @@ impl Oms {
             return Ok(());
         };
         let ev = o.transition(to, code, wall)?;
+        if to == OrderState::Sent {
+            o.sent_wall_ns = wall;
+        }
         let (voi, cum) = (o.venue_order_id, o.cum_qty);
         let rep = ExecReport {
             intent_seq: seq,
@@ -860,12 +863,40 @@ impl Oms {
         Ok(())
     }
 
+    /// How long after its send a request may still be executed by the venue (see
+    /// [`OmsConfig::request_life_ms`]), ms.
+    fn request_life_ms(&self) -> u64 {
+        if let Some(ms) = self.cfg.request_life_ms {
+            return ms;
+        }
+        let venue = match &self.entry {
+            Entry::Binance(rest) => u64::from(rest.recv_window_ms()),
+            Entry::Other { client, .. } => client.request_life_ms(),
+        };
+        // The venue measures the request's age by its own clock; ours may be off by up to the
+        // skew we tolerate.
+        if venue == 0 {
+            0
+        } else {
+            venue + self.cfg.max_skew_ms
+        }
+    }
+
     fn push_pending(&mut self, seq: u64) {
         let now = self.now_ms();
+        // Not before the request can no longer execute: counted from its SENT (journaled
+        // before the write; after a restart, the dead process's), or from now if unknown.
+        let sent = self.orders.get(&seq).map_or(0, |o| o.sent_wall_ns);
+        let age_ms = if sent == 0 {
+            0
+        } else {
+            self.wall_ns().saturating_sub(sent) / 1_000_000
+        };
+        let life_left = self.request_life_ms().saturating_sub(age_ms);
         self.pending.retain(|p| p.seq != seq);
         self.pending.push(Pending {
             seq,
-            deadline_ms: now + self.cfg.unknown_window_ms,
+            deadline_ms: now + self.cfg.unknown_window_ms.max(life_left),
             next_ms: now,
             backoff_ms: self.cfg.backoff_initial_ms.max(1),
             not_found: 0,
@@ -1490,6 +1521,7 @@ impl Oms {
             o.venue_order_id = j.venue_order_id;
             o.venue_id = j.venue_id;
             o.cum_qty = j.cum_qty;
+            o.sent_wall_ns = j.sent_wall_ns;
             self.orders.insert(seq, o);
             if !j.state.is_terminal() {
                 journal_states.push((seq, j.state));
@@ -1514,7 +1546,9 @@ impl Oms {
             self.fetch_trades(seq);
         }
         // Working orders are pending too (query until they answer); wait for all.
-        let max = Duration::from_millis(self.cfg.unknown_window_ms.saturating_mul(2) + 1000);
+        let max = Duration::from_millis(
+            self.cfg.unknown_window_ms.saturating_mul(2) + self.request_life_ms() + 1000,
+        );
         self.settle(max)?;
         for &(seq, st) in &journal_states {
             let state = self.orders[&seq].state;

@@ -202,6 +202,9 @@ pub struct Order {
     pub trades: TradeSet,
     /// Whether it went to the test endpoint (SAFE): never live at the venue.
     pub safe: bool,
+    /// Wall clock ns of its latest SENT (just before the request was written), 0 if unknown:
+    /// a SENT_UNKNOWN attempt is not declared absent before the request's life has passed.
+    pub sent_wall_ns: u64,
 }
 
 impl Order {
@@ -217,6 +220,7 @@ impl Order {
             filled_qty: Qty(0),
             trades: TradeSet::default(),
             safe,
+            sent_wall_ns: 0,
         }
     }
 

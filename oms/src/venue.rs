@@ -266,6 +266,12 @@ pub trait OrderEntry {
     /// The venue's name (`binance`, `okx`, `kraken`).
     fn venue_name(&self) -> &'static str;
 
+    /// How long after it was signed a request may still be executed by the venue, ms, before
+    /// clock uncertainty: a request queued in the venue's gateway, or written by a process that
+    /// then died, can place its order this late. The OMS declares no SENT_UNKNOWN attempt
+    /// absent sooner (see `OmsConfig::request_life_ms`).
+    fn request_life_ms(&self) -> u64;
+
     /// Opens the connection off the order path and syncs time; returns server minus local
     /// clock in ms (0 for Kraken, whose requests carry nonces, not timestamps).
     ///

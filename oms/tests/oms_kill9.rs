@@ -32,8 +32,14 @@ fn cfg() -> OmsConfig {
         mode: Mode::Live,
         unknown_window_ms: 40,
         backoff_initial_ms: 3,
-        backoff_max_ms: 10,
+        // Queries back off to 100 ms: the wait for the request life (below) would otherwise
+        // spend the venue's request-weight budget on queries that cannot prove anything yet.
+        backoff_max_ms: 100,
         working_poll_ms: 60_000,
+        // The request's life is derived (recvWindow 500 + skew 250): a request a killed child
+        // wrote but the venue had not read yet must not be declared absent before it can no
+        // longer execute. A short recvWindow keeps 25 rounds of that wait short.
+        max_skew_ms: 250,
         ..OmsConfig::default()
     }
 }
@@ -98,7 +104,7 @@ struct TempDirRef(PathBuf);
 fn rest_to(url: &str, ca: &std::path::Path) -> lyra_oms::binance::BinanceRest {
     let cfg = lyra_oms::binance::BinanceConfig {
         rest_url: url.into(),
-        recv_window_ms: 5000,
+        recv_window_ms: 500,
         timeout: Duration::from_millis(1500),
     };
     lyra_oms::binance::BinanceRest::new(

@@ -87,6 +87,9 @@ fn oms_window(s: &Setup, seg: Arc<ControlSegment>, mode: Mode, window_ms: u64) -
         unknown_window_ms: window_ms,
         backoff_initial_ms: 10,
         backoff_max_ms: 50,
+        // The test venue reads every request before it answers and no process dies mid-request
+        // here, so nothing is in flight once an answer is lost (oms_kill9 covers the rest).
+        request_life_ms: Some(0),
         ..OmsConfig::default()
     };
     let mut oms = Oms::open(

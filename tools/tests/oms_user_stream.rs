@@ -198,6 +198,9 @@ fn oms_window(
         backoff_max_ms: 50,
         working_poll_ms: poll_ms,
         working_poll_stream_ms: stream_poll_ms,
+        // The test venue reads every request before it answers and no process dies mid-request
+        // here, so nothing is in flight once an answer is lost (oms_kill9 covers the rest).
+        request_life_ms: Some(0),
         ..OmsConfig::default()
     };
     let spec = SymbolSpec {

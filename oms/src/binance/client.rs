@@ -121,6 +121,11 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 }
 
 impl BinanceRest {
+    /// The `recvWindow` every signed request carries, ms.
+    pub fn recv_window_ms(&self) -> u32 {
+        self.recv_window_ms
+    }
+
     /// A client (not yet connected: [`BinanceRest::warm`] opens the connection and syncs time).
     ///
     /// # Errors

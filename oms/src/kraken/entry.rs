@@ -15,6 +15,15 @@ impl OrderEntry for KrakenRest {
         VENUE
     }
 
+    /// Kraken's requests carry no timestamp but a nonce that must rise per key (with the key's
+    /// nonce window at its default 0): once Kraken has answered any later private call of ours
+    /// — the queries that look for the order are such calls — an earlier AddOrder still in
+    /// flight is refused with `EAPI:Invalid nonce`. So no extra wait is needed beyond getting
+    /// answers, which the absence rule requires anyway. A key with a nonce window breaks this.
+    fn request_life_ms(&self) -> u64 {
+        0
+    }
+
     fn warm(&mut self) -> Result<i64, VenueError> {
         KrakenRest::warm(self).map(|()| 0)
     }

@@ -15,6 +15,12 @@ impl OrderEntry for OkxRest {
         super::response::VENUE
     }
 
+    /// OKX refuses a request whose timestamp is more than 30 s from its clock (`50102`); we send
+    /// no `expTime`, so that is the bound.
+    fn request_life_ms(&self) -> u64 {
+        30_000
+    }
+
     fn warm(&mut self) -> Result<i64, VenueError> {
         OkxRest::warm(self)
     }

@@ -181,6 +181,11 @@ impl OrderEntry for BinanceRest {
         VENUE
     }
 
+    /// Binance refuses a request older than its `recvWindow` by the venue's clock (-1021).
+    fn request_life_ms(&self) -> u64 {
+        u64::from(self.recv_window_ms())
+    }
+
     fn warm(&mut self) -> Result<i64, VenueError> {
         BinanceRest::warm(self).map_err(|e| VenueError::from_http(VENUE, "warm", &e))
     }
