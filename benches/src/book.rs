@@ -1,5 +1,6 @@
 //! `book`: parse + depth sync + book apply per Binance depth message, over the real BTCUSDT
-//! capture (see `parse`), both implementations running the same snapshot bridge rules.
+//! capture (see `parse`), every row running the same snapshot bridge rules (Lyra's `DepthSync`;
+//! for the serde rows, the one [`Bridge`] here, over each row's own book and front-end types).
 //!
 //! - `lyra`: `feeds::binance::BinanceMd` (simd-json -> mantissas -> `DepthSync` -> `MdEvent`s)
 //!   applied to `engine::book::L2Book` (array-indexed ladder), then the top exported to a `BookTop`;
@@ -29,7 +30,7 @@
 //! books are checked against each other at the end of every pass (same top, same level counts),
 //! so the comparison is of equal work.
 
-use std::{collections::BTreeMap, hint::black_box};
+use std::{collections::BTreeMap, hint::black_box, marker::PhantomData};
 
 use anyhow::{ensure, Result};
 use lyra_engine::book::{BookConfig, L2Book};
@@ -46,7 +47,10 @@ use rust_decimal::Decimal;
 use crate::{
     book_barter::BarterPeer,
     book_hftbacktest::HbtPeers,
-    parse::{base_parse, load_capture, lyra_table, BaseDepth, BaseMsg, FrameBuf},
+    parse::{
+        base_parse, frame_kind, load_capture, lyra_table, BaseDepth, BaseMsg, BaseSnapshot,
+        FrameBuf, FrameKind,
+    },
     report::{new_hist, Report},
     Opts,
 };
@@ -54,19 +58,158 @@ use crate::{
 /// A baseline level: price and quantity.
 pub type BaseLevel<'a> = (&'a Decimal, &'a Decimal);
 
-/// The baseline book: the documented bridge over `BTreeMap<Decimal, Decimal>` sides.
-#[derive(Debug, Default)]
-pub struct BaseBook<'a> {
+/// One frame as a book-building front end decodes it: every row but Lyra's has its own diff
+/// and snapshot types, and the bridge takes any of them.
+#[derive(Debug)]
+pub enum BookMsg<D, S> {
+    /// A depth diff.
+    Depth(D),
+    /// The REST snapshot.
+    Snapshot(S),
+    /// A trade, a bookTicker or anything else (not book input).
+    Other,
+}
+
+/// A row's own book behind the [`Bridge`]: read its front end's diffs and snapshot, apply their
+/// levels, read the top. Each row applies levels its own way; the sync rules are the bridge's.
+pub trait BridgeBook {
+    /// A decoded depth diff.
+    type Diff;
+    /// The decoded REST snapshot.
+    type Snapshot;
+    /// The best bid and ask as this book reads them.
+    type Top<'t>
+    where
+        Self: 't;
+    /// The diff's first and last update ids (`U`, `u`).
+    fn diff_ids(d: &Self::Diff) -> (u64, u64);
+    /// The snapshot's `lastUpdateId`.
+    fn snapshot_id(s: &Self::Snapshot) -> u64;
+    /// Applies a diff's levels (a zero quantity removes its level).
+    fn apply_diff(&mut self, d: Self::Diff);
+    /// Clears the book and applies the snapshot's levels.
+    fn load_snapshot(&mut self, s: Self::Snapshot);
+    /// The best bid and ask.
+    fn top(&self) -> Self::Top<'_>;
+}
+
+/// Binance's documented snapshot + diff rules, the one copy every serde row runs: diffs are
+/// buffered until the snapshot; a snapshot older than the first buffered `U` is ignored (the
+/// diffs after it would leave a hole); then diffs with `u <= lastUpdateId` are dropped, the first
+/// applied one straddles, and a `U` past `last + 1` unsyncs (later diffs wait for a snapshot).
+#[derive(Debug)]
+pub struct Bridge<B: BridgeBook> {
+    /// The row's book.
+    pub book: B,
     synced: bool,
     last: u64,
-    buf: Vec<BaseDepth<'a>>,
+    buf: Vec<B::Diff>,
+}
+
+impl<B: BridgeBook> Bridge<B> {
+    /// An unsynced bridge over `book` (expected empty).
+    pub fn new(book: B) -> Self {
+        Self {
+            book,
+            synced: false,
+            last: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, d: B::Diff) {
+        let (first, last) = B::diff_ids(&d);
+        if last <= self.last {
+            return;
+        }
+        if first > self.last + 1 {
+            self.synced = false;
+            return;
+        }
+        self.book.apply_diff(d);
+        self.last = last;
+    }
+
+    /// One depth diff: applied when synced, else buffered.
+    pub fn on_diff(&mut self, d: B::Diff) {
+        if self.synced {
+            self.apply(d);
+        } else {
+            self.buf.push(d);
+        }
+    }
+
+    /// The REST snapshot: loaded unless older than the first buffered diff, then the buffered
+    /// diffs replayed over it.
+    pub fn on_snapshot(&mut self, s: B::Snapshot) {
+        let id = B::snapshot_id(&s);
+        if self.buf.first().is_some_and(|d| id < B::diff_ids(d).0) {
+            return;
+        }
+        self.book.load_snapshot(s);
+        self.last = id;
+        self.synced = true;
+        for d in std::mem::take(&mut self.buf) {
+            self.apply(d);
+        }
+    }
+
+    /// One decoded frame; whether it was a depth diff.
+    #[inline]
+    pub fn feed(&mut self, m: BookMsg<B::Diff, B::Snapshot>) -> bool {
+        match m {
+            BookMsg::Depth(d) => {
+                self.on_diff(d);
+                true
+            }
+            BookMsg::Snapshot(s) => {
+                self.on_snapshot(s);
+                false
+            }
+            BookMsg::Other => false,
+        }
+    }
+
+    /// One decoded frame, then the top read after a depth diff (what every `book` row does per
+    /// depth message); whether it was one.
+    #[inline]
+    pub fn step(&mut self, m: BookMsg<B::Diff, B::Snapshot>) -> bool {
+        let depth = self.feed(m);
+        if depth {
+            black_box(self.book.top());
+        }
+        depth
+    }
+
+    /// The best bid and ask.
+    pub fn top(&self) -> B::Top<'_> {
+        self.book.top()
+    }
+
+    /// Whether the book is in sync (a snapshot loaded, no gap since).
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+}
+
+impl<B: BridgeBook + Default> Default for Bridge<B> {
+    fn default() -> Self {
+        Self::new(B::default())
+    }
+}
+
+/// The baseline's book: `BTreeMap<Decimal, Decimal>` sides.
+#[derive(Debug, Default)]
+pub struct BaseSides<'a> {
     /// Bids by price.
     pub bids: BTreeMap<Decimal, Decimal>,
     /// Asks by price.
     pub asks: BTreeMap<Decimal, Decimal>,
+    /// The diffs it takes borrow their frame's text.
+    _frames: PhantomData<&'a str>,
 }
 
-impl<'a> BaseBook<'a> {
+impl BaseSides<'_> {
     fn set(side: &mut BTreeMap<Decimal, Decimal>, levels: &[(Decimal, Decimal)]) {
         for &(p, q) in levels {
             if q.is_zero() {
@@ -76,46 +219,68 @@ impl<'a> BaseBook<'a> {
             }
         }
     }
+}
 
-    fn apply(&mut self, d: &BaseDepth<'a>) {
-        if d.u <= self.last {
-            return;
-        }
-        if d.U > self.last + 1 {
-            self.synced = false;
-            return;
-        }
+impl<'a> BridgeBook for BaseSides<'a> {
+    type Diff = BaseDepth<'a>;
+    type Snapshot = BaseSnapshot;
+    type Top<'t>
+        = (Option<BaseLevel<'t>>, Option<BaseLevel<'t>>)
+    where
+        Self: 't;
+
+    fn diff_ids(d: &BaseDepth<'a>) -> (u64, u64) {
+        (d.U, d.u)
+    }
+
+    fn snapshot_id(s: &BaseSnapshot) -> u64 {
+        s.lastUpdateId
+    }
+
+    fn apply_diff(&mut self, d: BaseDepth<'a>) {
         Self::set(&mut self.bids, &d.b);
         Self::set(&mut self.asks, &d.a);
-        self.last = d.u;
     }
 
-    /// One decoded frame.
-    pub fn on_msg(&mut self, m: BaseMsg<'a>) {
+    fn load_snapshot(&mut self, s: BaseSnapshot) {
+        self.bids.clear();
+        self.asks.clear();
+        Self::set(&mut self.bids, &s.bids);
+        Self::set(&mut self.asks, &s.asks);
+    }
+
+    fn top(&self) -> Self::Top<'_> {
+        (self.bids.last_key_value(), self.asks.first_key_value())
+    }
+}
+
+/// The baseline book: the [`Bridge`] over [`BaseSides`].
+pub type BaseBook<'a> = Bridge<BaseSides<'a>>;
+
+impl<'a> From<BaseMsg<'a>> for BookMsg<BaseDepth<'a>, BaseSnapshot> {
+    fn from(m: BaseMsg<'a>) -> Self {
         match m {
-            BaseMsg::Depth(d) if self.synced => self.apply(&d),
-            BaseMsg::Depth(d) => self.buf.push(d),
-            BaseMsg::Snapshot(s) => {
-                if self.buf.first().is_some_and(|b| s.lastUpdateId < b.U) {
-                    return;
-                }
-                self.bids.clear();
-                self.asks.clear();
-                Self::set(&mut self.bids, &s.bids);
-                Self::set(&mut self.asks, &s.asks);
-                self.last = s.lastUpdateId;
-                self.synced = true;
-                for d in std::mem::take(&mut self.buf) {
-                    self.apply(&d);
-                }
-            }
-            _ => {}
+            BaseMsg::Depth(d) => BookMsg::Depth(d),
+            BaseMsg::Snapshot(s) => BookMsg::Snapshot(s),
+            BaseMsg::Ticker(_) | BaseMsg::Trade(_) | BaseMsg::Other => BookMsg::Other,
         }
     }
+}
 
-    /// Best bid and ask.
-    pub fn top(&self) -> (Option<BaseLevel<'_>>, Option<BaseLevel<'_>>) {
-        (self.bids.last_key_value(), self.asks.first_key_value())
+impl<'a> Bridge<BaseSides<'a>> {
+    /// One decoded frame (no top read).
+    pub fn on_msg(&mut self, m: BaseMsg<'a>) {
+        self.feed(m.into());
+    }
+
+    /// One frame: [`base_parse`], bridge, book, top read; whether it was a depth message.
+    ///
+    /// # Errors
+    /// A frame serde_json cannot decode.
+    #[inline]
+    pub fn frame(&mut self, f: &'a str) -> Result<bool> {
+        let m = base_parse(f).map_err(|e| anyhow::anyhow!("baseline: {e}"))?;
+        Ok(self.step(m.into()))
     }
 }
 
@@ -199,7 +364,7 @@ pub fn same_book(l: &L2Book, b: &BaseBook<'_>) -> Result<()> {
         "best asks differ: {la:?} vs {ba:?}"
     );
     ensure!(
-        l.bid_levels() == b.bids.len() && l.ask_levels() == b.asks.len(),
+        l.bid_levels() == b.book.bids.len() && l.ask_levels() == b.book.asks.len(),
         "level counts differ"
     );
     Ok(())
@@ -208,9 +373,7 @@ pub fn same_book(l: &L2Book, b: &BaseBook<'_>) -> Result<()> {
 /// Whether a frame builds the book: a depth diff or the REST snapshot (by its head, as
 /// [`base_parse`] dispatches).
 fn builds_book(frame: &str) -> bool {
-    let head = &frame.as_bytes()[..frame.len().min(48)];
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    has(b"@depth") || has(b"\"lastUpdateId\"")
+    matches!(frame_kind(frame), FrameKind::Depth | FrameKind::Snapshot)
 }
 
 /// Throughput passes per implementation (full run, `--quick`): a pass of all rows is about 90 ms
@@ -235,12 +398,7 @@ fn throughput_pass(
     let mut base = BaseBook::default();
     let t0 = mono_now_ns();
     for (_, f) in frames.iter() {
-        let m = base_parse(f).map_err(|e| anyhow::anyhow!("baseline: {e}"))?;
-        let depth = matches!(m, BaseMsg::Depth(_));
-        base.on_msg(m);
-        if depth {
-            black_box(base.top());
-        }
+        base.frame(f)?;
     }
     let ns_base = mono_now_ns() - t0;
     same_book(&pipe.book, &base)?;
@@ -278,12 +436,7 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
         let mut base = BaseBook::default();
         for (_, f) in &frames {
             let t0 = mono_now_ns();
-            let m = base_parse(f).map_err(|e| anyhow::anyhow!("baseline: {e}"))?;
-            let depth = matches!(m, BaseMsg::Depth(_));
-            base.on_msg(m);
-            if depth {
-                black_box(base.top());
-            }
+            let depth = base.frame(f)?;
             let dt = mono_now_ns() - t0;
             if depth && record {
                 h_base.saturating_record(dt);
@@ -311,4 +464,85 @@ pub fn run(opts: &Opts) -> Result<Vec<Report>> {
     reports.extend(peers.reports(&per_s));
     reports.push(barter.report(&per_s));
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(first: u64, last: u64, bid: &str) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@depth@100ms","data":{{"E":1,"s":"BTCUSDT","U":{first},"u":{last},"b":[["{bid}","1"]],"a":[]}}}}"#
+        )
+    }
+
+    fn snapshot(id: u64) -> String {
+        format!(r#"{{"lastUpdateId":{id},"bids":[["100","1"]],"asks":[["200","1"]]}}"#)
+    }
+
+    fn bids(b: &BaseBook<'_>) -> Vec<String> {
+        b.book.bids.keys().map(Decimal::to_string).collect()
+    }
+
+    /// The bridge's rules, through the baseline's front end and book: buffered until the
+    /// snapshot, stale diffs dropped, the first applied one straddles, a gap unsyncs, and a
+    /// snapshot older than the first buffered diff is ignored.
+    #[test]
+    fn bridge_buffers_drops_straddles_and_unsyncs_on_a_gap() {
+        let frames = [
+            diff(3, 6, "1"),
+            diff(7, 9, "2"),
+            snapshot(8),
+            diff(10, 12, "3"),
+            diff(14, 15, "4"),
+            diff(16, 17, "5"),
+            snapshot(10),
+            snapshot(16),
+        ];
+        let mut b = BaseBook::default();
+        assert!(b.frame(&frames[0]).expect("decodes"));
+        assert!(b.frame(&frames[1]).expect("decodes"));
+        assert!(!b.synced());
+        assert_eq!(bids(&b), Vec::<String>::new(), "buffered, not applied");
+        assert!(!b.frame(&frames[2]).expect("decodes"));
+        assert!(b.synced());
+        // (3, 6) is older than the snapshot; (7, 9) straddles it.
+        assert_eq!(bids(&b), ["2", "100"]);
+        b.frame(&frames[3]).expect("decodes");
+        assert_eq!(bids(&b), ["2", "3", "100"]);
+        // 14 > 12 + 1: a gap; the book waits for a snapshot, buffering again.
+        b.frame(&frames[4]).expect("decodes");
+        assert!(!b.synced());
+        b.frame(&frames[5]).expect("decodes");
+        assert_eq!(bids(&b), ["2", "3", "100"]);
+        // Older than the first buffered diff (16): ignored.
+        b.frame(&frames[6]).expect("decodes");
+        assert!(!b.synced());
+        b.frame(&frames[7]).expect("decodes");
+        assert!(b.synced());
+        assert_eq!(
+            bids(&b),
+            ["5", "100"],
+            "the snapshot cleared the book; (16, 17) straddles"
+        );
+        let (bid, ask) = b.top();
+        assert_eq!(bid.map(|(p, _)| p.to_string()).as_deref(), Some("100"));
+        assert_eq!(ask.map(|(p, _)| p.to_string()).as_deref(), Some("200"));
+    }
+
+    #[test]
+    fn frame_kind_reads_the_head() {
+        assert_eq!(frame_kind(&snapshot(1)), FrameKind::Snapshot);
+        assert_eq!(frame_kind(&diff(1, 2, "1")), FrameKind::Depth);
+        assert_eq!(
+            frame_kind(r#"{"stream":"btcusdt@bookTicker","data":{}}"#),
+            FrameKind::BookTicker
+        );
+        assert_eq!(
+            frame_kind(r#"{"stream":"btcusdt@trade","data":{}}"#),
+            FrameKind::Trade
+        );
+        assert_eq!(frame_kind(r#"{"result":null,"id":1}"#), FrameKind::Other);
+        assert_eq!(frame_kind(""), FrameKind::Other);
+    }
 }

@@ -14,8 +14,9 @@
 //!   them: an update becomes a `MarketIter<_, OrderBookEvent>` (a one-event `Vec`, an
 //!   `OrderBookEvent::Update` holding an `OrderBook` built and sorted from the diff's levels, a
 //!   `Utc::now()` receive time), the snapshot a `MarketEvent<_, OrderBookEvent::Snapshot>`.
-//! - Bridge: the same snapshot bridge and gap rules as the other rows (buffer diffs until the
-//!   snapshot, drop diffs with `u <= lastUpdateId`, a `U` past `last + 1` unsyncs). barter-data's
+//! - Bridge: [`crate::book::Bridge`], the snapshot bridge and gap rules of the other rows (buffer
+//!   diffs until the snapshot, drop diffs with `u <= lastUpdateId`, a `U` past `last + 1`
+//!   unsyncs). barter-data's
 //!   own `BinanceSpotOrderBookL2Sequencer` is not on the timed path: its transformer only comes
 //!   from an `async fn init`, and its rule after the first diff is stricter (`U == last + 1`). The
 //!   test shows it accepts every diff the bridge applies on this capture.
@@ -48,10 +49,10 @@ use hdrhistogram::Histogram;
 use lyra_engine::book::L2Book;
 use lyra_shm::clock::mono_now_ns;
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::{
-    parse::FrameBuf,
+    book::{BookMsg, Bridge, BridgeBook},
+    parse::{frame_kind, Env, FrameBuf, FrameKind},
     report::{new_hist, Report},
 };
 
@@ -63,111 +64,72 @@ const KEY: u16 = 0;
 const SCALE: u32 = 8;
 
 /// One decoded frame, in barter-data's types.
-#[derive(Debug)]
-pub enum BarterMsg {
-    /// A depth diff.
-    Depth(BinanceSpotOrderBookL2Update),
-    /// The REST snapshot.
-    Snapshot(BinanceOrderBookL2Snapshot),
-    /// A trade or bookTicker (not book input).
-    Other,
-}
+pub type BarterMsg = BookMsg<BinanceSpotOrderBookL2Update, BinanceOrderBookL2Snapshot>;
 
-/// The combined stream's envelope: barter-data subscribes on a raw stream, whose frames are
-/// this `data`.
-#[derive(Deserialize)]
-struct Env<T> {
-    data: T,
-}
-
-/// Decodes one frame into barter-data's types, dispatching on the stream name as the other
-/// rows do.
+/// Decodes one frame into barter-data's types, dispatching on the stream name ([`frame_kind`])
+/// as the other rows do. barter-data subscribes on a raw stream, whose frames are the combined
+/// stream's `data`: [`Env`] takes it.
 ///
 /// # Errors
 /// serde_json's error (a malformed frame or number).
 pub fn barter_parse(frame: &str) -> Result<BarterMsg, serde_json::Error> {
-    let head = &frame.as_bytes()[..frame.len().min(48)];
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    Ok(if has(b"\"lastUpdateId\"") {
-        BarterMsg::Snapshot(serde_json::from_str(frame)?)
-    } else if has(b"@depth") {
-        BarterMsg::Depth(serde_json::from_str::<Env<BinanceSpotOrderBookL2Update>>(frame)?.data)
-    } else if has(b"@bookTicker") {
-        black_box(serde_json::from_str::<Env<BinanceOrderBookL1>>(frame)?.data);
-        BarterMsg::Other
-    } else if has(b"@trade") {
-        black_box(serde_json::from_str::<Env<BinanceTrade>>(frame)?.data);
-        BarterMsg::Other
-    } else {
-        BarterMsg::Other
+    Ok(match frame_kind(frame) {
+        FrameKind::Snapshot => BarterMsg::Snapshot(serde_json::from_str(frame)?),
+        FrameKind::Depth => {
+            BarterMsg::Depth(serde_json::from_str::<Env<BinanceSpotOrderBookL2Update>>(frame)?.data)
+        }
+        FrameKind::BookTicker => {
+            black_box(serde_json::from_str::<Env<BinanceOrderBookL1>>(frame)?.data);
+            BarterMsg::Other
+        }
+        FrameKind::Trade => {
+            black_box(serde_json::from_str::<Env<BinanceTrade>>(frame)?.data);
+            BarterMsg::Other
+        }
+        FrameKind::Other => BarterMsg::Other,
     })
 }
 
-/// The bridge over barter-data's `OrderBook`: Binance's documented snapshot + diff rules.
-#[derive(Debug, Default)]
-pub struct BarterBook {
-    /// The peer's book.
-    pub book: OrderBook,
-    synced: bool,
-    last: u64,
-    buf: Vec<BinanceSpotOrderBookL2Update>,
-}
+impl BridgeBook for OrderBook {
+    type Diff = BinanceSpotOrderBookL2Update;
+    type Snapshot = BinanceOrderBookL2Snapshot;
+    type Top<'t>
+        = (Option<&'t Level>, Option<&'t Level>)
+    where
+        Self: 't;
 
-impl BarterBook {
-    /// A fresh, unsynced, empty book.
-    pub fn new() -> Self {
-        Self::default()
+    fn diff_ids(d: &BinanceSpotOrderBookL2Update) -> (u64, u64) {
+        (d.first_update_id, d.last_update_id)
     }
 
-    fn apply(&mut self, d: BinanceSpotOrderBookL2Update) {
-        if d.last_update_id <= self.last {
-            return;
-        }
-        if d.first_update_id > self.last + 1 {
-            self.synced = false;
-            return;
-        }
-        self.last = d.last_update_id;
+    fn snapshot_id(s: &BinanceOrderBookL2Snapshot) -> u64 {
+        s.last_update_id
+    }
+
+    fn apply_diff(&mut self, d: BinanceSpotOrderBookL2Update) {
         // barter-data's conversion yields one `Ok` event per update (its `Err`s come from the
         // sequencer, which the bridge replaces).
         let events = MarketIter::<u16, OrderBookEvent>::from((ExchangeId::BinanceSpot, KEY, d));
         for ev in events.0.into_iter().flatten() {
-            self.book.update(&ev.kind);
+            self.update(&ev.kind);
         }
     }
 
-    /// One decoded frame.
-    pub fn on_msg(&mut self, m: BarterMsg) {
-        match m {
-            BarterMsg::Depth(d) if self.synced => self.apply(d),
-            BarterMsg::Depth(d) => self.buf.push(d),
-            BarterMsg::Snapshot(s) => {
-                if self
-                    .buf
-                    .first()
-                    .is_some_and(|b| s.last_update_id < b.first_update_id)
-                {
-                    return;
-                }
-                self.last = s.last_update_id;
-                let ev =
-                    MarketEvent::<u16, OrderBookEvent>::from((ExchangeId::BinanceSpot, KEY, s));
-                self.book.update(&ev.kind);
-                self.synced = true;
-                for d in std::mem::take(&mut self.buf) {
-                    self.apply(d);
-                }
-            }
-            BarterMsg::Other => {}
-        }
+    fn load_snapshot(&mut self, s: BinanceOrderBookL2Snapshot) {
+        // barter-data's snapshot event replaces the whole book: that is its clear.
+        let ev = MarketEvent::<u16, OrderBookEvent>::from((ExchangeId::BinanceSpot, KEY, s));
+        self.update(&ev.kind);
     }
 
-    /// The best bid/ask read per depth message.
-    #[inline]
-    pub fn top(&self) -> (Option<&Level>, Option<&Level>) {
-        (self.book.bids().best(), self.book.asks().best())
+    fn top(&self) -> Self::Top<'_> {
+        (self.bids().best(), self.asks().best())
     }
+}
 
+/// The [`Bridge`] over barter-data's `OrderBook`.
+pub type BarterBook = Bridge<OrderBook>;
+
+impl Bridge<OrderBook> {
     /// One frame: decode, bridge, book, top read; whether it was a depth message.
     ///
     /// # Errors
@@ -175,12 +137,7 @@ impl BarterBook {
     #[inline]
     pub fn frame(&mut self, f: &str) -> Result<bool> {
         let m = barter_parse(f).with_context(|| format!("{NAME}: {f:.80}"))?;
-        let depth = matches!(m, BarterMsg::Depth(_));
-        self.on_msg(m);
-        if depth {
-            black_box(self.top());
-        }
-        Ok(depth)
+        Ok(self.step(m))
     }
 }
 
@@ -236,7 +193,7 @@ impl BarterPeer {
         record: bool,
         lyra: &L2Book,
     ) -> Result<()> {
-        let mut book = BarterBook::new();
+        let mut book = BarterBook::default();
         for (_, f) in frames {
             let t0 = mono_now_ns();
             let depth = book.frame(f)?;
@@ -259,7 +216,7 @@ impl BarterPeer {
         record: bool,
         lyra: &L2Book,
     ) -> Result<()> {
-        let mut book = BarterBook::new();
+        let mut book = BarterBook::default();
         let t0 = mono_now_ns();
         for (_, f) in frames.iter() {
             book.frame(f)?;
@@ -318,7 +275,7 @@ mod tests {
             }
         };
         let mut pipe = LyraPipe::new();
-        let mut barter = BarterBook::new();
+        let mut barter = BarterBook::default();
         let mut depth_msgs = 0;
         for (recv, f) in &frames {
             let lyra = pipe.frame(*recv, f.as_bytes()).expect("lyra decodes");

@@ -10,8 +10,8 @@
 //!   of the connector's cost). Depth diffs and the REST snapshot drive the book; trades and
 //!   bookTickers are decoded the same way and dropped (the connector subscribes to trades, not
 //!   bookTickers; decoding them keeps the cache traffic of a live feed on every row).
-//! - Bridge: the same snapshot bridge and gap rules as the `BaseBook` in `book` (buffer diffs
-//!   until the snapshot, drop diffs with `u <= lastUpdateId`, a `U` past `last + 1` unsyncs).
+//! - Bridge: [`crate::book::Bridge`], the snapshot bridge and gap rules `BaseBook` runs (buffer
+//!   diffs until the snapshot, drop diffs with `u <= lastUpdateId`, a `U` past `last + 1` unsyncs).
 //!   The connector itself does none ("natural refresh only"); without it this capture's book
 //!   would differ from Lyra's and the check at the end of each pass would fail.
 //! - Book: each level through `L2MarketDepth::update_bid_depth` / `update_ask_depth` (price and
@@ -45,7 +45,8 @@ use lyra_shm::clock::mono_now_ns;
 use serde::{de::Error as _, Deserialize, Deserializer};
 
 use crate::{
-    parse::FrameBuf,
+    book::{BookMsg, Bridge, BridgeBook},
+    parse::{frame_kind, Env, FrameBuf, FrameKind},
     report::{new_hist, Report},
 };
 
@@ -116,40 +117,26 @@ pub struct HbtTicker {
 }
 
 /// One decoded frame.
-#[derive(Debug)]
-pub enum HbtMsg {
-    /// A depth diff.
-    Depth(HbtDepth),
-    /// The REST snapshot.
-    Snapshot(HbtSnapshot),
-    /// A trade or bookTicker (not book input).
-    Other,
-}
+pub type HbtMsg = BookMsg<HbtDepth, HbtSnapshot>;
 
-#[derive(Deserialize)]
-struct Env<T> {
-    data: T,
-}
-
-/// Decodes one frame, dispatching on the stream name as the `book` baseline does.
+/// Decodes one frame, dispatching on the stream name ([`frame_kind`]) as the `book` baseline
+/// does.
 ///
 /// # Errors
 /// serde_json's error (a malformed frame or number).
 pub fn hbt_parse(frame: &str) -> Result<HbtMsg, serde_json::Error> {
-    let head = &frame.as_bytes()[..frame.len().min(48)];
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    Ok(if has(b"\"lastUpdateId\"") {
-        HbtMsg::Snapshot(serde_json::from_str(frame)?)
-    } else if has(b"@depth") {
-        HbtMsg::Depth(serde_json::from_str::<Env<HbtDepth>>(frame)?.data)
-    } else if has(b"@bookTicker") {
-        black_box(serde_json::from_str::<Env<HbtTicker>>(frame)?.data);
-        HbtMsg::Other
-    } else if has(b"@trade") {
-        black_box(serde_json::from_str::<Env<HbtTrade>>(frame)?.data);
-        HbtMsg::Other
-    } else {
-        HbtMsg::Other
+    Ok(match frame_kind(frame) {
+        FrameKind::Snapshot => HbtMsg::Snapshot(serde_json::from_str(frame)?),
+        FrameKind::Depth => HbtMsg::Depth(serde_json::from_str::<Env<HbtDepth>>(frame)?.data),
+        FrameKind::BookTicker => {
+            black_box(serde_json::from_str::<Env<HbtTicker>>(frame)?.data);
+            HbtMsg::Other
+        }
+        FrameKind::Trade => {
+            black_box(serde_json::from_str::<Env<HbtTrade>>(frame)?.data);
+            HbtMsg::Other
+        }
+        FrameKind::Other => HbtMsg::Other,
     })
 }
 
@@ -199,84 +186,63 @@ impl PeerDepth for ROIVectorMarketDepth {
     }
 }
 
-/// The bridge over one hftbacktest book: Binance's documented snapshot + diff rules.
-pub struct HbtBook<D> {
-    /// The peer's book.
-    pub depth: D,
-    synced: bool,
-    last: u64,
-    buf: Vec<HbtDepth>,
+fn set_levels<D: PeerDepth>(depth: &mut D, bids: &[HbtLevel], asks: &[HbtLevel], ts: i64) {
+    for &(F64Str(p), F64Str(q)) in bids {
+        depth.update_bid_depth(p, q, ts);
+    }
+    for &(F64Str(p), F64Str(q)) in asks {
+        depth.update_ask_depth(p, q, ts);
+    }
 }
 
-impl<D: PeerDepth> HbtBook<D> {
-    /// A fresh, unsynced book.
-    pub fn new() -> Self {
-        Self {
-            depth: D::fresh(),
-            synced: false,
-            last: 0,
-            buf: Vec::new(),
-        }
+impl<D: PeerDepth> BridgeBook for D {
+    type Diff = HbtDepth;
+    type Snapshot = HbtSnapshot;
+    /// `(bid tick, bid qty, ask tick, ask qty)`.
+    type Top<'t>
+        = (i64, f64, i64, f64)
+    where
+        Self: 't;
+
+    fn diff_ids(d: &HbtDepth) -> (u64, u64) {
+        (d.U, d.u)
     }
 
-    fn set(depth: &mut D, bids: &[HbtLevel], asks: &[HbtLevel], ts: i64) {
-        for &(F64Str(p), F64Str(q)) in bids {
-            depth.update_bid_depth(p, q, ts);
-        }
-        for &(F64Str(p), F64Str(q)) in asks {
-            depth.update_ask_depth(p, q, ts);
-        }
+    fn snapshot_id(s: &HbtSnapshot) -> u64 {
+        s.lastUpdateId
     }
 
-    fn apply(&mut self, d: &HbtDepth) {
-        if d.u <= self.last {
-            return;
-        }
-        if d.U > self.last + 1 {
-            self.synced = false;
-            return;
-        }
+    fn apply_diff(&mut self, d: HbtDepth) {
         // The connector passes the event time in ns.
-        Self::set(&mut self.depth, &d.b, &d.a, d.E.saturating_mul(1_000_000));
-        self.last = d.u;
+        set_levels(self, &d.b, &d.a, d.E.saturating_mul(1_000_000));
     }
 
-    /// One decoded frame.
-    pub fn on_msg(&mut self, m: HbtMsg) {
-        match m {
-            HbtMsg::Depth(d) if self.synced => self.apply(&d),
-            HbtMsg::Depth(d) => self.buf.push(d),
-            HbtMsg::Snapshot(s) => {
-                if self.buf.first().is_some_and(|b| s.lastUpdateId < b.U) {
-                    return;
-                }
-                // A fresh book is already empty: clearing the ROI book zeroes both whole
-                // arrays, a cost no first snapshot pays (a resync would).
-                if self.depth.best_bid_tick() != INVALID_MIN
-                    || self.depth.best_ask_tick() != INVALID_MAX
-                {
-                    self.depth.clear_depth(Side::None, f64::NAN);
-                }
-                Self::set(&mut self.depth, &s.bids, &s.asks, 0);
-                self.last = s.lastUpdateId;
-                self.synced = true;
-                for d in std::mem::take(&mut self.buf) {
-                    self.apply(&d);
-                }
-            }
-            HbtMsg::Other => {}
+    fn load_snapshot(&mut self, s: HbtSnapshot) {
+        // A fresh book is already empty: clearing the ROI book zeroes both whole arrays, a
+        // cost no first snapshot pays (a resync would).
+        if self.best_bid_tick() != INVALID_MIN || self.best_ask_tick() != INVALID_MAX {
+            self.clear_depth(Side::None, f64::NAN);
         }
+        set_levels(self, &s.bids, &s.asks, 0);
     }
 
-    /// The best bid/ask read per depth message: `(bid tick, bid qty, ask tick, ask qty)`.
-    #[inline]
-    pub fn top(&self) -> (i64, f64, i64, f64) {
+    fn top(&self) -> Self::Top<'_> {
         (
-            self.depth.best_bid_tick(),
-            self.depth.best_bid_qty(),
-            self.depth.best_ask_tick(),
-            self.depth.best_ask_qty(),
+            self.best_bid_tick(),
+            self.best_bid_qty(),
+            self.best_ask_tick(),
+            self.best_ask_qty(),
         )
+    }
+}
+
+/// The [`Bridge`] over one hftbacktest book.
+pub type HbtBook<D> = Bridge<D>;
+
+impl<D: PeerDepth> Bridge<D> {
+    /// A fresh, unsynced bridge over [`PeerDepth::fresh`].
+    pub fn fresh() -> Self {
+        Self::new(D::fresh())
     }
 
     /// One frame: decode, bridge, book, top read; whether it was a depth message.
@@ -286,18 +252,7 @@ impl<D: PeerDepth> HbtBook<D> {
     #[inline]
     pub fn frame(&mut self, f: &str) -> Result<bool> {
         let m = hbt_parse(f).with_context(|| format!("{}: {f:.80}", D::NAME))?;
-        let depth = matches!(m, HbtMsg::Depth(_));
-        self.on_msg(m);
-        if depth {
-            black_box(self.top());
-        }
-        Ok(depth)
-    }
-}
-
-impl<D: PeerDepth> Default for HbtBook<D> {
-    fn default() -> Self {
-        Self::new()
+        Ok(self.step(m))
     }
 }
 
@@ -316,13 +271,13 @@ pub fn same_book<D: PeerDepth>(l: &L2Book, h: &HbtBook<D>) -> Result<()> {
     let ha = (at != INVALID_MAX).then(|| (Some(at), qty(aq)));
     ensure!(lb == hb, "{}: best bids differ: {lb:?} vs {hb:?}", D::NAME);
     ensure!(la == ha, "{}: best asks differ: {la:?} vs {ha:?}", D::NAME);
-    let (lo, hi) = h.depth.held_ticks();
+    let (lo, hi) = h.book.held_ticks();
     let held = |p: i64| p % TICK_MANTISSA == 0 && (lo..=hi).contains(&(p / TICK_MANTISSA));
     let lyra = (
         l.bids().filter(|(p, _)| held(p.0)).count(),
         l.asks().filter(|(p, _)| held(p.0)).count(),
     );
-    let peer = h.depth.level_counts();
+    let peer = h.book.level_counts();
     ensure!(
         lyra == peer,
         "{}: level counts differ (bids, asks): lyra {lyra:?} vs {peer:?}",
@@ -353,7 +308,7 @@ impl<D: PeerDepth> PeerRow<D> {
         record: bool,
         lyra: &L2Book,
     ) -> Result<()> {
-        let mut book = HbtBook::<D>::new();
+        let mut book = HbtBook::<D>::fresh();
         for (_, f) in frames {
             let t0 = mono_now_ns();
             let depth = book.frame(f)?;
@@ -366,7 +321,7 @@ impl<D: PeerDepth> PeerRow<D> {
     }
 
     fn throughput_pass(&mut self, frames: &FrameBuf, record: bool, lyra: &L2Book) -> Result<()> {
-        let mut book = HbtBook::<D>::new();
+        let mut book = HbtBook::<D>::fresh();
         let t0 = mono_now_ns();
         for (_, f) in frames.iter() {
             book.frame(f)?;
@@ -480,8 +435,8 @@ mod tests {
             }
         };
         let mut pipe = LyraPipe::new();
-        let mut hash = HbtBook::<HashMapMarketDepth>::new();
-        let mut roi = HbtBook::<ROIVectorMarketDepth>::new();
+        let mut hash = HbtBook::<HashMapMarketDepth>::fresh();
+        let mut roi = HbtBook::<ROIVectorMarketDepth>::fresh();
         let mut depth_msgs = 0;
         for (recv, f) in &frames {
             let lyra = pipe.frame(*recv, f.as_bytes()).expect("lyra decodes");
@@ -492,14 +447,14 @@ mod tests {
         assert_eq!(depth_msgs, 3451);
         same_book(&pipe.book, &hash).expect("hashmap book equals lyra's");
         same_book(&pipe.book, &roi).expect("roi book equals lyra's");
-        let (bids, _) = hash.depth.level_counts();
+        let (bids, _) = hash.book.level_counts();
         assert!(bids > 100, "a real book: {bids} bid levels");
         // A bid at a price no level holds, far below the touch: same top, one level more.
-        assert_eq!(hash.depth.bid_qty_at_tick(5_812_345), 0.0);
-        hash.depth.update_bid_depth(58_123.45, 1.0, 0);
+        assert_eq!(hash.book.bid_qty_at_tick(5_812_345), 0.0);
+        hash.book.update_bid_depth(58_123.45, 1.0, 0);
         assert!(same_book(&pipe.book, &hash).is_err());
         // Outside the ROI the peer drops the level by design: still equal over what it holds.
-        roi.depth.update_bid_depth(40_000.0, 1.0, 0);
+        roi.book.update_bid_depth(40_000.0, 1.0, 0);
         same_book(&pipe.book, &roi).expect("outside the roi");
     }
 }

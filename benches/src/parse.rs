@@ -158,28 +158,63 @@ pub struct BaseSnapshot {
     pub asks: Vec<(Decimal, Decimal)>,
 }
 
-#[derive(Deserialize)]
-struct Env<T> {
-    data: T,
+/// The combined stream's envelope `{"stream":..,"data":{..}}`: the payload is `data` (every
+/// serde front end here reads it through this one-field wrapper).
+#[derive(Debug, Deserialize)]
+pub struct Env<T> {
+    /// The stream's payload.
+    pub data: T,
 }
 
-/// The baseline parser: picks the struct from the stream name, then `serde_json::from_str`.
+/// What a capture frame holds, told from its first 48 bytes (the stream name, or the REST
+/// snapshot's leading key), so a serde front end can pick its typed struct before decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// The REST depth snapshot (`"lastUpdateId"`).
+    Snapshot,
+    /// A depth diff (`@depth`).
+    Depth,
+    /// A bookTicker (`@bookTicker`).
+    BookTicker,
+    /// A trade (`@trade`).
+    Trade,
+    /// Anything else.
+    Other,
+}
+
+/// The kind of `frame`, by the stream name or snapshot key in its head (the dispatch every serde
+/// row of `parse` and `book` shares, so all of them choose alike and pay alike).
+#[inline]
+pub fn frame_kind(frame: &str) -> FrameKind {
+    let head = &frame.as_bytes()[..frame.len().min(48)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    if has(b"\"lastUpdateId\"") {
+        FrameKind::Snapshot
+    } else if has(b"@depth") {
+        FrameKind::Depth
+    } else if has(b"@bookTicker") {
+        FrameKind::BookTicker
+    } else if has(b"@trade") {
+        FrameKind::Trade
+    } else {
+        FrameKind::Other
+    }
+}
+
+/// The baseline parser: picks the struct from the stream name ([`frame_kind`]), then
+/// `serde_json::from_str`.
 ///
 /// # Errors
 /// serde_json's error.
 pub fn base_parse(frame: &str) -> Result<BaseMsg<'_>, serde_json::Error> {
-    let head = &frame.as_bytes()[..frame.len().min(48)];
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    Ok(if has(b"\"lastUpdateId\"") {
-        BaseMsg::Snapshot(serde_json::from_str(frame)?)
-    } else if has(b"@depth") {
-        BaseMsg::Depth(serde_json::from_str::<Env<BaseDepth<'_>>>(frame)?.data)
-    } else if has(b"@bookTicker") {
-        BaseMsg::Ticker(serde_json::from_str::<Env<BaseTicker<'_>>>(frame)?.data)
-    } else if has(b"@trade") {
-        BaseMsg::Trade(serde_json::from_str::<Env<BaseTrade<'_>>>(frame)?.data)
-    } else {
-        BaseMsg::Other
+    Ok(match frame_kind(frame) {
+        FrameKind::Snapshot => BaseMsg::Snapshot(serde_json::from_str(frame)?),
+        FrameKind::Depth => BaseMsg::Depth(serde_json::from_str::<Env<BaseDepth<'_>>>(frame)?.data),
+        FrameKind::BookTicker => {
+            BaseMsg::Ticker(serde_json::from_str::<Env<BaseTicker<'_>>>(frame)?.data)
+        }
+        FrameKind::Trade => BaseMsg::Trade(serde_json::from_str::<Env<BaseTrade<'_>>>(frame)?.data),
+        FrameKind::Other => BaseMsg::Other,
     })
 }
 
