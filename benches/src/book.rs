@@ -33,6 +33,7 @@
 use std::{collections::BTreeMap, hint::black_box, marker::PhantomData};
 
 use anyhow::{ensure, Result};
+use hdrhistogram::Histogram;
 use lyra_engine::book::{BookConfig, L2Book};
 use lyra_feeds::{
     binance::{BinanceMd, FrameInfo, SyncConfig},
@@ -281,6 +282,101 @@ impl<'a> Bridge<BaseSides<'a>> {
     pub fn frame(&mut self, f: &'a str) -> Result<bool> {
         let m = base_parse(f).map_err(|e| anyhow::anyhow!("baseline: {e}"))?;
         Ok(self.step(m.into()))
+    }
+}
+
+/// A peer row's bridged book as the suite drives it: fresh each pass, one frame at a time, then
+/// checked against Lyra's book of the same pass.
+pub trait PeerBook {
+    /// The row name.
+    const NAME: &'static str;
+    /// A fresh, unsynced, empty book (all up-front allocation done here, outside the timed pass).
+    fn fresh() -> Self;
+    /// One frame: the row's own decode, the bridge, its book, the top read; whether it was a
+    /// depth message.
+    ///
+    /// # Errors
+    /// A frame the row's front end cannot decode.
+    fn frame(&mut self, f: &str) -> Result<bool>;
+    /// Checks the book against Lyra's: same top, same level counts over what the row holds.
+    ///
+    /// # Errors
+    /// When they differ (the comparison would not be of equal work).
+    fn check(&self, lyra: &L2Book) -> Result<()>;
+}
+
+/// One peer row's measurements over the suite's passes.
+pub struct PeerRow<R> {
+    hist: Histogram<u64>,
+    ns_best: u64,
+    _book: PhantomData<R>,
+}
+
+impl<R: PeerBook> PeerRow<R> {
+    /// An empty histogram, no pass yet.
+    pub fn new() -> Self {
+        Self {
+            hist: new_hist(),
+            ns_best: u64::MAX,
+            _book: PhantomData,
+        }
+    }
+
+    /// One latency pass over every frame (a sample per depth message when `record`), the book
+    /// then checked against `lyra`, the book of Lyra's same pass.
+    ///
+    /// # Errors
+    /// An undecodable frame, or a book that disagrees with Lyra's.
+    pub fn latency_pass(
+        &mut self,
+        frames: &[(u64, String)],
+        record: bool,
+        lyra: &L2Book,
+    ) -> Result<()> {
+        let mut book = R::fresh();
+        for (_, f) in frames {
+            let t0 = mono_now_ns();
+            let depth = book.frame(f)?;
+            let dt = mono_now_ns() - t0;
+            if depth && record {
+                self.hist.saturating_record(dt);
+            }
+        }
+        book.check(lyra)
+    }
+
+    /// One throughput pass over the book-building frames (kept as the fastest when `record`),
+    /// the book then checked against `lyra`.
+    ///
+    /// # Errors
+    /// An undecodable frame, or a book that disagrees with Lyra's.
+    pub fn throughput_pass(
+        &mut self,
+        frames: &FrameBuf,
+        record: bool,
+        lyra: &L2Book,
+    ) -> Result<()> {
+        let mut book = R::fresh();
+        let t0 = mono_now_ns();
+        for (_, f) in frames.iter() {
+            book.frame(f)?;
+        }
+        let ns = mono_now_ns() - t0;
+        if record {
+            self.ns_best = self.ns_best.min(ns);
+        }
+        book.check(lyra)
+    }
+
+    /// The row; `per_s` turns the fastest pass (ns) into depth messages per second.
+    pub fn report(&self, per_s: &dyn Fn(u64) -> f64) -> Report {
+        Report::from_hist("book", R::NAME, &self.hist, per_s(self.ns_best))
+    }
+}
+
+impl<R: PeerBook> Default for PeerRow<R> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

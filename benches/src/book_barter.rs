@@ -45,15 +45,12 @@ use barter_data::{
     subscription::book::OrderBookEvent,
 };
 use barter_instrument::exchange::ExchangeId;
-use hdrhistogram::Histogram;
 use lyra_engine::book::L2Book;
-use lyra_shm::clock::mono_now_ns;
 use rust_decimal::Decimal;
 
 use crate::{
-    book::{BookMsg, Bridge, BridgeBook},
-    parse::{frame_kind, Env, FrameBuf, FrameKind},
-    report::{new_hist, Report},
+    book::{BookMsg, Bridge, BridgeBook, PeerBook, PeerRow},
+    parse::{frame_kind, Env, FrameKind},
 };
 
 /// The row name.
@@ -129,15 +126,21 @@ impl BridgeBook for OrderBook {
 /// The [`Bridge`] over barter-data's `OrderBook`.
 pub type BarterBook = Bridge<OrderBook>;
 
-impl Bridge<OrderBook> {
-    /// One frame: decode, bridge, book, top read; whether it was a depth message.
-    ///
-    /// # Errors
-    /// A frame serde_json cannot decode into barter-data's types.
+impl PeerBook for Bridge<OrderBook> {
+    const NAME: &'static str = NAME;
+
+    fn fresh() -> Self {
+        Self::default()
+    }
+
     #[inline]
-    pub fn frame(&mut self, f: &str) -> Result<bool> {
+    fn frame(&mut self, f: &str) -> Result<bool> {
         let m = barter_parse(f).with_context(|| format!("{NAME}: {f:.80}"))?;
         Ok(self.step(m))
+    }
+
+    fn check(&self, lyra: &L2Book) -> Result<()> {
+        same_book(lyra, self)
     }
 }
 
@@ -168,77 +171,7 @@ pub fn same_book(l: &L2Book, b: &BarterBook) -> Result<()> {
 }
 
 /// The barter-data row of the `book` suite, run after the other rows in every pass.
-pub struct BarterPeer {
-    hist: Histogram<u64>,
-    ns_best: u64,
-}
-
-impl BarterPeer {
-    /// An empty histogram, no pass yet.
-    pub fn new() -> Self {
-        Self {
-            hist: new_hist(),
-            ns_best: u64::MAX,
-        }
-    }
-
-    /// One latency pass over every frame (a sample per depth message when `record`), the book
-    /// then checked against `lyra`, the book of Lyra's same pass.
-    ///
-    /// # Errors
-    /// An undecodable frame, or a book that disagrees with Lyra's.
-    pub fn latency_pass(
-        &mut self,
-        frames: &[(u64, String)],
-        record: bool,
-        lyra: &L2Book,
-    ) -> Result<()> {
-        let mut book = BarterBook::default();
-        for (_, f) in frames {
-            let t0 = mono_now_ns();
-            let depth = book.frame(f)?;
-            let dt = mono_now_ns() - t0;
-            if depth && record {
-                self.hist.saturating_record(dt);
-            }
-        }
-        same_book(lyra, &book)
-    }
-
-    /// One throughput pass over the book-building frames (kept as the fastest when `record`),
-    /// the book then checked against `lyra`.
-    ///
-    /// # Errors
-    /// An undecodable frame, or a book that disagrees with Lyra's.
-    pub fn throughput_pass(
-        &mut self,
-        frames: &FrameBuf,
-        record: bool,
-        lyra: &L2Book,
-    ) -> Result<()> {
-        let mut book = BarterBook::default();
-        let t0 = mono_now_ns();
-        for (_, f) in frames.iter() {
-            book.frame(f)?;
-        }
-        let ns = mono_now_ns() - t0;
-        if record {
-            self.ns_best = self.ns_best.min(ns);
-        }
-        same_book(lyra, &book)
-    }
-
-    /// The row; `per_s` turns the fastest pass (ns) into depth messages per second.
-    pub fn report(&self, per_s: &dyn Fn(u64) -> f64) -> Report {
-        Report::from_hist("book", NAME, &self.hist, per_s(self.ns_best))
-    }
-}
-
-impl Default for BarterPeer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub type BarterPeer = PeerRow<BarterBook>;
 
 #[cfg(test)]
 mod tests {

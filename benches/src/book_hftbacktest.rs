@@ -32,7 +32,6 @@
 use std::hint::black_box;
 
 use anyhow::{ensure, Context, Result};
-use hdrhistogram::Histogram;
 use hftbacktest::{
     depth::{
         HashMapMarketDepth, L2MarketDepth, MarketDepth, ROIVectorMarketDepth, INVALID_MAX,
@@ -41,13 +40,12 @@ use hftbacktest::{
     types::Side,
 };
 use lyra_engine::book::L2Book;
-use lyra_shm::clock::mono_now_ns;
 use serde::{de::Error as _, Deserialize, Deserializer};
 
 use crate::{
-    book::{BookMsg, Bridge, BridgeBook},
+    book::{BookMsg, Bridge, BridgeBook, PeerBook, PeerRow},
     parse::{frame_kind, Env, FrameBuf, FrameKind},
-    report::{new_hist, Report},
+    report::Report,
 };
 
 /// Price tick of BTCUSDT (Binance PRICE_FILTER), as hftbacktest takes it.
@@ -239,20 +237,21 @@ impl<D: PeerDepth> BridgeBook for D {
 /// The [`Bridge`] over one hftbacktest book.
 pub type HbtBook<D> = Bridge<D>;
 
-impl<D: PeerDepth> Bridge<D> {
-    /// A fresh, unsynced bridge over [`PeerDepth::fresh`].
-    pub fn fresh() -> Self {
+impl<D: PeerDepth> PeerBook for Bridge<D> {
+    const NAME: &'static str = D::NAME;
+
+    fn fresh() -> Self {
         Self::new(D::fresh())
     }
 
-    /// One frame: decode, bridge, book, top read; whether it was a depth message.
-    ///
-    /// # Errors
-    /// A frame serde_json cannot decode.
     #[inline]
-    pub fn frame(&mut self, f: &str) -> Result<bool> {
+    fn frame(&mut self, f: &str) -> Result<bool> {
         let m = hbt_parse(f).with_context(|| format!("{}: {f:.80}", D::NAME))?;
         Ok(self.step(m))
+    }
+
+    fn check(&self, lyra: &L2Book) -> Result<()> {
+        same_book(lyra, self)
     }
 }
 
@@ -286,59 +285,11 @@ pub fn same_book<D: PeerDepth>(l: &L2Book, h: &HbtBook<D>) -> Result<()> {
     Ok(())
 }
 
-/// One peer's measurements over the suite's passes.
-struct PeerRow<D> {
-    hist: Histogram<u64>,
-    ns_best: u64,
-    _depth: std::marker::PhantomData<D>,
-}
-
-impl<D: PeerDepth> PeerRow<D> {
-    fn new() -> Self {
-        Self {
-            hist: new_hist(),
-            ns_best: u64::MAX,
-            _depth: std::marker::PhantomData,
-        }
-    }
-
-    fn latency_pass(
-        &mut self,
-        frames: &[(u64, String)],
-        record: bool,
-        lyra: &L2Book,
-    ) -> Result<()> {
-        let mut book = HbtBook::<D>::fresh();
-        for (_, f) in frames {
-            let t0 = mono_now_ns();
-            let depth = book.frame(f)?;
-            let dt = mono_now_ns() - t0;
-            if depth && record {
-                self.hist.saturating_record(dt);
-            }
-        }
-        same_book(lyra, &book)
-    }
-
-    fn throughput_pass(&mut self, frames: &FrameBuf, record: bool, lyra: &L2Book) -> Result<()> {
-        let mut book = HbtBook::<D>::fresh();
-        let t0 = mono_now_ns();
-        for (_, f) in frames.iter() {
-            book.frame(f)?;
-        }
-        let ns = mono_now_ns() - t0;
-        if record {
-            self.ns_best = self.ns_best.min(ns);
-        }
-        same_book(lyra, &book)
-    }
-}
-
 /// The hftbacktest rows of the `book` suite: one per depth type, each run after Lyra and the
 /// serde baseline in every pass (so the passes alternate over all rows).
 pub struct HbtPeers {
-    hashmap: PeerRow<HashMapMarketDepth>,
-    roi: PeerRow<ROIVectorMarketDepth>,
+    hashmap: PeerRow<HbtBook<HashMapMarketDepth>>,
+    roi: PeerRow<HbtBook<ROIVectorMarketDepth>>,
 }
 
 impl HbtPeers {
@@ -382,20 +333,7 @@ impl HbtPeers {
 
     /// The rows; `per_s` turns a fastest pass (ns) into depth messages per second.
     pub fn reports(&self, per_s: &dyn Fn(u64) -> f64) -> Vec<Report> {
-        vec![
-            Report::from_hist(
-                "book",
-                HashMapMarketDepth::NAME,
-                &self.hashmap.hist,
-                per_s(self.hashmap.ns_best),
-            ),
-            Report::from_hist(
-                "book",
-                ROIVectorMarketDepth::NAME,
-                &self.roi.hist,
-                per_s(self.roi.ns_best),
-            ),
-        ]
+        vec![self.hashmap.report(per_s), self.roi.report(per_s)]
     }
 }
 
