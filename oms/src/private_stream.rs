@@ -1,16 +1,20 @@
-//! The side thread of the OKX and Kraken private order streams: the same connection code as the
-//! Binance user stream ([`crate::binance::user_stream`]: its blocking TLS WebSocket
-//! `connect_ws`, its [`UserStreamConfig`] timings, its backoff rule, its ring of [`UserEvent`]s
-//! and its [`UserStream`] handle), with the venue's dialect — authenticate, subscribe, parse —
-//! behind [`Dialect`] (`okx::private_stream`, `kraken::private_stream`).
+//! The side thread of every private order stream — the Binance user data stream, OKX and
+//! Kraken: one connection loop (the blocking TLS WebSocket `connect_ws` of
+//! [`crate::binance::user_stream`], its [`UserStreamConfig`] timings, its ring of
+//! [`UserEvent`]s and its [`UserStream`] handle), with the venue's dialect — authenticate,
+//! subscribe, parse — behind [`Dialect`] (`binance::user_stream`, `okx::private_stream`,
+//! `kraken::private_stream`).
 //!
-//! A session: connect, send the dialect's opening request (OKX `login`, Kraken `subscribe` with
-//! its token), follow its answers until the subscription is live ([`UserEvent::Subscribed`]:
-//! the OMS polls once, neither venue replays what a dead connection missed), then push every
-//! report. Keep-alive is the dialect's text ping every `ping_every` (OKX: `ping` within 30 s;
-//! Kraken: `{"method":"ping"}`); no frame for `dead_after` declares the connection dead. Any
-//! end pushes [`UserEvent::Down`] and reconnects after a backoff that doubles from
-//! `backoff_initial` to `backoff_max` and restarts after a subscription.
+//! A session: connect, send the dialect's opening request (Binance
+//! `userDataStream.subscribe.signature`, OKX `login`, Kraken `subscribe` with its token), follow
+//! its answers until the subscription is live ([`UserEvent::Subscribed`]: the OMS polls once, no
+//! venue replays what a dead connection missed), then push every report. A dialect may make its
+//! request again on the same connection ([`Step::Reopen`]: Binance after `eventStreamTerminated`
+//! or a time sync). Keep-alive is the dialect's [`Dialect::keepalive`] every `ping_every`
+//! (Binance: a WebSocket ping; OKX: `ping` within 30 s; Kraken: `{"method":"ping"}`); no frame
+//! for `dead_after` declares the connection dead. Any end pushes [`UserEvent::Down`] and
+//! reconnects after a backoff that doubles from `backoff_initial` to `backoff_max` and restarts
+//! after a subscription; a stop sends the dialect's [`Dialect::goodbye`] first.
 //!
 //! Requests carry keys, signatures and tokens: they are never logged; errors and logs name the
 //! host and the cause only.
@@ -40,6 +44,10 @@ pub(crate) enum Step {
     Idle,
     /// Send this request (holds secrets: never logged).
     Send(String),
+    /// The subscription ended or its request must be made again (Binance:
+    /// `eventStreamTerminated`, a time sync after -1021): a live subscription goes down, this
+    /// request is sent and its answer has `connect_timeout` again.
+    Reopen(String),
     /// The subscription is live from now on.
     Subscribed,
     /// The frame could not be read (counted, skipped).
@@ -68,8 +76,29 @@ pub(crate) trait Dialect: Send + 'static {
     /// stream is stopping).
     fn on_text(&mut self, text: &str, emit: &mut dyn FnMut(UserEvent) -> bool) -> Step;
 
-    /// The keep-alive request.
+    /// The keep-alive text request.
     fn ping(&mut self) -> String;
+
+    /// The keep-alive frame sent every `ping_every` (default: [`Dialect::ping`] as text).
+    fn keepalive(&mut self) -> Message {
+        Message::text(self.ping())
+    }
+
+    /// The last request before a stop closes the connection (Binance: unsubscribe), if any.
+    fn goodbye(&mut self) -> Option<String> {
+        None
+    }
+
+    /// What the logs call the stream (operators grep for it).
+    fn label(&self) -> &'static str {
+        "private stream"
+    }
+
+    /// Name of the side thread for a stream to `host`.
+    fn thread_name(&self, host: &str) -> String {
+        let _ = host; // one stream per venue: the venue names it
+        format!("lyra-priv-{}", self.venue())
+    }
 }
 
 /// `wss://host[:port]/path` split up.
@@ -114,8 +143,8 @@ pub(crate) fn parse_url(url: &str, want_path: &str) -> Result<PrivateUrl, UserSt
     })
 }
 
-/// Starts the side thread `lyra-priv-<venue>` of `dialect` on `url` (already checked by the
-/// dialect's `start`): connect, authenticate, subscribe, stream, reconnect.
+/// Starts the side thread of `dialect` on `url` (already checked by the dialect's `start`):
+/// connect, authenticate, subscribe, stream, reconnect.
 ///
 /// # Errors
 /// [`UserStreamError`] for a host that is no TLS name or a thread that cannot start.
@@ -127,6 +156,24 @@ pub(crate) fn start<D: Dialect>(
     clock: Arc<dyn Clock>,
     offset_ms: i64,
 ) -> Result<UserStream, UserStreamError> {
+    let status = Arc::new(UserStreamStatus::default());
+    status.offset_ms.store(offset_ms, Ordering::Relaxed);
+    spawn(dialect, url, cfg, tls, clock, status)
+}
+
+/// [`start`] with a status the dialect already holds (Binance signs with its `offset_ms` and
+/// stores the offset a time sync finds).
+///
+/// # Errors
+/// [`UserStreamError`] for a host that is no TLS name or a thread that cannot start.
+pub(crate) fn spawn<D: Dialect>(
+    dialect: D,
+    url: PrivateUrl,
+    cfg: UserStreamConfig,
+    tls: Arc<ClientConfig>,
+    clock: Arc<dyn Clock>,
+    status: Arc<UserStreamStatus>,
+) -> Result<UserStream, UserStreamError> {
     assert!(
         cfg.ring_capacity.is_power_of_two(),
         "private stream ring capacity must be a power of two"
@@ -136,10 +183,8 @@ pub(crate) fn start<D: Dialect>(
         reason: e.to_string(),
     })?;
     let (tx, rx) = channel(cfg.ring_capacity);
-    let status = Arc::new(UserStreamStatus::default());
-    status.offset_ms.store(offset_ms, Ordering::Relaxed);
     let host = url.host.clone();
-    let venue = dialect.venue();
+    let thread_name = dialect.thread_name(&host);
     let mut worker = Worker {
         d: dialect,
         cfg,
@@ -153,7 +198,7 @@ pub(crate) fn start<D: Dialect>(
         subscribed: false,
     };
     let thread = std::thread::Builder::new()
-        .name(format!("lyra-priv-{venue}"))
+        .name(thread_name)
         .spawn(move || worker.run())
         .map_err(|e| UserStreamError::Thread {
             host,
@@ -243,7 +288,7 @@ impl<D: Dialect> Worker<D> {
                         end
                     }
                     Err(e) => {
-                        tracing::warn!(venue = self.d.venue(), host = %self.url.host, error = %e, "private stream: connect failed");
+                        tracing::warn!(venue = self.d.venue(), host = %self.url.host, error = %e, "{}: connect failed", self.d.label());
                         End::Retry("connect failed")
                     }
                 },
@@ -260,7 +305,7 @@ impl<D: Dialect> Worker<D> {
             match end {
                 End::Stop => break,
                 End::Retry(why) => {
-                    tracing::warn!(venue = self.d.venue(), host = %self.url.host, reason = why, "private stream: reconnecting");
+                    tracing::warn!(venue = self.d.venue(), host = %self.url.host, reason = why, "{}: reconnecting", self.d.label());
                 }
             }
             if self.status.subscriptions.load(Ordering::Relaxed) > subs_before {
@@ -291,6 +336,14 @@ impl<D: Dialect> Worker<D> {
         }
     }
 
+    /// Ends a session on a stop: the dialect's goodbye goes out with the close.
+    fn stop_session(&mut self, ws: &mut Ws) -> End {
+        if let Some(req) = self.d.goodbye() {
+            let _ = Self::send(ws, req);
+        }
+        End::Stop
+    }
+
     /// One connection: open, then stream until it ends.
     fn session(&mut self, ws: &mut Ws) -> End {
         let server_ms = (self.clock.wall_ns() / 1_000_000) as i64
@@ -299,14 +352,15 @@ impl<D: Dialect> Worker<D> {
         if Self::send(ws, req).is_err() {
             return End::Retry("opening request not sent");
         }
-        let sub_deadline = self.mono_ns() + self.cfg.connect_timeout.as_nanos() as u64;
+        let answer_ns = self.cfg.connect_timeout.as_nanos() as u64;
+        let mut sub_deadline = self.mono_ns() + answer_ns;
         let mut last_rx = self.mono_ns();
         let mut last_ping = last_rx;
         let ping_ns = self.cfg.ping_every.as_nanos() as u64;
         let dead_ns = self.cfg.dead_after.as_nanos() as u64;
         loop {
             if self.stopping() {
-                return End::Stop;
+                return self.stop_session(ws);
             }
             let msg = match ws.read() {
                 Ok(m) => Some(m),
@@ -326,6 +380,18 @@ impl<D: Dialect> Worker<D> {
                                 return End::Retry("request not sent");
                             }
                         }
+                        Step::Reopen(req) => {
+                            if self.subscribed {
+                                self.subscribed = false;
+                                self.status.subscribed.store(false, Ordering::Relaxed);
+                                let ev = UserEvent::Down { epoch: self.epoch };
+                                push(&mut self.tx, &self.status, ev);
+                            }
+                            sub_deadline = now + answer_ns;
+                            if Self::send(ws, req).is_err() {
+                                return End::Retry("request not sent");
+                            }
+                        }
                         Step::Subscribed => {
                             if !self.subscribed {
                                 self.subscribed = true;
@@ -337,7 +403,7 @@ impl<D: Dialect> Worker<D> {
                                 if !push(&mut self.tx, &self.status, ev) {
                                     return End::Stop;
                                 }
-                                tracing::info!(venue = self.d.venue(), host = %self.url.host, epoch = self.epoch, "private stream subscribed");
+                                tracing::info!(venue = self.d.venue(), host = %self.url.host, epoch = self.epoch, "{} subscribed", self.d.label());
                             }
                         }
                         Step::Malformed => {
@@ -345,13 +411,13 @@ impl<D: Dialect> Worker<D> {
                         }
                         Step::Refused(code, why) => {
                             self.status.last_error_code.store(code, Ordering::Relaxed);
-                            tracing::warn!(venue = self.d.venue(), host = %self.url.host, code, reason = why, "private stream: refused");
+                            tracing::warn!(venue = self.d.venue(), host = %self.url.host, code, reason = why, "{}: refused", self.d.label());
                             return End::Retry(why);
                         }
                         Step::Retry(why) => return End::Retry(why),
                     }
                     if self.stopping() {
-                        return End::Stop;
+                        return self.stop_session(ws);
                     }
                 }
                 Some(Message::Close(_)) => return End::Retry("closed by the venue"),
@@ -367,9 +433,10 @@ impl<D: Dialect> Worker<D> {
             }
             if now.saturating_sub(last_ping) >= ping_ns {
                 last_ping = now;
-                let ping = self.d.ping();
-                if Self::send(ws, ping).is_err() {
-                    return End::Retry("ping not sent");
+                match ws.send(self.d.keepalive()) {
+                    Ok(()) => {}
+                    Err(e) if is_timeout(&e) => {} // queued; flushed on the next write
+                    Err(_) => return End::Retry("ping not sent"),
                 }
             }
             match ws.flush() {

@@ -2,10 +2,12 @@
 //! (`wss://ws-api.binance.com:443/ws-api/v3`) with `userDataStream.subscribe.signature`
 //! (HMAC keys, no logon) — listenKey streams were switched off on 2026-02-20.
 //!
-//! It runs on its own side thread, never the OMS thread: blocking TLS WebSocket (rustls +
-//! tungstenite) with a short read timeout, a signed subscribe (the REST client's [`Signer`] and
-//! server-time offset), WebSocket pings, a dead-stream check (no frame for `dead_after`),
-//! reconnect with exponential backoff and resubscribe. Events become fixed-size `Copy`
+//! It runs on its own side thread, never the OMS thread, in the loop every private stream
+//! shares ([`crate::private_stream`]: blocking TLS WebSocket with a short read timeout, pings, a
+//! dead-stream check — no frame for `dead_after` —, reconnect with exponential backoff); this
+//! file holds its Binance dialect: the signed subscribe (the REST client's [`Signer`] and
+//! server-time offset, a `time` sync after -1021), WebSocket pings, resubscribe after
+//! `eventStreamTerminated`, unsubscribe on stop. Events become fixed-size `Copy`
 //! [`UserEvent`]s in an `lyra_shm::ring` SPSC ring the OMS drains in [`crate::Oms::poll`].
 //! A [`UserEvent::Subscribed`] marker after every (re)subscription tells the OMS to poll once:
 //! Binance does not replay what a dead connection missed, REST does.
@@ -24,16 +26,16 @@ use std::{
     time::Duration,
 };
 
-use lyra_shm::{
-    clock::Clock,
-    ring::{channel, Consumer, Producer, PushError},
-};
+use lyra_shm::{clock::Clock, ring::Consumer};
 use rustls::{pki_types::ServerName, ClientConfig, ClientConnection, StreamOwned};
 use thiserror::Error;
 use tungstenite::{protocol::WebSocketConfig, Message, WebSocket};
 
-use super::user_stream_event::{balances, execution, IdValue, UserEvent, WsFrame};
-use crate::sign::Credentials;
+use super::user_stream_event::{balances, execution, EventBody, IdValue, UserEvent, WsFrame};
+use crate::{
+    private_stream::{self, parse_url, Dialect, PrivateUrl, Step},
+    sign::Credentials,
+};
 
 /// A `tracing` filter directive every log subscriber of a process running a user stream adds:
 /// tungstenite logs whole frames at TRACE — the signed subscribe, API key included — and at
@@ -132,39 +134,15 @@ pub fn ws_api_url_for(rest_url: &str) -> Result<String, UserStreamError> {
 /// # Errors
 /// [`UserStreamError::Url`] saying what is wrong.
 pub fn check_ws_api_url(url: &str) -> Result<(), UserStreamError> {
-    parse_url(url).map(|_| ())
+    checked(url).map(|_| ())
 }
 
-/// `wss://host[:port]/path` split up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct WsUrl {
-    host: String,
-    port: u16,
-}
-
-fn parse_url(url: &str) -> Result<WsUrl, UserStreamError> {
-    let bad = |reason: &str| UserStreamError::Url {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let rest = url
-        .strip_prefix("wss://")
-        .ok_or_else(|| bad("must start with wss://"))?;
-    let hostport = rest.split('/').next().unwrap_or("");
-    if !rest[hostport.len()..].starts_with("/ws-api/") {
-        return Err(bad("path must be /ws-api/v3"));
-    }
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| bad("bad port"))?),
-        None => (hostport, 443),
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    Ok(WsUrl {
-        host: host.to_owned(),
-        port,
-    })
+/// The stream's URL: `wss://host[:port]/ws-api/...`; the path asked for is always
+/// `/ws-api/v3` (fixed by A.5; the URL only says where).
+fn checked(url: &str) -> Result<PrivateUrl, UserStreamError> {
+    let mut u = parse_url(url, "/ws-api/")?;
+    u.uri = format!("wss://{}:{}/ws-api/v3", u.host, u.port);
+    Ok(u)
 }
 
 /// Counters and state the stream thread publishes (read with relaxed loads: monitoring only).
@@ -230,44 +208,21 @@ impl UserStream {
         clock: Arc<dyn Clock>,
         offset_ms: i64,
     ) -> Result<Self, UserStreamError> {
-        assert!(
-            cfg.ring_capacity.is_power_of_two(),
-            "user stream ring capacity must be a power of two"
-        );
-        let url = parse_url(&cfg.ws_api_url)?;
-        let name = ServerName::try_from(url.host.clone()).map_err(|e| UserStreamError::Url {
-            url: cfg.ws_api_url.clone(),
-            reason: e.to_string(),
-        })?;
-        let (tx, rx) = channel(cfg.ring_capacity);
+        let url = checked(&cfg.ws_api_url)?;
         let status = Arc::new(UserStreamStatus::default());
         status.offset_ms.store(offset_ms, Ordering::Relaxed);
-        let host = url.host.clone();
-        let mut worker = Worker {
-            cfg,
-            url,
-            name,
-            tls,
+        let dialect = BinancePrivate {
             creds,
-            clock,
-            tx,
+            recv_window_ms: cfg.recv_window_ms,
+            clock: clock.clone(),
             status: status.clone(),
-            epoch: 0,
+            host: url.host.clone(),
             next_id: 1,
+            pending: 0,
+            pending_time: None,
             sub_id: None,
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("lyra-user-{}", host))
-            .spawn(move || worker.run())
-            .map_err(|e| UserStreamError::Thread {
-                host,
-                reason: e.to_string(),
-            })?;
-        Ok(Self {
-            rx,
-            status,
-            thread: Some(thread),
-        })
+        private_stream::spawn(dialect, url, cfg, tls, clock, status)
     }
 
     /// A stream of another venue's dialect ([`crate::private_stream`]) behind the same handle,
@@ -320,25 +275,24 @@ pub(crate) type Ws = WebSocket<StreamOwned<ClientConnection, TcpStream>>;
 /// Read timeout while streaming: how often the loop looks at the stop flag and the clocks.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
-/// How one connection ended.
-enum End {
-    /// Stop requested.
-    Stop,
-    /// Reconnect after the backoff, for this reason (logged; never holds a secret).
-    Retry(&'static str),
-}
-
-struct Worker {
-    cfg: UserStreamConfig,
-    url: WsUrl,
-    name: ServerName<'static>,
-    tls: Arc<ClientConfig>,
+/// The Binance dialect of the shared private-stream loop: the signed subscribe, its answers,
+/// the time sync after -1021 and the events (A.5, A.6).
+struct BinancePrivate {
     creds: Credentials,
+    recv_window_ms: u32,
     clock: Arc<dyn Clock>,
-    tx: Producer<UserEvent>,
+    /// The stream's status: the offset it signs with (and stores after a time sync), the last
+    /// refusal code.
     status: Arc<UserStreamStatus>,
-    epoch: u64,
+    /// Venue host (logs).
+    host: String,
+    /// Next request id (never reused on this stream, across connections too).
     next_id: u64,
+    /// Id of the subscribe request whose answer is awaited.
+    pending: u64,
+    /// A `time` request in flight: its id and the local ms it was sent at.
+    pending_time: Option<(u64, u64)>,
+    /// The live subscription on this connection.
     sub_id: Option<u64>,
 }
 
@@ -377,273 +331,126 @@ pub(crate) fn connect_ws(
     Ok(ws)
 }
 
-impl Worker {
-    fn stopping(&self) -> bool {
-        self.status.stop.load(Ordering::Acquire)
+impl BinancePrivate {
+    /// Venue time estimate, ms: local wall clock plus the offset.
+    fn server_ms(&self) -> u64 {
+        let local_ms = self.clock.wall_ns() / 1_000_000;
+        (local_ms as i64 + self.status.offset_ms.load(Ordering::Relaxed)).max(0) as u64
     }
 
-    fn mono_ns(&self) -> u64 {
-        self.clock.mono_ns()
-    }
-
-    fn run(&mut self) {
-        let mut backoff = self.cfg.backoff_initial;
-        let mut first = true;
-        while !self.stopping() {
-            if !first {
-                self.status.reconnects.fetch_add(1, Ordering::Relaxed);
-            }
-            first = false;
-            let subs_before = self.status.subscriptions.load(Ordering::Relaxed);
-            let end = match self.connect() {
-                Ok(mut ws) => {
-                    let end = self.session(&mut ws);
-                    let _ = ws.close(None);
-                    let _ = ws.flush();
-                    end
-                }
-                Err(e) => {
-                    tracing::warn!(host = %self.url.host, error = %e, "user stream: connect failed");
-                    End::Retry("connect failed")
-                }
-            };
-            if self.sub_id.take().is_some() {
-                self.status.subscribed.store(false, Ordering::Relaxed);
-                self.push(UserEvent::Down { epoch: self.epoch });
-            }
-            match end {
-                End::Stop => break,
-                End::Retry(why) => {
-                    tracing::warn!(host = %self.url.host, reason = why, "user stream: reconnecting");
-                }
-            }
-            if self.status.subscriptions.load(Ordering::Relaxed) > subs_before {
-                backoff = self.cfg.backoff_initial;
-            }
-            self.sleep(backoff);
-            backoff = (backoff * 2).min(self.cfg.backoff_max);
-        }
-    }
-
-    /// Sleeps in ticks so a stop is seen promptly.
-    fn sleep(&self, d: Duration) {
-        let end = self.mono_ns() + d.as_nanos() as u64;
-        while !self.stopping() {
-            let now = self.mono_ns();
-            if now >= end {
-                return;
-            }
-            std::thread::sleep(Duration::from_nanos(end - now).min(TICK));
-        }
-    }
-
-    fn connect(&self) -> io::Result<Ws> {
-        // The path is fixed by A.5; the URL only says where.
-        let uri = format!("wss://{}:{}/ws-api/v3", self.url.host, self.url.port);
-        connect_ws(
-            &self.url.host,
-            self.url.port,
-            &uri,
-            &self.name,
-            &self.tls,
-            self.cfg.connect_timeout,
-        )
-    }
-
-    /// The signed `userDataStream.subscribe.signature` request (A.5): params sorted by name,
-    /// signed over `apiKey=…&recvWindow=…&timestamp=…`.
-    fn subscribe_request(&mut self) -> (u64, String) {
+    /// The signed `userDataStream.subscribe.signature` request (A.5) at venue time `ts`: params
+    /// sorted by name, signed over `apiKey=…&recvWindow=…&timestamp=…`.
+    fn subscribe_request(&mut self, ts: u64) -> (u64, String) {
         let id = self.next_id;
         self.next_id += 1;
-        let local_ms = self.clock.wall_ns() / 1_000_000;
-        let ts = (local_ms as i64 + self.status.offset_ms.load(Ordering::Relaxed)).max(0) as u64;
         let payload = format!(
             "apiKey={}&recvWindow={}&timestamp={ts}",
             self.creds.api_key(),
-            self.cfg.recv_window_ms
+            self.recv_window_ms
         );
         let sig = self.creds.signer().sign_hex(payload.as_bytes());
         let sig = std::str::from_utf8(&sig).unwrap_or("");
         let req = format!(
             r#"{{"id":{id},"method":"userDataStream.subscribe.signature","params":{{"apiKey":"{}","recvWindow":{},"timestamp":{ts},"signature":"{sig}"}}}}"#,
             self.creds.api_key(),
-            self.cfg.recv_window_ms
+            self.recv_window_ms
         );
         (id, req)
     }
 
-    fn send(ws: &mut Ws, text: String) -> Result<(), &'static str> {
-        match ws.send(Message::text(text)) {
-            Ok(()) => Ok(()),
-            Err(e) if is_timeout(&e) => Ok(()), // queued; flushed on the next write
-            Err(_) => Err("write failed"),
-        }
+    /// A fresh subscribe, awaited from now on.
+    fn resubscribe(&mut self) -> Step {
+        let ts = self.server_ms();
+        let (id, req) = self.subscribe_request(ts);
+        self.pending = id;
+        Step::Reopen(req)
     }
 
-    /// Pushes to the OMS; a full ring waits (TCP backpressure holds the venue) rather than drop.
-    fn push(&mut self, mut ev: UserEvent) -> bool {
-        let mut counted = false;
-        loop {
-            match self.tx.push(ev) {
-                Ok(()) => {
-                    if matches!(ev, UserEvent::Execution(_) | UserEvent::Balance(_)) {
-                        self.status.events.fetch_add(1, Ordering::Relaxed);
+    /// An event frame: reports to `emit`; the end of the subscription subscribes again.
+    fn on_event(&mut self, ev: &EventBody<'_>, emit: &mut dyn FnMut(UserEvent) -> bool) -> Step {
+        match ev.e {
+            "executionReport" => match execution(ev) {
+                Ok(u) => {
+                    if !emit(UserEvent::Execution(u)) {
+                        return Step::Retry("stopping");
                     }
-                    return true;
+                    Step::Idle
                 }
-                Err(PushError::Full(back)) => {
-                    ev = back;
-                    if !counted {
-                        self.status.ring_full.fetch_add(1, Ordering::Relaxed);
-                        counted = true;
+                Err(e) => {
+                    tracing::warn!(host = %self.host, error = %e, "user stream: bad executionReport");
+                    Step::Malformed
+                }
+            },
+            "outboundAccountPosition" => {
+                let mut list = [None; 16];
+                let mut n = 0;
+                let mut more = Vec::new();
+                let r = balances(ev, |b| {
+                    if n < list.len() {
+                        list[n] = Some(b);
+                        n += 1;
+                    } else {
+                        more.push(b);
                     }
-                    if self.stopping() {
-                        return false;
+                });
+                for b in list.into_iter().flatten().chain(more) {
+                    if !emit(UserEvent::Balance(b)) {
+                        return Step::Retry("stopping");
                     }
-                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // What could be read was pushed; the rest is counted.
+                if r.is_err() {
+                    Step::Malformed
+                } else {
+                    Step::Idle
                 }
             }
+            // The subscription ended (A.6); subscribe again on this connection.
+            "eventStreamTerminated" => {
+                self.sub_id = None;
+                self.resubscribe()
+            }
+            "serverShutdown" => Step::Retry("server shutdown"),
+            _ => Step::Idle, // balanceUpdate, listStatus, externalLockUpdate: not used by the OMS
         }
     }
+}
 
-    /// One connection: subscribe, then stream until it ends.
-    fn session(&mut self, ws: &mut Ws) -> End {
-        let (mut pending, req) = self.subscribe_request();
-        if Self::send(ws, req).is_err() {
-            return End::Retry("subscribe not sent");
-        }
-        let mut pending_time: Option<(u64, u64)> = None;
-        let mut sub_deadline = self.mono_ns() + self.cfg.connect_timeout.as_nanos() as u64;
-        let mut last_rx = self.mono_ns();
-        let mut last_ping = last_rx;
-        let ping_ns = self.cfg.ping_every.as_nanos() as u64;
-        let dead_ns = self.cfg.dead_after.as_nanos() as u64;
-        loop {
-            if self.stopping() {
-                if self.sub_id.is_some() {
-                    let id = self.next_id;
-                    let _ = Self::send(
-                        ws,
-                        format!(r#"{{"id":{id},"method":"userDataStream.unsubscribe"}}"#),
-                    );
-                }
-                return End::Stop;
-            }
-            let msg = match ws.read() {
-                Ok(m) => Some(m),
-                Err(e) if is_timeout(&e) => None,
-                Err(_) => return End::Retry("connection lost"),
-            };
-            let now = self.mono_ns();
-            match msg {
-                Some(Message::Text(t)) => {
-                    last_rx = now;
-                    match self.on_text(t.as_str(), &mut pending, &mut pending_time) {
-                        Ok(Some(req)) => {
-                            sub_deadline = now + self.cfg.connect_timeout.as_nanos() as u64;
-                            if Self::send(ws, req).is_err() {
-                                return End::Retry("request not sent");
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(why) => return End::Retry(why),
-                    }
-                }
-                Some(Message::Close(_)) => return End::Retry("closed by the venue"),
-                Some(_) => last_rx = now, // ping (tungstenite queues the pong), pong, binary
-                None => {}
-            }
-            if self.sub_id.is_none() && now > sub_deadline {
-                return End::Retry("subscribe not answered");
-            }
-            if now.saturating_sub(last_rx) > dead_ns {
-                self.status.dead.fetch_add(1, Ordering::Relaxed);
-                return End::Retry("no frame within dead_after");
-            }
-            if now.saturating_sub(last_ping) >= ping_ns {
-                last_ping = now;
-                match ws.send(Message::Ping(Vec::new().into())) {
-                    Ok(()) => {}
-                    Err(e) if is_timeout(&e) => {}
-                    Err(_) => return End::Retry("ping not sent"),
-                }
-            }
-            match ws.flush() {
-                Ok(()) => {}
-                Err(e) if is_timeout(&e) => {}
-                Err(_) => return End::Retry("flush failed"),
-            }
-        }
+impl Dialect for BinancePrivate {
+    fn venue(&self) -> &'static str {
+        "binance"
     }
 
-    /// Handles one text frame; may return a request to send (a resubscribe, a time sync).
-    fn on_text(
-        &mut self,
-        text: &str,
-        pending: &mut u64,
-        pending_time: &mut Option<(u64, u64)>,
-    ) -> Result<Option<String>, &'static str> {
+    fn prepare(&mut self) -> Result<(), &'static str> {
+        Ok(()) // HMAC keys: nothing to fetch before a connection
+    }
+
+    fn open(&mut self, server_ms: u64) -> String {
+        self.sub_id = None;
+        self.pending_time = None;
+        let (id, req) = self.subscribe_request(server_ms);
+        self.pending = id;
+        req
+    }
+
+    fn on_text(&mut self, text: &str, emit: &mut dyn FnMut(UserEvent) -> bool) -> Step {
         let Ok(f) = serde_json::from_str::<WsFrame<'_>>(text) else {
-            self.status.malformed.fetch_add(1, Ordering::Relaxed);
-            return Ok(None);
+            return Step::Malformed;
         };
         if let Some(ev) = &f.event {
             if f.subscription_id.is_some() && f.subscription_id != self.sub_id {
                 // Another subscription's event (none is made on this socket): not ours.
-                return Ok(None);
+                return Step::Idle;
             }
-            match ev.e {
-                "executionReport" => match execution(ev) {
-                    Ok(u) => {
-                        if !self.push(UserEvent::Execution(u)) {
-                            return Err("stopping");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(host = %self.url.host, error = %e, "user stream: bad executionReport");
-                        self.status.malformed.fetch_add(1, Ordering::Relaxed);
-                    }
-                },
-                "outboundAccountPosition" => {
-                    let mut list = [None; 16];
-                    let mut n = 0;
-                    let mut more = Vec::new();
-                    let r = balances(ev, |b| {
-                        if n < list.len() {
-                            list[n] = Some(b);
-                            n += 1;
-                        } else {
-                            more.push(b);
-                        }
-                    });
-                    if r.is_err() {
-                        self.status.malformed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    for b in list.into_iter().flatten().chain(more) {
-                        if !self.push(UserEvent::Balance(b)) {
-                            return Err("stopping");
-                        }
-                    }
-                }
-                // The subscription ended (A.6); subscribe again on this connection.
-                "eventStreamTerminated" => {
-                    self.end_subscription();
-                    let (id, req) = self.subscribe_request();
-                    *pending = id;
-                    return Ok(Some(req));
-                }
-                "serverShutdown" => return Err("server shutdown"),
-                _ => {} // balanceUpdate, listStatus, externalLockUpdate: not used by the OMS
-            }
-            return Ok(None);
+            return self.on_event(ev, emit);
         }
         let id = match f.id {
             Some(IdValue::Num(n)) => n,
-            _ => return Ok(None),
+            _ => return Step::Idle,
         };
-        if let Some((tid, t0)) = *pending_time {
+        if let Some((tid, t0)) = self.pending_time {
             if id == tid {
-                *pending_time = None;
+                self.pending_time = None;
                 if let Some(st) = f.result.as_ref().and_then(|r| r.server_time) {
                     let t1 = self.clock.wall_ns() / 1_000_000;
                     let mid = (t0 + t1) / 2;
@@ -651,50 +458,54 @@ impl Worker {
                         .offset_ms
                         .store(st as i64 - mid as i64, Ordering::Relaxed);
                 }
-                let (id, req) = self.subscribe_request();
-                *pending = id;
-                return Ok(Some(req));
+                return self.resubscribe();
             }
         }
-        if id != *pending {
-            return Ok(None);
+        if id != self.pending {
+            return Step::Idle;
         }
         match (f.status, f.result, f.error) {
             (Some(200), Some(r), _) if r.subscription_id.is_some() => {
                 self.sub_id = r.subscription_id;
-                self.epoch += 1;
-                self.status.subscriptions.fetch_add(1, Ordering::Relaxed);
-                self.status.subscribed.store(true, Ordering::Relaxed);
-                self.status.last_error_code.store(0, Ordering::Relaxed);
-                if !self.push(UserEvent::Subscribed { epoch: self.epoch }) {
-                    return Err("stopping");
-                }
-                tracing::info!(host = %self.url.host, epoch = self.epoch, "user stream subscribed");
-                Ok(None)
+                Step::Subscribed
             }
-            (_, _, Some(e)) if e.code == -1021 && pending_time.is_none() => {
+            (_, _, Some(e)) if e.code == -1021 && self.pending_time.is_none() => {
                 // Timestamp outside recvWindow: ask the venue's time, then sign again.
                 self.status.last_error_code.store(e.code, Ordering::Relaxed);
                 let id = self.next_id;
                 self.next_id += 1;
-                *pending_time = Some((id, self.clock.wall_ns() / 1_000_000));
-                Ok(Some(format!(r#"{{"id":{id},"method":"time"}}"#)))
+                self.pending_time = Some((id, self.clock.wall_ns() / 1_000_000));
+                Step::Reopen(format!(r#"{{"id":{id},"method":"time"}}"#))
             }
-            (_, _, e) => {
-                let code = e.map_or(0, |e| e.code);
-                self.status.last_error_code.store(code, Ordering::Relaxed);
-                tracing::warn!(host = %self.url.host, code, "user stream: subscribe refused");
-                Err("subscribe refused")
-            }
+            (_, _, e) => Step::Refused(e.map_or(0, |e| e.code), "subscribe refused"),
         }
     }
 
-    fn end_subscription(&mut self) {
-        if self.sub_id.take().is_some() {
-            self.status.subscribed.store(false, Ordering::Relaxed);
-            let epoch = self.epoch;
-            self.push(UserEvent::Down { epoch });
-        }
+    /// The WS API's text `ping` (request weight 1); the loop sends [`Self::keepalive`] instead.
+    fn ping(&mut self) -> String {
+        let id = self.next_id;
+        self.next_id += 1;
+        format!(r#"{{"id":{id},"method":"ping"}}"#)
+    }
+
+    /// A WebSocket ping frame: Binance answers it with a pong and counts no request weight.
+    fn keepalive(&mut self) -> Message {
+        Message::Ping(Vec::new().into())
+    }
+
+    fn goodbye(&mut self) -> Option<String> {
+        self.sub_id.map(|_| {
+            let id = self.next_id;
+            format!(r#"{{"id":{id},"method":"userDataStream.unsubscribe"}}"#)
+        })
+    }
+
+    fn label(&self) -> &'static str {
+        "user stream"
+    }
+
+    fn thread_name(&self, host: &str) -> String {
+        format!("lyra-user-{host}")
     }
 }
 
@@ -725,43 +536,44 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
+        let u = checked("wss://ws-api.binance.com:443/ws-api/v3").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("ws-api.binance.com", 443));
+        assert_eq!(u.uri, "wss://ws-api.binance.com:443/ws-api/v3");
         assert_eq!(
-            parse_url("wss://ws-api.binance.com:443/ws-api/v3").unwrap(),
-            WsUrl {
-                host: "ws-api.binance.com".into(),
-                port: 443
-            }
-        );
-        assert_eq!(
-            parse_url("wss://h/ws-api/v3").unwrap().port,
+            checked("wss://h/ws-api/v3").unwrap().port,
             443,
             "default port"
         );
-        assert!(parse_url("https://h/ws-api/v3").is_err());
-        assert!(parse_url("wss://h:1/stream").is_err(), "market stream path");
-        assert!(parse_url("wss://h:x/ws-api/v3").is_err());
+        assert_eq!(
+            checked("wss://h:9/ws-api/v9").unwrap().uri,
+            "wss://h:9/ws-api/v3",
+            "the path asked for is fixed"
+        );
+        assert!(checked("https://h/ws-api/v3").is_err());
+        assert!(checked("wss://h:1/stream").is_err(), "market stream path");
+        assert!(checked("wss://h:x/ws-api/v3").is_err());
+    }
+
+    fn dialect(clock: Arc<dyn Clock>) -> BinancePrivate {
+        BinancePrivate {
+            creds: Credentials::new("KEY", b"SECRET"),
+            recv_window_ms: 100,
+            clock,
+            status: Arc::new(UserStreamStatus::default()),
+            host: "h".into(),
+            next_id: 1,
+            pending: 0,
+            pending_time: None,
+            sub_id: None,
+        }
     }
 
     #[test]
     fn the_subscribe_request_is_signed_over_its_sorted_params_and_hides_nothing_else() {
         use lyra_shm::clock::ManualClock;
-        let (tx, _rx) = channel(2);
-        let clock = Arc::new(ManualClock::new(1_645_423_376_532_000_000));
-        let mut w = Worker {
-            cfg: UserStreamConfig::new("wss://h/ws-api/v3", 100),
-            url: parse_url("wss://h/ws-api/v3").unwrap(),
-            name: ServerName::try_from("h".to_owned()).unwrap(),
-            tls: crate::http::tls_config(None).unwrap(),
-            creds: Credentials::new("KEY", b"SECRET"),
-            clock,
-            tx,
-            status: Arc::new(UserStreamStatus::default()),
-            epoch: 0,
-            next_id: 1,
-            sub_id: None,
-        };
-        let (id, req) = w.subscribe_request();
-        assert_eq!(id, 1);
+        let mut d = dialect(Arc::new(ManualClock::new(0)));
+        let req = d.open(1_645_423_376_532);
+        assert_eq!(d.pending, 1);
         let sig = crate::sign::Signer::new(b"SECRET")
             .sign_hex(b"apiKey=KEY&recvWindow=100&timestamp=1645423376532");
         let want = format!(
@@ -770,5 +582,74 @@ mod tests {
         );
         assert_eq!(req, want);
         assert!(!req.contains("SECRET"));
+    }
+
+    #[test]
+    fn answers_drive_subscribe_time_sync_resubscribe_and_unsubscribe() {
+        use lyra_shm::clock::ManualClock;
+        let clock = Arc::new(ManualClock::new(1_000_000_000_000 * 1_000_000));
+        let mut d = dialect(clock.clone());
+        let mut events = Vec::new();
+        let mut emit = |ev: UserEvent| {
+            events.push(ev);
+            true
+        };
+        let _ = d.open(1_000_000_000_000);
+        assert_eq!(d.on_text("not json", &mut emit), Step::Malformed);
+        assert_eq!(d.goodbye(), None, "nothing to unsubscribe yet");
+        // -1021: the time is asked, then the subscribe is signed again with the venue's offset.
+        let step = d.on_text(
+            r#"{"id":1,"status":400,"error":{"code":-1021,"msg":"ts"}}"#,
+            &mut emit,
+        );
+        assert_eq!(step, Step::Reopen(r#"{"id":2,"method":"time"}"#.into()));
+        assert_eq!(d.status.last_error_code.load(Ordering::Relaxed), -1021);
+        let step = d.on_text(
+            r#"{"id":2,"status":200,"result":{"serverTime":1000000000500}}"#,
+            &mut emit,
+        );
+        assert_eq!(d.status.offset_ms(), 500);
+        match step {
+            Step::Reopen(req) => {
+                assert!(req.contains(r#""id":3,"#) && req.contains("1000000000500"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            d.on_text(
+                r#"{"id":1,"status":200,"result":{"subscriptionId":7}}"#,
+                &mut emit
+            ),
+            Step::Idle,
+            "a stale answer"
+        );
+        assert_eq!(
+            d.on_text(
+                r#"{"id":3,"status":200,"result":{"subscriptionId":7}}"#,
+                &mut emit
+            ),
+            Step::Subscribed
+        );
+        // Another subscription's event is not ours; the end of ours subscribes again.
+        let other = r#"{"subscriptionId":8,"event":{"e":"eventStreamTerminated","E":1}}"#;
+        assert_eq!(d.on_text(other, &mut emit), Step::Idle);
+        assert_eq!(
+            d.goodbye().as_deref(),
+            Some(r#"{"id":4,"method":"userDataStream.unsubscribe"}"#)
+        );
+        let ours = r#"{"subscriptionId":7,"event":{"e":"eventStreamTerminated","E":1}}"#;
+        assert!(matches!(d.on_text(ours, &mut emit), Step::Reopen(r) if r.contains(r#""id":4,"#)));
+        assert_eq!(d.goodbye(), None);
+        assert_eq!(
+            d.on_text(r#"{"id":4,"status":401,"error":{"code":-2015}}"#, &mut emit),
+            Step::Refused(-2015, "subscribe refused")
+        );
+        let shutdown = r#"{"event":{"e":"serverShutdown","E":1}}"#;
+        assert_eq!(
+            d.on_text(shutdown, &mut emit),
+            Step::Retry("server shutdown")
+        );
+        assert!(events.is_empty());
+        assert_eq!(d.thread_name("h"), "lyra-user-h");
     }
 }
