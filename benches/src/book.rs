@@ -380,6 +380,23 @@ impl<R: PeerBook> Default for PeerRow<R> {
     }
 }
 
+/// One pass of Lyra's pipeline and a fresh peer book over `frames`, side by side, asserting they
+/// agree frame by frame on which are depth messages and count the capture's 3,451; both are
+/// returned for the caller's end-of-pass checks.
+#[cfg(test)]
+pub(crate) fn beside_lyra<R: PeerBook>(frames: &[(u64, String)]) -> (LyraPipe, R) {
+    let mut pipe = LyraPipe::new();
+    let mut peer = R::fresh();
+    let mut depth_msgs = 0;
+    for (recv, f) in frames {
+        let lyra = pipe.frame(*recv, f.as_bytes()).expect("lyra decodes");
+        assert_eq!(peer.frame(f).expect("peer decodes"), lyra, "{}", R::NAME);
+        depth_msgs += usize::from(lyra);
+    }
+    assert_eq!(depth_msgs, 3451);
+    (pipe, peer)
+}
+
 /// The Lyra pipeline for one pass: decoder, book, event buffer, exported top.
 pub struct LyraPipe {
     /// Binance decoder (parser + sync).

@@ -178,7 +178,7 @@ mod tests {
     use barter_data::exchange::binance::spot::l2::BinanceSpotOrderBookL2Sequencer;
 
     use super::*;
-    use crate::{book::LyraPipe, parse::load_capture};
+    use crate::{book::beside_lyra, parse::load_capture};
 
     #[test]
     fn decodes_depth_levels_to_decimals_and_refuses_bad_numbers() {
@@ -207,15 +207,7 @@ mod tests {
                 return;
             }
         };
-        let mut pipe = LyraPipe::new();
-        let mut barter = BarterBook::default();
-        let mut depth_msgs = 0;
-        for (recv, f) in &frames {
-            let lyra = pipe.frame(*recv, f.as_bytes()).expect("lyra decodes");
-            assert_eq!(barter.frame(f).expect("peer decodes"), lyra);
-            depth_msgs += usize::from(lyra);
-        }
-        assert_eq!(depth_msgs, 3451);
+        let (pipe, mut barter) = beside_lyra::<BarterBook>(&frames);
         same_book(&pipe.book, &barter).expect("barter-data's book equals lyra's");
         let bids = barter.book.bids().levels().len();
         assert!(bids > 100, "a real book: {bids} bid levels");

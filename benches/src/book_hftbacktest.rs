@@ -346,7 +346,7 @@ impl Default for HbtPeers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{book::LyraPipe, parse::load_capture};
+    use crate::{book::beside_lyra, parse::load_capture};
 
     #[test]
     fn decodes_depth_levels_to_f64_and_refuses_bad_numbers() {
@@ -372,17 +372,8 @@ mod tests {
                 return;
             }
         };
-        let mut pipe = LyraPipe::new();
-        let mut hash = HbtBook::<HashMapMarketDepth>::fresh();
-        let mut roi = HbtBook::<ROIVectorMarketDepth>::fresh();
-        let mut depth_msgs = 0;
-        for (recv, f) in &frames {
-            let lyra = pipe.frame(*recv, f.as_bytes()).expect("lyra decodes");
-            assert_eq!(hash.frame(f).expect("peer decodes"), lyra);
-            assert_eq!(roi.frame(f).expect("peer decodes"), lyra);
-            depth_msgs += usize::from(lyra);
-        }
-        assert_eq!(depth_msgs, 3451);
+        let (pipe, mut hash) = beside_lyra::<HbtBook<HashMapMarketDepth>>(&frames);
+        let (_, mut roi) = beside_lyra::<HbtBook<ROIVectorMarketDepth>>(&frames);
         same_book(&pipe.book, &hash).expect("hashmap book equals lyra's");
         same_book(&pipe.book, &roi).expect("roi book equals lyra's");
         let (bids, _) = hash.book.level_counts();
