@@ -10,14 +10,16 @@
 
 // The seeded runs' re-export is for the life-cycle binaries, not this one.
 #[allow(unused_imports)]
+mod log_capture;
 mod oms_life;
 
+use log_capture::captured;
 use std::{
-    io::{self, Read, Write},
+    io::{Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, Once,
+        Arc, Mutex,
     },
     thread,
     time::Duration,
@@ -48,39 +50,6 @@ use rust_decimal::Decimal;
 const LOTS: i64 = 1_000;
 /// Sim prices (scale 8) per test price unit (scale 2).
 const PX_DIV: i64 = 10i64.pow(SCALE as u32 - 2);
-
-/// Everything the tests log, for the secret check (one global subscriber per test binary).
-fn captured() -> Arc<Mutex<Vec<u8>>> {
-    static INIT: Once = Once::new();
-    static BUF: Mutex<Option<Arc<Mutex<Vec<u8>>>>> = Mutex::new(None);
-    INIT.call_once(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        *BUF.lock().unwrap() = Some(buf.clone());
-        let filter = tracing_subscriber::EnvFilter::new("trace").add_directive(
-            lyra_oms::binance::user_stream::LOG_DIRECTIVE
-                .parse()
-                .unwrap(),
-        );
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(move || Capture(buf.clone()))
-            .try_init();
-    });
-    BUF.lock().unwrap().clone().expect("capture buffer")
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A manually stepped simulator with one venue of `kind` charging `fee_bps` (maker and taker).
 fn start(kind: Kind, seed: u64, fee_bps: i64) -> Harness {

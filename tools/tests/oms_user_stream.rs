@@ -8,13 +8,16 @@
 #[allow(unused_imports)]
 use lyra_tools::sim;
 
+mod log_capture;
+
+use log_capture::captured;
 use std::{
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, Once,
+        Arc, Mutex,
     },
     thread,
     time::Duration,
@@ -47,40 +50,6 @@ const CANARY_SECRET: &str = "CanarySecretH5pW3rV9mN2kL8jH4gF6dS1aQ0zX7cB5vN3mK9l
 const PX_SCALE: u8 = 2;
 const QTY_SCALE: u8 = 8;
 const QTY: i64 = 1_000_000; // 0.01 BTC
-
-/// Everything the tests log, for the canary check (one global subscriber per test binary).
-fn captured() -> Arc<Mutex<Vec<u8>>> {
-    static INIT: Once = Once::new();
-    static BUF: Mutex<Option<Arc<Mutex<Vec<u8>>>>> = Mutex::new(None);
-    INIT.call_once(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        *BUF.lock().unwrap() = Some(buf.clone());
-        // Everything at TRACE, with the cap `lyra-engine` puts on tungstenite's frame dumps.
-        let filter = tracing_subscriber::EnvFilter::new("trace").add_directive(
-            lyra_oms::binance::user_stream::LOG_DIRECTIVE
-                .parse()
-                .unwrap(),
-        );
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(move || Capture(buf.clone()))
-            .try_init();
-    });
-    BUF.lock().unwrap().clone().expect("capture buffer")
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A manually stepped simulator whose first account holds the canary credentials.
 fn start_sim(seed: u64) -> SimHandle {
