@@ -8,19 +8,16 @@
 //! is seen, reconnected and resubscribed, and the catch-up poll finds the fill made meanwhile;
 //! no key, secret, passphrase or token reaches the logs or any `Debug` output.
 
+mod log_capture;
 // The seeded runs' re-export is for the life-cycle binaries, not this one.
 #[allow(unused_imports)]
-mod log_capture;
 mod oms_life;
+mod relay;
 
 use log_capture::captured;
+use relay::Relay;
 use std::{
-    io::{Read, Write},
-    net::{Shutdown, SocketAddr, TcpListener, TcpStream},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
-    },
+    sync::{atomic::Ordering, Arc},
     thread,
     time::Duration,
 };
@@ -513,81 +510,6 @@ fn no_secret_reaches_any_output(kind: Kind) {
         for s in secrets.iter().filter(|s| s.len() >= 8) {
             assert!(!out.contains(s.as_str()), "{kind:?}: a secret leaked");
         }
-    }
-}
-
-/// A TCP relay the test can cut: every connection through it is shut down at once, and while
-/// `refuse` is set new ones are closed as soon as they are accepted.
-struct Relay {
-    addr: SocketAddr,
-    refuse: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Relay {
-    fn start(target: SocketAddr) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        let r = Self {
-            addr: l.local_addr().unwrap(),
-            refuse: Arc::new(AtomicBool::new(false)),
-            stop: Arc::new(AtomicBool::new(false)),
-            conns: Arc::new(Mutex::new(Vec::new())),
-        };
-        let (refuse, stop, conns) = (r.refuse.clone(), r.stop.clone(), r.conns.clone());
-        thread::spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                let Ok((a, _)) = l.accept() else {
-                    thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                if refuse.load(Ordering::Acquire) {
-                    let _ = a.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let _ = a.set_nonblocking(false);
-                let Ok(b) = TcpStream::connect(target) else {
-                    continue;
-                };
-                let mut g = conns.lock().unwrap();
-                g.push(a.try_clone().unwrap());
-                g.push(b.try_clone().unwrap());
-                drop(g);
-                for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
-                {
-                    thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        loop {
-                            match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if to.write_all(&buf[..n]).is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        r
-    }
-
-    /// Shuts every relayed connection down (both sides see the connection drop).
-    fn cut(&self) {
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.cut();
     }
 }
 

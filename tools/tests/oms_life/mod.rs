@@ -9,7 +9,6 @@
 pub mod cases;
 pub mod seeded;
 
-#[allow(unused_imports)] // as above: oms_private_streams uses the harness, not the seeded runs
 pub use seeded::seeded_runs;
 
 use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
