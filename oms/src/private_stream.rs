@@ -33,7 +33,7 @@ use tungstenite::Message;
 
 use crate::binance::{
     user_stream::{connect_ws, is_timeout, UserStreamStatus, Ws, TICK},
-    user_stream_event::UserEvent,
+    user_stream_event::{ExecutionUpdate, UserEvent},
     UserStream, UserStreamConfig, UserStreamError,
 };
 
@@ -56,6 +56,32 @@ pub(crate) enum Step {
     Refused(i32, &'static str),
     /// End this connection and reconnect, for this reason.
     Retry(&'static str),
+}
+
+/// Pushes the execution report of every item in `items` (`update` reads one; `None` = unreadable,
+/// skipped and reported as [`Step::Malformed`] after the rest went out): the tail of every
+/// dialect's `on_text` for a frame of order reports.
+pub(crate) fn emit_reports<T>(
+    items: &[T],
+    update: impl Fn(&T) -> Option<ExecutionUpdate>,
+    emit: &mut dyn FnMut(UserEvent) -> bool,
+) -> Step {
+    let mut bad = false;
+    for item in items {
+        match update(item) {
+            Some(u) => {
+                if !emit(UserEvent::Execution(u)) {
+                    return Step::Retry("stopping");
+                }
+            }
+            None => bad = true,
+        }
+    }
+    if bad {
+        Step::Malformed
+    } else {
+        Step::Idle
+    }
 }
 
 /// One venue's private-stream protocol, driven by the shared connection loop.

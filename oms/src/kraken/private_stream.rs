@@ -32,7 +32,7 @@ use crate::{
         user_stream_event::{DecText, ExecType, ExecutionUpdate, IdText, NameText, UserEvent},
         UserStream, UserStreamConfig, UserStreamError,
     },
-    private_stream::{self, number_text, parse_url, Dialect, PrivateUrl, Step},
+    private_stream::{self, emit_reports, number_text, parse_url, Dialect, PrivateUrl, Step},
     venue::{self, trade_key, VenueError},
 };
 
@@ -300,22 +300,7 @@ impl Dialect for KrakenPrivate {
         let Some(data) = &f.data else {
             return Step::Idle;
         };
-        let mut bad = false;
-        for r in data {
-            match update(r) {
-                Some(u) => {
-                    if !emit(UserEvent::Execution(u)) {
-                        return Step::Retry("stopping");
-                    }
-                }
-                None => bad = true,
-            }
-        }
-        if bad {
-            Step::Malformed
-        } else {
-            Step::Idle
-        }
+        emit_reports(data, update, emit)
     }
 
     fn ping(&mut self) -> String {

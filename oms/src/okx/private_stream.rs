@@ -22,7 +22,7 @@ use crate::{
         user_stream_event::{DecText, ExecType, ExecutionUpdate, IdText, NameText, UserEvent},
         UserStream, UserStreamConfig, UserStreamError,
     },
-    private_stream::{self, negated, parse_url, Dialect, PrivateUrl, Step},
+    private_stream::{self, emit_reports, negated, parse_url, Dialect, PrivateUrl, Step},
     venue::{self, trade_key},
 };
 
@@ -247,22 +247,7 @@ impl Dialect for OkxPrivate {
         if arg.channel != "orders" {
             return Step::Idle;
         }
-        let mut bad = false;
-        for p in data {
-            match update(p) {
-                Some(u) => {
-                    if !emit(UserEvent::Execution(u)) {
-                        return Step::Retry("stopping");
-                    }
-                }
-                None => bad = true,
-            }
-        }
-        if bad {
-            Step::Malformed
-        } else {
-            Step::Idle
-        }
+        emit_reports(data, update, emit)
     }
 
     fn ping(&mut self) -> String {
