@@ -27,7 +27,7 @@ use lyra_oms::{
     Mode, Oms, OmsConfig,
 };
 use lyra_shm::{
-    alloc_count::CountingAlloc,
+    alloc_count::{counted, CountingAlloc, ThreadAllocs},
     clock::LiveClock,
     control::GrantMode,
     msg::{IntentAction, OrderIntent, OrderState, Side},
@@ -42,32 +42,6 @@ const WARM_ORDERS: u64 = 300;
 /// Orders counted.
 const COUNTED_ORDERS: u64 = 300;
 
-/// This thread's allocations: Lyra's own, and rustls's (inside `foreign` scopes).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Allocs {
-    own: u64,
-    rustls: u64,
-}
-
-impl std::ops::AddAssign for Allocs {
-    fn add_assign(&mut self, o: Self) {
-        self.own += o.own;
-        self.rustls += o.rustls;
-    }
-}
-
-/// Allocations of this thread while `f` runs.
-fn counted<T>(f: impl FnOnce() -> T) -> (T, Allocs) {
-    let (all, foreign) = (
-        CountingAlloc::thread_allocations(),
-        CountingAlloc::thread_foreign_allocations(),
-    );
-    let out = f();
-    let rustls = CountingAlloc::thread_foreign_allocations() - foreign;
-    let own = CountingAlloc::thread_allocations() - all - rustls;
-    (out, Allocs { own, rustls })
-}
-
 /// What the engine's order stage does after each call: the audit writer and the strategies take
 /// the queued events and reports (the queues are preallocated; draining keeps them so).
 fn drain(oms: &mut Oms) -> usize {
@@ -76,7 +50,7 @@ fn drain(oms: &mut Oms) -> usize {
 
 /// One order of the cycle: `fill` decides how the venue matches it; a resting (or half-filled)
 /// order is cancelled after a poll. Returns this thread's allocations inside the `Oms` calls.
-fn cycle(oms: &mut Oms, risk: &mut Risk, v: &Venue, seq: u64, next_seq: &mut u64) -> Allocs {
+fn cycle(oms: &mut Oms, risk: &mut Risk, v: &Venue, seq: u64, next_seq: &mut u64) -> ThreadAllocs {
     let fill = [FillMode::Rest, FillMode::All, FillMode::Half][seq as usize % 3];
     v.state().fill_mode = fill;
     let side = if seq % 2 == 0 { Side::Buy } else { Side::Sell };
@@ -177,7 +151,7 @@ fn binance_order_path_through_the_oms_allocates_nothing_after_warm_up() {
     for seq in 1..=WARM_ORDERS {
         cycle(&mut oms, &mut risk, &v, seq, &mut next_seq);
     }
-    let mut allocs = Allocs::default();
+    let mut allocs = ThreadAllocs::default();
     let requests_before = v.state().oracle.len();
     for seq in WARM_ORDERS + 1..=WARM_ORDERS + COUNTED_ORDERS {
         allocs += cycle(&mut oms, &mut risk, &v, seq, &mut next_seq);
@@ -196,8 +170,8 @@ fn binance_order_path_through_the_oms_allocates_nothing_after_warm_up() {
         "{COUNTED_ORDERS} orders, {round_trips} round trips: Lyra allocated {} times, rustls {} \
          ({:.2} per round trip)",
         allocs.own,
-        allocs.rustls,
-        allocs.rustls as f64 / round_trips as f64
+        allocs.foreign,
+        allocs.foreign as f64 / round_trips as f64
     );
     // Place for every order; for two in three (resting, half filled) an `openOrders` at the
     // poll that sees them working, then a cancel.
@@ -208,8 +182,8 @@ fn binance_order_path_through_the_oms_allocates_nothing_after_warm_up() {
         allocs.own
     );
     assert!(
-        allocs.rustls <= 2 * round_trips,
+        allocs.foreign <= 2 * round_trips,
         "rustls allocated {} times over {round_trips} round trips (known: one per TLS record)",
-        allocs.rustls
+        allocs.foreign
     );
 }

@@ -57,6 +57,36 @@ pub fn foreign<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The calling thread's allocations over a span: Lyra's own, and those inside [`foreign`]
+/// scopes (a dependency that allocates where Lyra cannot stop it, e.g. rustls per TLS record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadAllocs {
+    /// Outside any `foreign` scope.
+    pub own: u64,
+    /// Inside `foreign` scopes.
+    pub foreign: u64,
+}
+
+impl std::ops::AddAssign for ThreadAllocs {
+    fn add_assign(&mut self, o: Self) {
+        self.own += o.own;
+        self.foreign += o.foreign;
+    }
+}
+
+/// Runs `f` and returns the calling thread's allocations while it ran (other threads' are not
+/// counted), split into own and foreign.
+pub fn counted<T>(f: impl FnOnce() -> T) -> (T, ThreadAllocs) {
+    let (all, foreign) = (
+        CountingAlloc::thread_allocations(),
+        CountingAlloc::thread_foreign_allocations(),
+    );
+    let out = f();
+    let foreign = CountingAlloc::thread_foreign_allocations() - foreign;
+    let own = CountingAlloc::thread_allocations() - all - foreign;
+    (out, ThreadAllocs { own, foreign })
+}
+
 /// The system allocator, counting every allocation and reallocation.
 #[derive(Debug)]
 pub struct CountingAlloc {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use lyra_oms::{Oms, OmsConfig};
 use lyra_shm::{
-    alloc_count::CountingAlloc,
+    alloc_count::{counted, CountingAlloc, ThreadAllocs},
     clock::{Clock, LiveClock},
     control::GrantMode,
     msg::{IntentAction, OrderIntent, OrderState, Side},
@@ -52,32 +52,6 @@ const REST_BUY_PX: i64 = 5_000_000;
 const CROSS_BUY_PX: i64 = 6_100_000;
 const REST_SELL_PX: i64 = 7_000_000;
 
-/// This thread's allocations: Lyra's own, and rustls's (inside `foreign` scopes).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Allocs {
-    own: u64,
-    rustls: u64,
-}
-
-impl std::ops::AddAssign for Allocs {
-    fn add_assign(&mut self, o: Self) {
-        self.own += o.own;
-        self.rustls += o.rustls;
-    }
-}
-
-/// Allocations of this thread while `f` runs.
-fn counted<T>(f: impl FnOnce() -> T) -> (T, Allocs) {
-    let (all, foreign) = (
-        CountingAlloc::thread_allocations(),
-        CountingAlloc::thread_foreign_allocations(),
-    );
-    let out = f();
-    let rustls = CountingAlloc::thread_foreign_allocations() - foreign;
-    let own = CountingAlloc::thread_allocations() - all - rustls;
-    (out, Allocs { own, rustls })
-}
-
 /// What the engine's order stage does after each call: the audit writer and the strategies take
 /// the queued events and reports (the queues are preallocated; draining keeps them so).
 fn drain(oms: &mut Oms) -> usize {
@@ -88,8 +62,8 @@ fn drain(oms: &mut Oms) -> usize {
 /// filled order (measured), and the order path's HTTP round trips (by construction).
 #[derive(Debug, Clone, Copy, Default)]
 struct Cycle {
-    path: Allocs,
-    fill_reads: Allocs,
+    path: ThreadAllocs,
+    fill_reads: ThreadAllocs,
     path_trips: u64,
 }
 
@@ -177,7 +151,8 @@ fn venue_path_allocates_nothing(kind: Kind) {
     for seq in 1..=WARM_ORDERS {
         cycle(&mut oms, &mut risk, kind, seq, &mut next_seq);
     }
-    let (mut path, mut fill_reads, mut trips) = (Allocs::default(), Allocs::default(), 0);
+    let (mut path, mut fill_reads, mut trips) =
+        (ThreadAllocs::default(), ThreadAllocs::default(), 0);
     let fills_before = oms.stats().fills;
     for seq in WARM_ORDERS + 1..=WARM_ORDERS + COUNTED_ORDERS {
         let c = cycle(&mut oms, &mut risk, kind, seq, &mut next_seq);
@@ -193,11 +168,11 @@ fn venue_path_allocates_nothing(kind: Kind) {
          filled orders (REST trades + refused cancel): Lyra {} ({:.1} per filled order), rustls {}",
         st.fills - fills_before,
         path.own,
-        path.rustls,
-        path.rustls as f64 / trips as f64,
+        path.foreign,
+        path.foreign as f64 / trips as f64,
         fill_reads.own,
         fill_reads.own as f64 / filled as f64,
-        fill_reads.rustls,
+        fill_reads.foreign,
     );
     assert_eq!(
         st.order_requests,
@@ -216,10 +191,10 @@ fn venue_path_allocates_nothing(kind: Kind) {
         path.own
     );
     assert!(
-        path.rustls <= 4 * trips,
+        path.foreign <= 4 * trips,
         "{kind:?}: rustls allocated {} times over {trips} round trips (known: one per TLS \
          record)",
-        path.rustls
+        path.foreign
     );
 }
 
